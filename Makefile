@@ -1,0 +1,155 @@
+# Keel: one plain Makefile. Out-of-tree objects in build/, quiet by default, V=1 for commands.
+# `make help` lists the targets.
+
+KEEL_VERSION := 0.1.0
+BUILD := build
+V ?= 0
+ifeq ($(V),0)
+Q := @
+say = @printf '  %-7s %s\n' $(1) $(2);
+else
+Q :=
+say =
+endif
+
+CC := gcc
+LD := ld
+NASM := nasm
+OBJCOPY := objcopy
+
+EFI_INC := /usr/include/efi
+EFI_LIB := /usr/lib
+EFI_CRT0 := $(EFI_LIB)/crt0-efi-x86_64.o
+LIBGCC := $(shell $(CC) -print-libgcc-file-name)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+CFLAGS := -std=gnu11 -O2 -g $(WARN) -ffreestanding -fno-stack-protector -fno-stack-check -fpic \
+	-fshort-wchar -mno-red-zone -mgeneral-regs-only -maccumulate-outgoing-args \
+	-fno-tree-loop-distribute-patterns -fno-strict-aliasing -fno-asynchronous-unwind-tables \
+	-DKEEL_VERSION='"$(KEEL_VERSION)"' -MMD -MP
+# Only boot/ and guest/ may see the firmware's headers.
+EFI_CFLAGS := -DGNU_EFI_USE_MS_ABI -isystem $(EFI_INC) -isystem $(EFI_INC)/x86_64
+LDFLAGS := -nostdlib -znocombreloc -shared -Bsymbolic -T linker.ld --no-undefined
+PE_SECTIONS := -j .text -j .sdata -j .data -j .dynamic -j .dynsym -j .rel -j .rela -j .reloc
+
+# ---- keel.efi ----
+KEEL_BOOT := boot/main.c boot/efi.c boot/relocate.c
+KEEL_C := boot/config.c \
+	lib/string.c lib/fmt.c lib/log.c \
+	drivers/uart.c \
+	mm/memmap.c \
+	vmm/caps.c vmm/vmm.c
+KEEL_ASM :=
+KEEL_OBJS := $(addprefix $(BUILD)/,$(KEEL_BOOT:.c=.o) $(KEEL_C:.c=.o) $(KEEL_ASM:.asm=.o))
+
+# ---- guest programs (UEFI applications run inside the virtualized machine) ----
+GUEST_LIB := lib/string.c lib/fmt.c
+GUESTS := selftest
+selftest_SRCS := guest/selftest/main.c guest/selftest/cases.c guest/selftest/efi_io.c
+selftest_ASM := guest/selftest/stubs.asm
+GUEST_EFIS := $(addprefix $(BUILD)/guest/,$(addsuffix .efi,$(GUESTS)))
+
+.PHONY: all keel guests clean check check-unit check-boot run run-kvm help deps deps-check
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/keel.efi $(GUEST_EFIS)
+keel: $(BUILD)/keel.efi
+guests: $(GUEST_EFIS)
+
+$(BUILD)/boot/%.o: boot/%.c Makefile
+	$(call say,CC,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(EFI_CFLAGS) -c $< -o $@
+
+$(BUILD)/guest/%.o: guest/%.c Makefile
+	$(call say,CC,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(EFI_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.c Makefile
+	$(call say,CC,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.asm Makefile
+	$(call say,NASM,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(NASM) -f elf64 -g -MD $(@:.o=.d) -MP -o $@ $<
+
+$(BUILD)/keel.so: $(KEEL_OBJS) linker.ld
+	$(call say,LD,$@)
+	$(Q)$(LD) $(LDFLAGS) -o $@ $(EFI_CRT0) $(KEEL_OBJS) $(EFI_LIB)/libgnuefi.a $(LIBGCC)
+
+# An EFI application (boot managers start nothing else from Boot#### or removable media); keel moves
+# itself into runtime-services memory at entry (boot/relocate.c).
+$(BUILD)/keel.efi: $(BUILD)/keel.so
+	$(call say,OBJCOPY,$@)
+	$(Q)$(OBJCOPY) $(PE_SECTIONS) --target efi-app-x86_64 $< $@
+
+define GUEST_RULES
+$(1)_OBJS := $$(addprefix $(BUILD)/,$$($(1)_SRCS:.c=.o) $$($(1)_ASM:.asm=.o)) \
+	$$(addprefix $(BUILD)/guest/lib/,$$(notdir $$(GUEST_LIB:.c=.o)))
+$(BUILD)/guest/$(1).so: $$($(1)_OBJS) linker.ld
+	$$(call say,LD,$$@)
+	$$(Q)$$(LD) $$(LDFLAGS) -o $$@ $$(EFI_CRT0) $$($(1)_OBJS) $$(EFI_LIB)/libgnuefi.a $$(LIBGCC)
+$(BUILD)/guest/$(1).efi: $(BUILD)/guest/$(1).so
+	$$(call say,OBJCOPY,$$@)
+	$$(Q)$$(OBJCOPY) $$(PE_SECTIONS) --target efi-app-x86_64 $$< $$@
+endef
+$(foreach g,$(GUESTS),$(eval $(call GUEST_RULES,$(g))))
+
+# Guests get their own copy of lib/ objects (same flags; kept apart so they never mix with keel's).
+$(BUILD)/guest/lib/%.o: lib/%.c Makefile
+	$(call say,CC,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# ---- host unit tests (cmocka) ----
+HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-prototypes \
+	-fno-tree-loop-distribute-patterns -DKEEL_VERSION='"$(KEEL_VERSION)"' -DKEEL_HOST_TEST -MMD -MP
+UNIT_TESTS := config fmt log memmap caps
+test_config_SRCS := boot/config.c lib/fmt.c lib/string.c
+test_fmt_SRCS := lib/fmt.c
+test_log_SRCS := lib/log.c lib/fmt.c lib/string.c
+test_memmap_SRCS := mm/memmap.c lib/string.c
+test_caps_SRCS := tests/unit/caps_host.c lib/string.c
+UNIT_BINS := $(addprefix $(BUILD)/tests/test_,$(UNIT_TESTS))
+
+define UNIT_RULES
+$(BUILD)/tests/test_$(1): tests/unit/test_$(1).c $$(test_$(1)_SRCS) tests/unit/*.h Makefile
+	$$(call say,HOSTCC,$$@)
+	@mkdir -p $$(dir $$@)
+	$$(Q)$$(CC) $$(HOST_CFLAGS) -o $$@ tests/unit/test_$(1).c $$(test_$(1)_SRCS) -lcmocka
+endef
+$(foreach t,$(UNIT_TESTS),$(eval $(call UNIT_RULES,$(t))))
+
+unit-bins: $(UNIT_BINS)
+
+deps:
+	$(Q)tools/deps.sh build
+
+check-unit: deps
+	$(Q)$(MAKE) --no-print-directory unit-bins
+	$(Q)tools/run-unit.sh $(UNIT_BINS)
+
+check-boot: deps all
+	$(Q)tests/boot/run-all.sh
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all unit-bins
+	$(Q)tools/check.sh $(UNIT_BINS)
+
+run: deps all
+	$(Q)tools/run.sh $(PLATFORM)
+
+clean:
+	rm -rf $(BUILD)
+
+help:
+	@echo "make            build build/keel.efi and build/guest/*.efi"
+	@echo "make run        boot keel with its default guest (PLATFORM=kvm|bochs|qemu to choose)"
+	@echo "make check      unit tests, then boot tests; ends with 'N passed, N failed'"
+	@echo "make check-unit host unit tests only"
+	@echo "make clean      remove build/"
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,250 @@
+/* One inline-asm wrapper per x86 instruction keel uses.
+ * Runs anywhere (UEFI boot services or VMX root); no state of its own. */
+#ifndef KEEL_ARCH_X86_CPU_H
+#define KEEL_ARCH_X86_CPU_H
+
+#include <stdint.h>
+
+#define BIT(n) (1ULL << (n))
+
+struct cpuid_regs {
+	uint32_t eax, ebx, ecx, edx;
+};
+
+static inline void cpuid(uint32_t leaf, uint32_t subleaf, struct cpuid_regs *r)
+{
+	__asm__ volatile("cpuid"
+			 : "=a"(r->eax), "=b"(r->ebx), "=c"(r->ecx), "=d"(r->edx)
+			 : "a"(leaf), "c"(subleaf));
+}
+
+static inline uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
+}
+
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+#define DEFINE_CR_ACCESSORS(n)                                                 \
+	static inline uint64_t read_cr##n(void)                                \
+	{                                                                      \
+		uint64_t v;                                                    \
+		__asm__ volatile("mov %%cr" #n ", %0" : "=r"(v));              \
+		return v;                                                      \
+	}                                                                      \
+	static inline void write_cr##n(uint64_t v)                             \
+	{                                                                      \
+		__asm__ volatile("mov %0, %%cr" #n ::"r"(v) : "memory");       \
+	}
+DEFINE_CR_ACCESSORS(0)
+DEFINE_CR_ACCESSORS(2)
+DEFINE_CR_ACCESSORS(3)
+DEFINE_CR_ACCESSORS(4)
+#undef DEFINE_CR_ACCESSORS
+
+static inline uint64_t read_dr7(void)
+{
+	uint64_t v;
+	__asm__ volatile("mov %%dr7, %0" : "=r"(v));
+	return v;
+}
+
+static inline uint64_t read_rflags(void)
+{
+	uint64_t v;
+	__asm__ volatile("pushfq; popq %0" : "=r"(v));
+	return v;
+}
+
+static inline void write_rflags(uint64_t v)
+{
+	__asm__ volatile("pushq %0; popfq" ::"r"(v) : "memory", "cc");
+}
+
+static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
+static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
+static inline void hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
+static inline void pause(void) { __asm__ volatile("pause" ::: "memory"); }
+static inline void wbinvd(void) { __asm__ volatile("wbinvd" ::: "memory"); }
+
+static inline uint64_t xgetbv(uint32_t idx)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(idx));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static inline void xsetbv(uint32_t idx, uint64_t v)
+{
+	__asm__ volatile("xsetbv" ::"c"(idx), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
+static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
+static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port)); }
+static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
+
+static inline uint8_t inb(uint16_t port)
+{
+	uint8_t v;
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline uint16_t inw(uint16_t port)
+{
+	uint16_t v;
+	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline uint32_t inl(uint16_t port)
+{
+	uint32_t v;
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+/* Descriptor-table registers, as SGDT/SIDT store them. */
+struct __attribute__((packed)) dtr {
+	uint16_t limit;
+	uint64_t base;
+};
+
+static inline void sgdt(struct dtr *d) { __asm__ volatile("sgdt %0" : "=m"(*d)); }
+static inline void sidt(struct dtr *d) { __asm__ volatile("sidt %0" : "=m"(*d)); }
+static inline void lgdt(const struct dtr *d) { __asm__ volatile("lgdt %0" ::"m"(*d)); }
+static inline void lidt(const struct dtr *d) { __asm__ volatile("lidt %0" ::"m"(*d)); }
+
+static inline uint16_t str(void)
+{
+	uint16_t v;
+	__asm__ volatile("str %0" : "=r"(v));
+	return v;
+}
+
+static inline uint16_t sldt(void)
+{
+	uint16_t v;
+	__asm__ volatile("sldt %0" : "=r"(v));
+	return v;
+}
+
+static inline void ltr(uint16_t sel) { __asm__ volatile("ltr %0" ::"r"(sel)); }
+
+#define DEFINE_SEG_READ(name)                                                  \
+	static inline uint16_t read_##name(void)                               \
+	{                                                                      \
+		uint16_t v;                                                    \
+		__asm__ volatile("mov %%" #name ", %0" : "=r"(v));             \
+		return v;                                                      \
+	}
+DEFINE_SEG_READ(cs)
+DEFINE_SEG_READ(ds)
+DEFINE_SEG_READ(es)
+DEFINE_SEG_READ(ss)
+DEFINE_SEG_READ(fs)
+DEFINE_SEG_READ(gs)
+#undef DEFINE_SEG_READ
+
+/* LAR/LSL read a descriptor's access rights and limit as the CPU sees them. */
+static inline uint32_t lsl(uint16_t sel)
+{
+	uint32_t v = 0;
+	__asm__ volatile("lsl %1, %0" : "+r"(v) : "rm"((uint32_t)sel) : "cc");
+	return v;
+}
+
+/* ---- VMX instructions. Each returns 0 on success, 1 on VMfailInvalid, 2 on VMfailValid. ---- */
+#define VMX_OK 0
+#define VMX_FAIL_INVALID 1
+#define VMX_FAIL_VALID 2
+
+#define VMX_RESULT_ASM "setc %b0\n\tsetz %h0\n\t"
+static inline int vmx_result(uint16_t cz)
+{
+	if (cz & 0xff)
+		return VMX_FAIL_INVALID;
+	if (cz >> 8)
+		return VMX_FAIL_VALID;
+	return VMX_OK;
+}
+
+static inline int vmxon(uint64_t pa)
+{
+	uint16_t cz;
+	__asm__ volatile("vmxon %1\n\t" VMX_RESULT_ASM : "=Q"(cz) : "m"(pa) : "cc", "memory");
+	return vmx_result(cz);
+}
+
+static inline int vmxoff(void)
+{
+	uint16_t cz;
+	__asm__ volatile("vmxoff\n\t" VMX_RESULT_ASM : "=Q"(cz)::"cc", "memory");
+	return vmx_result(cz);
+}
+
+static inline int vmclear(uint64_t pa)
+{
+	uint16_t cz;
+	__asm__ volatile("vmclear %1\n\t" VMX_RESULT_ASM : "=Q"(cz) : "m"(pa) : "cc", "memory");
+	return vmx_result(cz);
+}
+
+static inline int vmptrld(uint64_t pa)
+{
+	uint16_t cz;
+	__asm__ volatile("vmptrld %1\n\t" VMX_RESULT_ASM : "=Q"(cz) : "m"(pa) : "cc", "memory");
+	return vmx_result(cz);
+}
+
+static inline int vmread(uint64_t field, uint64_t *val)
+{
+	uint16_t cz;
+	__asm__ volatile("vmread %2, %1\n\t" VMX_RESULT_ASM : "=Q"(cz), "=rm"(*val) : "r"(field) : "cc");
+	return vmx_result(cz);
+}
+
+static inline int vmwrite(uint64_t field, uint64_t val)
+{
+	uint16_t cz;
+	__asm__ volatile("vmwrite %2, %1\n\t" VMX_RESULT_ASM : "=Q"(cz) : "r"(field), "rm"(val) : "cc");
+	return vmx_result(cz);
+}
+
+struct invept_desc {
+	uint64_t eptp, reserved;
+};
+
+static inline int invept(uint64_t type, uint64_t eptp)
+{
+	struct invept_desc d = { eptp, 0 };
+	uint16_t cz;
+	__asm__ volatile("invept %1, %2\n\t" VMX_RESULT_ASM : "=Q"(cz) : "m"(d), "r"(type) : "cc", "memory");
+	return vmx_result(cz);
+}
+
+struct invvpid_desc {
+	uint64_t vpid, gva;
+};
+
+static inline int invvpid(uint64_t type, uint16_t vpid)
+{
+	struct invvpid_desc d = { vpid, 0 };
+	uint16_t cz;
+	__asm__ volatile("invvpid %1, %2\n\t" VMX_RESULT_ASM : "=Q"(cz) : "m"(d), "r"(type) : "cc", "memory");
+	return vmx_result(cz);
+}
+
+#endif

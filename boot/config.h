@@ -1,0 +1,53 @@
+/* keel's configuration: keys, defaults, and the parser for keel.cfg and the image's load options.
+ * Pure logic (no firmware calls), so the host unit tests compile it as it is. */
+#ifndef KEEL_BOOT_CONFIG_H
+#define KEEL_BOOT_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_PATH_MAX 256 /* including the terminating NUL */
+#define CONFIG_ARGS_MAX 512
+#define CONFIG_LINE_MAX 1024
+
+#define CONFIG_LOG_SERIAL 0x1u
+#define CONFIG_LOG_E9 0x2u
+#define CONFIG_LOG_CONSOLE 0x4u
+#define CONFIG_LOG_ALL (CONFIG_LOG_SERIAL | CONFIG_LOG_E9 | CONFIG_LOG_CONSOLE)
+
+enum config_on_error { ON_ERROR_CONTINUE, ON_ERROR_HALT };
+
+struct keel_config {
+	char next[CONFIG_PATH_MAX];      /* "" = return to the firmware's boot manager */
+	char next_args[CONFIG_ARGS_MAX]; /* load options for next, ASCII here */
+	unsigned log_mask;               /* CONFIG_LOG_* */
+	enum config_on_error on_error;
+	int check;                       /* run the VM-entry checker before launch */
+	int virtualize;                  /* 0: report only, never VMXON */
+};
+
+/* Receives one finished diagnostic line (no trailing newline). */
+typedef void (*config_report_fn)(void *ctx, const char *msg);
+
+void config_defaults(struct keel_config *c);
+
+/*
+ * keel.cfg: "key=value" per line, '#' starts a comment line, blank lines and surrounding blanks
+ * ignored, CR LF or LF line ends. A value runs to the end of its line. `origin` names the source in
+ * messages. Every rejected line is reported once and leaves that key's previous value. Returns the
+ * number of problems reported.
+ */
+int config_parse_file(struct keel_config *c, const char *text, size_t len, const char *origin,
+		      config_report_fn report, void *ctx);
+
+/*
+ * Load options: whitespace-separated key=value words; a value may be double-quoted to hold blanks
+ * (next_args="console=ttyS0 initrd=\x"). Words without '=' (the image's own name, as the UEFI shell
+ * passes it) are skipped. Same reporting and return value as config_parse_file.
+ */
+int config_parse_options(struct keel_config *c, const char *text, size_t len, config_report_fn report,
+			 void *ctx);
+
+/* "serial,e9,console" style text for a log mask, for the banner. */
+const char *config_log_mask_name(unsigned mask, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,180 @@
+/* keel.efi entry point: configuration, platform report, virtualization, next stage.
+ * UEFI boot services, BSP. */
+#include <efi.h>
+
+#include "config.h"
+#include "efi.h"
+#include "relocate.h"
+
+#include "../arch/x86/cpu.h"
+#include "../drivers/uart.h"
+#include "../lib/log.h"
+#include "../lib/string.h"
+#include "../mm/memmap.h"
+#include "../vmm/caps.h"
+#include "../vmm/vmm.h"
+
+#define KEEL_CFG_PATH "\\EFI\\keel\\keel.cfg"
+#define MAX_REGIONS 512
+
+static struct keel_config cfg;
+static uint32_t bsp_apic_id;
+static int console_ok = 1;
+
+static uint32_t apic_id(void)
+{
+	struct cpuid_regs r;
+	cpuid(1, 0, &r);
+	return r.ebx >> 24;
+}
+
+/* The firmware console is not MP-safe nor usable from VMX root: BSP, boot code only. */
+static void console_output(const char *s, size_t n)
+{
+	if (console_ok && !vmm_in_root() && apic_id() == bsp_apic_id)
+		efi_console_write(s, n);
+}
+
+static void config_report(void *ctx, const char *msg)
+{
+	(void)ctx;
+	log_warn("%s", msg);
+}
+
+static void read_config(void)
+{
+	static char text[16 * 1024], opts[2048];
+
+	config_defaults(&cfg);
+	long n = efi_read_file(KEEL_CFG_PATH, text, sizeof(text));
+	if (n >= 0) {
+		log_info("keel: config: read %s (%ld bytes)", KEEL_CFG_PATH, n);
+		config_parse_file(&cfg, text, (size_t)n, "keel.cfg", config_report, 0);
+	} else if (n == -1) {
+		log_info("keel: config: no %s; using defaults and load options", KEEL_CFG_PATH);
+	} else if (n == -2) {
+		log_warn("keel: config: %s is larger than %u bytes; ignored, using defaults", KEEL_CFG_PATH,
+			 (unsigned)sizeof(text));
+	}
+	size_t on = efi_load_options(opts, sizeof(opts));
+	if (on)
+		config_parse_options(&cfg, opts, on, config_report, 0);
+}
+
+static void apply_log_mask(void)
+{
+	if (!(cfg.log_mask & CONFIG_LOG_SERIAL))
+		log_remove_output(uart_write);
+	if (!(cfg.log_mask & CONFIG_LOG_E9))
+		log_remove_output(debugcon_write);
+	if (!(cfg.log_mask & CONFIG_LOG_CONSOLE))
+		log_remove_output(console_output);
+}
+
+static void report_memory(void)
+{
+	static struct mem_region regions[MAX_REGIONS];
+	struct memmap_summary s;
+
+	int n = efi_memory_map(regions, MAX_REGIONS);
+	if (n < 0)
+		return;
+	unsigned problems = memmap_summarize(regions, (size_t)n, &s);
+	log_info("keel: memory map: %u regions, %llu MiB usable, RAM top 0x%llx, address top 0x%llx", s.regions,
+		 (unsigned long long)(s.usable_bytes >> 20), (unsigned long long)s.ram_top,
+		 (unsigned long long)s.phys_top);
+	log_info("keel: memory map: usable %u, reserved %u, runtime %u, acpi %u, nvs %u, mmio %u, other %u",
+		 s.by_type[MEM_USABLE], s.by_type[MEM_RESERVED], s.by_type[MEM_RUNTIME], s.by_type[MEM_ACPI],
+		 s.by_type[MEM_NVS], s.by_type[MEM_MMIO], s.by_type[MEM_UNUSABLE] + s.by_type[MEM_PERSISTENT]);
+	if (problems)
+		log_warn("keel: memory map: %u problems (empty %u, unaligned %u, wrapped %u, overlapping %u, "
+			 "unsorted %u, bad type %u)",
+			 problems, s.empty, s.unaligned, s.wrapped, s.overlaps, s.unsorted, s.bad_type);
+}
+
+static void halt_forever(const char *why)
+{
+	log_err("keel: on_error=halt: stopping here (%s)", why);
+	for (;;) {
+		cli();
+		hlt();
+	}
+}
+
+static uint64_t t_entry;
+static int relocate_failed;
+
+/* Runs in the copy of keel that lives in runtime-services memory (boot/relocate.c). */
+static uint64_t keel_main(void *image, void *systab)
+{
+	char mask_name[64];
+	struct vmx_caps caps;
+
+	(void)image;
+	(void)systab;
+	bsp_apic_id = apic_id();
+	uart_init(UART_COM1);
+	log_add_output(uart_write);
+	log_add_output(debugcon_write);
+	log_add_output(console_output);
+
+	log_info("keel: keel %s starting, image base 0x%llx, size %llu KiB%s", KEEL_VERSION,
+		 (unsigned long long)relocate_base(), (unsigned long long)(relocate_size() >> 10),
+		 relocate_is_runtime() ? "" : " (loader memory)");
+	if (relocate_failed)
+		log_err("keel: could not move keel into runtime-services memory (error %d)", relocate_failed);
+
+	read_config();
+	apply_log_mask();
+	log_info("keel: config: next=%s next_args=%s log=%s on_error=%s check=%s virtualize=%s",
+		 cfg.next[0] ? cfg.next : "(none)", cfg.next_args[0] ? cfg.next_args : "(none)",
+		 config_log_mask_name(cfg.log_mask, mask_name, sizeof(mask_name)),
+		 cfg.on_error == ON_ERROR_HALT ? "halt" : "continue", cfg.check ? "on" : "off",
+		 cfg.virtualize ? "on" : "off");
+
+	report_memory();
+	unsigned total, enabled;
+	if (efi_cpu_count(&total, &enabled))
+		log_warn("keel: MP services protocol missing: assuming one CPU");
+	log_info("keel: logical CPUs: %u (%u enabled)", total, enabled);
+
+	vmx_caps_probe(&caps);
+	vmx_caps_report(&caps);
+
+	const char *why = vmx_caps_unavailable_reason(&caps);
+	if (!why && !relocate_is_runtime())
+		why = "keel is not in memory that outlives ExitBootServices";
+	if (!why && !cfg.virtualize)
+		why = "virtualize=off in the configuration";
+	if (!why)
+		why = vmm_start(&caps, t_entry);
+	if (why) {
+		log_info("keel: VT-x unavailable: %s; continuing without virtualization", why);
+		if (cfg.on_error == ON_ERROR_HALT)
+			halt_forever(why);
+	}
+
+	if (cfg.next[0]) {
+		if (efi_start_image(cfg.next, cfg.next_args) && cfg.on_error == ON_ERROR_HALT)
+			halt_forever("the next stage could not be started");
+	} else {
+		log_info("keel: no next= configured; returning to the firmware boot manager");
+	}
+	console_ok = 0;
+	return EFI_SUCCESS;
+}
+
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab);
+
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
+{
+	uint64_t ret;
+
+	t_entry = rdtsc();
+	if (efi_init(image, systab))
+		return EFI_LOAD_ERROR;
+	relocate_failed = relocate_and_call(keel_main, image, systab, &ret);
+	if (relocate_failed)
+		ret = keel_main(image, systab);
+	return ret;
+}

@@ -1,0 +1,38 @@
+/* keel's one logging sink: levels, a [cpuN] prefix, fan-out to registered outputs.
+ * Runs in UEFI boot services and in VMX root; serialized by a spinlock. */
+#ifndef KEEL_LIB_LOG_H
+#define KEEL_LIB_LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+#define LOG_LINE_MAX 256
+#define LOG_MAX_SINKS 4
+
+/* An output receives whole lines ending in '\n'; it translates line ends itself. */
+typedef void (*log_output_fn)(const char *s, size_t n);
+
+/* Registers an output; returns its slot or -1 when all LOG_MAX_SINKS slots are taken. */
+int log_add_output(log_output_fn fn);
+void log_remove_output(log_output_fn fn);
+void log_set_level(enum log_level max);
+/* Who is logging: returns the current logical CPU's index. Default: always 0. */
+void log_set_cpu_fn(unsigned (*fn)(void));
+
+/*
+ * Formats one line "[cpuN] <message>\n" into buf (size >= 2). A message longer than the buffer is
+ * cut and ends in "...\n"; a trailing '\n' in fmt is not doubled. Returns the line's length.
+ */
+size_t log_format_line(char *buf, size_t size, unsigned cpu, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif
