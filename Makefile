@@ -2,6 +2,7 @@
 # `make help` lists the targets.
 
 KEEL_VERSION := 0.1.0
+KEEL_VERSION_CODE := $(shell echo $(KEEL_VERSION) | awk -F. '{ printf "0x%02x%02x%02x", $$1, $$2, $$3 }')
 BUILD := build
 V ?= 0
 ifeq ($(V),0)
@@ -26,7 +27,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -ffreestanding -fno-stack-protector -fno-stack-check -fpic \
 	-fshort-wchar -mno-red-zone -mgeneral-regs-only -maccumulate-outgoing-args \
 	-fno-tree-loop-distribute-patterns -fno-strict-aliasing -fno-asynchronous-unwind-tables \
-	-DKEEL_VERSION='"$(KEEL_VERSION)"' -MMD -MP
+	-DKEEL_VERSION='"$(KEEL_VERSION)"' -DKEEL_VERSION_CODE=$(KEEL_VERSION_CODE) -MMD -MP
 # Only boot/ and guest/ may see the firmware's headers.
 EFI_CFLAGS := -DGNU_EFI_USE_MS_ABI -isystem $(EFI_INC) -isystem $(EFI_INC)/x86_64
 LDFLAGS := -nostdlib -znocombreloc -shared -Bsymbolic -T linker.ld --no-undefined
@@ -37,19 +38,20 @@ KEEL_BOOT := boot/main.c boot/efi.c boot/relocate.c
 KEEL_C := boot/config.c \
 	lib/string.c lib/fmt.c lib/log.c \
 	drivers/uart.c \
-	mm/memmap.c \
-	vmm/caps.c vmm/vmm.c
-KEEL_ASM :=
+	mm/memmap.c mm/pool.c mm/paging.c mm/mtrr.c mm/ept.c \
+	vmm/caps.c vmm/vmm.c vmm/vmx.c vmm/vmcs.c vmm/exit.c vmm/handlers.c vmm/emulate.c \
+	vmm/hypercall.c vmm/sipi.c vmm/host.c
+KEEL_ASM := arch/x86/vmx_entry.asm
 KEEL_OBJS := $(addprefix $(BUILD)/,$(KEEL_BOOT:.c=.o) $(KEEL_C:.c=.o) $(KEEL_ASM:.asm=.o))
 
 # ---- guest programs (UEFI applications run inside the virtualized machine) ----
 GUEST_LIB := lib/string.c lib/fmt.c
 GUESTS := selftest
-selftest_SRCS := guest/selftest/main.c guest/selftest/cases.c guest/selftest/efi_io.c
+selftest_SRCS := guest/selftest/main.c guest/selftest/cases.c guest/selftest/efi_io.c guest/selftest/trap.c
 selftest_ASM := guest/selftest/stubs.asm
 GUEST_EFIS := $(addprefix $(BUILD)/guest/,$(addsuffix .efi,$(GUESTS)))
 
-.PHONY: all keel guests clean check check-unit check-boot run run-kvm help deps deps-check
+.PHONY: all keel guests clean check check-unit check-boot run run-kvm help deps deps-boot unit-bins
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/keel.efi $(GUEST_EFIS)
@@ -112,7 +114,7 @@ test_config_SRCS := boot/config.c lib/fmt.c lib/string.c
 test_fmt_SRCS := lib/fmt.c
 test_log_SRCS := lib/log.c lib/fmt.c lib/string.c
 test_memmap_SRCS := mm/memmap.c lib/string.c
-test_caps_SRCS := tests/unit/caps_host.c lib/string.c
+test_caps_SRCS := vmm/caps.c lib/log.c lib/fmt.c lib/string.c
 UNIT_BINS := $(addprefix $(BUILD)/tests/test_,$(UNIT_TESTS))
 
 define UNIT_RULES
@@ -128,19 +130,28 @@ unit-bins: $(UNIT_BINS)
 deps:
 	$(Q)tools/deps.sh build
 
+deps-boot:
+	$(Q)tools/deps.sh build boot
+
 check-unit: deps
 	$(Q)$(MAKE) --no-print-directory unit-bins
 	$(Q)tools/run-unit.sh $(UNIT_BINS)
 
-check-boot: deps all
+check-boot: deps-boot
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/boot/run-all.sh
 
-check: deps
+check: deps-boot
 	$(Q)$(MAKE) --no-print-directory all unit-bins
 	$(Q)tools/check.sh $(UNIT_BINS)
 
-run: deps all
+run: deps-boot
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/run.sh $(PLATFORM)
+
+run-kvm: deps-boot
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/run.sh kvm
 
 clean:
 	rm -rf $(BUILD)

@@ -18,6 +18,10 @@
 #define MAX_REGIONS 512
 
 static struct keel_config cfg;
+static uint64_t t_entry;
+static int relocate_failed;
+static struct mem_region regions[MAX_REGIONS];
+static int nregions;
 static uint32_t bsp_apic_id;
 static int console_ok = 1;
 
@@ -73,13 +77,14 @@ static void apply_log_mask(void)
 
 static void report_memory(void)
 {
-	static struct mem_region regions[MAX_REGIONS];
 	struct memmap_summary s;
 
-	int n = efi_memory_map(regions, MAX_REGIONS);
-	if (n < 0)
+	nregions = efi_memory_map(regions, MAX_REGIONS);
+	if (nregions < 0) {
+		nregions = 0;
 		return;
-	unsigned problems = memmap_summarize(regions, (size_t)n, &s);
+	}
+	unsigned problems = memmap_summarize(regions, (size_t)nregions, &s);
 	log_info("keel: memory map: %u regions, %llu MiB usable, RAM top 0x%llx, address top 0x%llx", s.regions,
 		 (unsigned long long)(s.usable_bytes >> 20), (unsigned long long)s.ram_top,
 		 (unsigned long long)s.phys_top);
@@ -92,6 +97,30 @@ static void report_memory(void)
 			 problems, s.empty, s.unaligned, s.wrapped, s.overlaps, s.unsorted, s.bad_type);
 }
 
+static const char *virtualize(const struct vmx_caps *caps, unsigned ncpus)
+{
+	struct vmm_platform p = {
+		.caps = caps,
+		.t_entry = t_entry,
+		.pool_pages = vmm_pool_pages(ncpus),
+		.image_base = relocate_base(),
+		.image_size = relocate_size(),
+		.regions = regions,
+		.nregions = (size_t)nregions,
+		.ncpus = ncpus,
+		.run_on_aps = efi_run_on_aps,
+		.check = cfg.check,
+	};
+	p.pool_base = efi_alloc_pages(p.pool_pages);
+	if (!p.pool_base)
+		return "the firmware could not give keel its memory pool";
+	/* Re-read the map so the EPT sees the layout after keel's own allocation. */
+	int n = efi_memory_map(regions, MAX_REGIONS);
+	if (n > 0)
+		p.nregions = (size_t)(nregions = n);
+	return vmm_start(&p);
+}
+
 static void halt_forever(const char *why)
 {
 	log_err("keel: on_error=halt: stopping here (%s)", why);
@@ -101,23 +130,35 @@ static void halt_forever(const char *why)
 	}
 }
 
-static uint64_t t_entry;
-static int relocate_failed;
+
+/* What keel's copy in runtime memory hands back to the loader image for the hand-off. */
+struct handoff {
+	char next[CONFIG_PATH_MAX];
+	char next_args[CONFIG_ARGS_MAX];
+	unsigned log_mask;
+	enum config_on_error on_error;
+	int virtualized;
+};
+
+static void setup_outputs(unsigned mask)
+{
+	if ((mask & CONFIG_LOG_SERIAL) && uart_init(UART_COM1) == 0)
+		log_add_output(uart_write);
+	if (mask & CONFIG_LOG_E9)
+		log_add_output(debugcon_write);
+	if (mask & CONFIG_LOG_CONSOLE)
+		log_add_output(console_output);
+}
 
 /* Runs in the copy of keel that lives in runtime-services memory (boot/relocate.c). */
-static uint64_t keel_main(void *image, void *systab)
+static uint64_t keel_main(void *handoff, void *unused)
 {
+	struct handoff *h = handoff;
 	char mask_name[64];
 	struct vmx_caps caps;
 
-	(void)image;
-	(void)systab;
-	bsp_apic_id = apic_id();
-	uart_init(UART_COM1);
-	log_add_output(uart_write);
-	log_add_output(debugcon_write);
-	log_add_output(console_output);
-
+	(void)unused;
+	setup_outputs(CONFIG_LOG_ALL);
 	log_info("keel: keel %s starting, image base 0x%llx, size %llu KiB%s", KEEL_VERSION,
 		 (unsigned long long)relocate_base(), (unsigned long long)(relocate_size() >> 10),
 		 relocate_is_runtime() ? "" : " (loader memory)");
@@ -147,34 +188,64 @@ static uint64_t keel_main(void *image, void *systab)
 	if (!why && !cfg.virtualize)
 		why = "virtualize=off in the configuration";
 	if (!why)
-		why = vmm_start(&caps, t_entry);
+		why = virtualize(&caps, enabled);
 	if (why) {
 		log_info("keel: VT-x unavailable: %s; continuing without virtualization", why);
 		if (cfg.on_error == ON_ERROR_HALT)
 			halt_forever(why);
 	}
+	memcpy(h->next, cfg.next, sizeof(h->next));
+	memcpy(h->next_args, cfg.next_args, sizeof(h->next_args));
+	h->log_mask = cfg.log_mask;
+	h->on_error = cfg.on_error;
+	h->virtualized = !why;
+	return 0;
+}
 
-	if (cfg.next[0]) {
-		if (efi_start_image(cfg.next, cfg.next_args) && cfg.on_error == ON_ERROR_HALT)
+static void seal_ap(void *arg)
+{
+	(void)arg;
+	vmm_seal_this_cpu();
+}
+
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab);
+
+/*
+ * Entry point, in the loader's image. keel proper runs in its copy (relocate_and_call); once that
+ * has virtualized the machine, keel's memory is sealed from the guest, so the hand-off below runs
+ * from this image, which the OS may reclaim afterwards: by then nothing needs it.
+ */
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
+{
+	struct handoff h;
+	uint64_t ret;
+
+	t_entry = rdtsc();
+	bsp_apic_id = apic_id();
+	if (efi_init(image, systab))
+		return EFI_LOAD_ERROR;
+	memset(&h, 0, sizeof(h));
+	relocate_failed = relocate_and_call(keel_main, &h, 0, &ret);
+	if (relocate_failed) {
+		keel_main(&h, 0);
+		log_remove_output(uart_write);
+		log_remove_output(debugcon_write);
+		log_remove_output(console_output);
+	}
+
+	/* From here on: the loader image's own copy of every static. */
+	setup_outputs(h.log_mask);
+	if (h.virtualized) {
+		if (vmm_seal_this_cpu())
+			log_err("keel: sealing keel's memory failed on the BSP");
+		efi_run_on_aps(seal_ap, 0);
+	}
+	if (h.next[0]) {
+		if (efi_start_image(h.next, h.next_args) && h.on_error == ON_ERROR_HALT)
 			halt_forever("the next stage could not be started");
 	} else {
 		log_info("keel: no next= configured; returning to the firmware boot manager");
 	}
 	console_ok = 0;
 	return EFI_SUCCESS;
-}
-
-EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab);
-
-EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
-{
-	uint64_t ret;
-
-	t_entry = rdtsc();
-	if (efi_init(image, systab))
-		return EFI_LOAD_ERROR;
-	relocate_failed = relocate_and_call(keel_main, image, systab, &ret);
-	if (relocate_failed)
-		ret = keel_main(image, systab);
-	return ret;
 }

@@ -84,6 +84,10 @@ int fmt_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		}
 		if (*p == '*') {
 			width = va_arg(ap, int);
+			if (width < 0) { /* C11 7.21.6.1p5: a '-' flag and a positive width */
+				left = 1;
+				width = -width;
+			}
 			p++;
 		}
 		while (*p >= '0' && *p <= '9')
@@ -145,7 +149,7 @@ int fmt_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			if (!str)
 				str = "(null)";
 			size_t n = 0;
-			while (str[n] && (prec < 0 || n < (size_t)prec))
+			while ((prec < 0 || n < (size_t)prec) && str[n]) /* never read past prec */
 				n++;
 			put_padded(&o, str, n, width, left, ' ');
 			break;

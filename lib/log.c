@@ -12,9 +12,10 @@ static volatile int log_lock;
 
 int log_add_output(log_output_fn fn)
 {
-	for (int i = 0; i < LOG_MAX_SINKS; i++) {
+	for (int i = 0; i < LOG_MAX_SINKS; i++)
 		if (outputs[i] == fn)
 			return i;
+	for (int i = 0; i < LOG_MAX_SINKS; i++) {
 		if (!outputs[i]) {
 			outputs[i] = fn;
 			return i;
@@ -42,7 +43,8 @@ size_t log_format_line(char *buf, size_t size, unsigned cpu, const char *fmt, va
 	size_t room = size - n;
 	size_t m = (size_t)fmt_vsnprintf(buf + n, room, fmt, ap);
 
-	if (m >= room) {
+	/* Cut when the text does not fit, or fits only without the '\n' added below. */
+	if (m >= room || (m == room - 1 && buf[size - 2] != '\n')) {
 		/* Cut: mark it so a reader knows the line is incomplete. */
 		if (size >= 6)
 			memcpy(buf + size - 5, "...", 3);

@@ -128,7 +128,8 @@ const char *vmx_caps_unavailable_reason(const struct vmx_caps *c)
 	return 0;
 }
 
-static const char *yn(int v) { return v ? "yes" : "no"; }
+/* Takes the 64-bit mask itself: VMX_BASIC bit 55 and the VPID_CAP bits 40-43 do not fit an int. */
+static const char *yes_no(uint64_t v) { return v ? "yes" : "no"; }
 
 void vmx_caps_report(const struct vmx_caps *c)
 {
@@ -136,31 +137,31 @@ void vmx_caps_report(const struct vmx_caps *c)
 
 	log_info("keel: vmx: CPUID.1:ECX.VMX=%d SMX=%d, max physical address %u bits, 1 GiB host pages %s",
 		 !!(c->cpuid1_ecx & CPUID1_ECX_VMX), !!(c->cpuid1_ecx & CPUID1_ECX_SMX), c->max_phys_bits,
-		 yn(c->cpuid81_edx & CPUID81_EDX_PAGE1GB));
+		 yes_no(c->cpuid81_edx & CPUID81_EDX_PAGE1GB));
 	if (!c->msrs_read)
 		return;
 	log_info("keel: vmx: IA32_FEATURE_CONTROL=0x%llx (lock %s, VMX outside SMX %s)",
-		 (unsigned long long)c->feature_control, yn(c->feature_control & FEATURE_CONTROL_LOCK),
-		 yn(c->feature_control & FEATURE_CONTROL_VMX_OUTSIDE_SMX));
+		 (unsigned long long)c->feature_control, yes_no(c->feature_control & FEATURE_CONTROL_LOCK),
+		 yes_no(c->feature_control & FEATURE_CONTROL_VMX_OUTSIDE_SMX));
 	log_info("keel: vmx: IA32_VMX_BASIC=0x%016llx (revision 0x%x, VMCS %u bytes, memory type %u, TRUE "
 		 "controls %s)",
 		 (unsigned long long)c->basic, VMX_BASIC_REVISION(c->basic), VMX_BASIC_VMCS_SIZE(c->basic),
-		 VMX_BASIC_MEMTYPE(c->basic), yn(c->basic & VMX_BASIC_TRUE_CTLS));
-	log_info("keel: vmx: secondary controls %s (allowed-1 0x%08x)", yn(vmx_caps_has_secondary(c)),
+		 VMX_BASIC_MEMTYPE(c->basic), yes_no(c->basic & VMX_BASIC_TRUE_CTLS));
+	log_info("keel: vmx: secondary controls %s (allowed-1 0x%08x)", yes_no(vmx_caps_has_secondary(c)),
 		 (unsigned)(c->procbased2 >> 32));
 	log_info("keel: vmx: EPT %s (4-level walk %s, 2 MiB pages %s, 1 GiB pages %s, WB %s, UC %s, A/D %s, "
 		 "INVEPT single %s, all %s)",
-		 yn(vmx_caps_has_ept(c)), yn(e & EPT_CAP_WALK_4), yn(e & EPT_CAP_PDE_2M),
-		 yn(e & EPT_CAP_PDPTE_1G), yn(e & EPT_CAP_MEMTYPE_WB), yn(e & EPT_CAP_MEMTYPE_UC),
-		 yn(e & EPT_CAP_AD), yn(e & EPT_CAP_INVEPT_SINGLE), yn(e & EPT_CAP_INVEPT_ALL));
+		 yes_no(vmx_caps_has_ept(c)), yes_no(e & EPT_CAP_WALK_4), yes_no(e & EPT_CAP_PDE_2M),
+		 yes_no(e & EPT_CAP_PDPTE_1G), yes_no(e & EPT_CAP_MEMTYPE_WB), yes_no(e & EPT_CAP_MEMTYPE_UC),
+		 yes_no(e & EPT_CAP_AD), yes_no(e & EPT_CAP_INVEPT_SINGLE), yes_no(e & EPT_CAP_INVEPT_ALL));
 	log_info("keel: vmx: VPID %s (INVVPID address %s, single %s, all %s, single-keep-globals %s)",
-		 yn(vmx_caps_has_vpid(c)), yn(e & VPID_CAP_INDIVIDUAL_ADDR), yn(e & VPID_CAP_SINGLE_CONTEXT),
-		 yn(e & VPID_CAP_ALL_CONTEXT), yn(e & VPID_CAP_SINGLE_CONTEXT_KEEP_GLOBALS));
+		 yes_no(vmx_caps_has_vpid(c)), yes_no(e & VPID_CAP_INDIVIDUAL_ADDR), yes_no(e & VPID_CAP_SINGLE_CONTEXT),
+		 yes_no(e & VPID_CAP_ALL_CONTEXT), yes_no(e & VPID_CAP_SINGLE_CONTEXT_KEEP_GLOBALS));
 	log_info("keel: vmx: unrestricted guest %s, preemption timer %s (TSC >> %u), wait-for-SIPI %s",
-		 yn(vmx_caps_has_unrestricted(c)), yn((vmx_caps_pinbased(c) >> 32) & PIN_PREEMPTION_TIMER),
-		 VMX_MISC_PREEMPT_RATE(c->misc), yn(c->misc & VMX_MISC_ACTIVITY_WAIT_SIPI));
+		 yes_no(vmx_caps_has_unrestricted(c)), yes_no((vmx_caps_pinbased(c) >> 32) & PIN_PREEMPTION_TIMER),
+		 VMX_MISC_PREEMPT_RATE(c->misc), yes_no(c->misc & VMX_MISC_ACTIVITY_WAIT_SIPI));
 	log_info("keel: vmx: RDTSCP %s, INVPCID %s, XSAVES %s, MSR bitmaps %s, EPT_VPID_CAP=0x%016llx",
-		 yn(vmx_caps_allows2(c, PROC2_ENABLE_RDTSCP)), yn(vmx_caps_allows2(c, PROC2_ENABLE_INVPCID)),
-		 yn(vmx_caps_allows2(c, PROC2_ENABLE_XSAVES)),
-		 yn((vmx_caps_procbased(c) >> 32) & PROC_USE_MSR_BITMAPS), (unsigned long long)e);
+		 yes_no(vmx_caps_allows2(c, PROC2_ENABLE_RDTSCP)), yes_no(vmx_caps_allows2(c, PROC2_ENABLE_INVPCID)),
+		 yes_no(vmx_caps_allows2(c, PROC2_ENABLE_XSAVES)),
+		 yes_no((vmx_caps_procbased(c) >> 32) & PROC_USE_MSR_BITMAPS), (unsigned long long)e);
 }

@@ -25,6 +25,9 @@
 				   prints the bytes (printable ASCII; others shown as '.') to keel's log */
 #define KEEL_HC_STATS_PRINT 0x4 /* CPL 0. keel prints its exit-statistics table to its log */
 #define KEEL_HC_MEMRANGE 0x5    /* CPL 0. out: RBX = physical base of keel's memory, RCX = bytes */
+#define KEEL_HC_SEAL 0x6        /* CPL 0. hides keel's memory from the guest for good and flushes this
+				   CPU's EPT caches; keel's loader calls it on every CPU before the
+				   next stage starts. Idempotent; there is no way back. */
 
 #define KEEL_STATS_TOTAL 0xFFFFu
 #define KEEL_HC_LOG_MAX 200

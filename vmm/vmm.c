@@ -1,12 +1,224 @@
-/* keel's VMX monitor: top-level start-up.
- * UEFI boot services on the BSP. */
+/* keel's VMX monitor: builds the machine-wide state (host page tables, EPT, bitmaps, IDT), then
+ * virtualizes the BSP and every AP. UEFI boot services: BSP, with APs through the platform. */
 #include "vmm.h"
 
-const char *vmm_start(const struct vmx_caps *caps, uint64_t t_entry)
+#include "../arch/x86/cr.h"
+#include "../arch/x86/msr.h"
+#include "../lib/log.h"
+#include "../lib/string.h"
+#include "../mm/paging.h"
+#include "../mm/pool.h"
+#include "exit.h"
+#include "host.h"
+#include "hypercall.h"
+#include "vmcs.h"
+#include "vmx.h"
+
+struct vm keel_vm;
+
+#define VCPU_PAGES (1 + 1 + 1 + HOST_STACK_PAGES) /* struct vcpu, VMXON, VMCS, stack */
+_Static_assert(sizeof(struct vcpu) <= 4096, "struct vcpu fits a page");
+
+size_t vmm_pool_pages(unsigned ncpus)
 {
-	(void)caps;
-	(void)t_entry;
-	return "keel's VMX monitor is not built yet";
+	/* EPT (budget 24 pages) + host tables (up to 10) + bitmaps 3 + IDT + ones/sink/canary 3 + slack. */
+	return 64 + (size_t)ncpus * VCPU_PAGES;
 }
 
-int vmm_in_root(void) { return 0; }
+int vmm_in_root(void)
+{
+	struct vcpu *v = vcpu_current();
+	return v && v->in_root;
+}
+
+unsigned vmm_cpu_index(void)
+{
+	struct vcpu *v = vcpu_current();
+	return v ? v->index : 0;
+}
+
+static void *alloc_one(void) { return pool_alloc_pages(1); }
+
+static uint32_t this_apic_id(void)
+{
+	struct cpuid_regs r;
+	cpuid(1, 0, &r);
+	return r.ebx >> 24;
+}
+
+static struct vcpu *vcpu_create(struct vm *vm, unsigned index)
+{
+	struct vcpu *v = pool_alloc_pages(1);
+	void *vmxon = pool_alloc_pages(1), *vmcs = pool_alloc_pages(1);
+	uint8_t *stack = pool_alloc_pages(HOST_STACK_PAGES);
+	if (!v || !vmxon || !vmcs || !stack)
+		return 0;
+	v->index = index;
+	v->apic_id = this_apic_id();
+	v->vm = vm;
+	v->vmxon_pa = (uint64_t)(uintptr_t)vmxon;
+	v->vmcs_pa = (uint64_t)(uintptr_t)vmcs;
+	v->stack = stack;
+	v->vpid = (vm->proc2 & PROC2_ENABLE_VPID) ? (uint16_t)(index + 1) : 0;
+	v->sipi_vector = -1;
+	return v;
+}
+
+/*
+ * A 64-byte canary in hidden memory. Its first 16 bytes are a fixed marker the guest test searches
+ * for; the marker is assembled here from two halves that never appear together in keel's image, so
+ * no copy of it exists outside hidden memory. The rest is TSC-derived noise.
+ */
+static void canary_write(uint8_t *dst)
+{
+	static const char half_a[] = "KeEl-CaN";
+	static const uint8_t half_b[] = { 'a' ^ 0x5A, 'r' ^ 0x5A, 'y' ^ 0x5A, '-' ^ 0x5A,
+					  '6' ^ 0x5A, '4' ^ 0x5A, 'B' ^ 0x5A, '!' ^ 0x5A };
+	for (int i = 0; i < 8; i++) {
+		dst[i] = (uint8_t)half_a[i];
+		dst[8 + i] = half_b[i] ^ 0x5A;
+	}
+	uint64_t x = rdtsc() | 1;
+	for (int i = 16; i < 64; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		dst[i] = (uint8_t)(x >> 24);
+	}
+}
+
+static const char *build_vm(struct vm *vm, const struct vmm_platform *p)
+{
+	struct memmap_summary s;
+	unsigned host_tables;
+
+	memmap_summarize(p->regions, p->nregions, &s);
+	mtrr_read(&vm->mtrr, vm->caps.max_phys_bits);
+	vm->ncpus = p->ncpus;
+
+	vm->host_cr3 = paging_build_identity(alloc_one, s.phys_top, !!(vm->caps.cpuid81_edx & CPUID81_EDX_PAGE1GB),
+					     &host_tables);
+	if (!vm->host_cr3)
+		return "out of memory for the host page tables";
+
+	vm->msr_bitmap = pool_alloc_pages(1);
+	vm->io_bitmap = pool_alloc_pages(2);
+	vm->ones_page = pool_alloc_pages(1);
+	vm->sink_page = pool_alloc_pages(1);
+	vm->canary = pool_alloc_pages(1);
+	if (!vm->msr_bitmap || !vm->io_bitmap || !vm->ones_page || !vm->sink_page || !vm->canary ||
+	    host_setup_idt(vm))
+		return "out of memory for bitmaps";
+	memset(vm->ones_page, 0xFF, 4096);
+	canary_write(vm->canary);
+	vmx_msr_bitmap_trap(vm->msr_bitmap, MSR_IA32_FEATURE_CONTROL, 1, 1);
+	for (uint32_t m = MSR_IA32_VMX_FIRST; m <= MSR_IA32_VMX_LAST; m++)
+		vmx_msr_bitmap_trap(vm->msr_bitmap, m, 1, 1);
+
+	/* EPT: everything below max(4 GiB, top of the memory map), keel's image and pool left out. */
+	struct ept *e = &vm->ept;
+	e->map_top = s.phys_top > (4ULL << 30) ? (s.phys_top + (1ULL << 30) - 1) & ~((1ULL << 30) - 1) : 4ULL << 30;
+	e->use_1g = vmx_caps_has_ept_1g(&vm->caps);
+	e->use_2m = vmx_caps_has_ept_2m(&vm->caps);
+	e->mtrr = &vm->mtrr;
+	e->alloc_page = alloc_one;
+	ept_hide(e, p->image_base, p->image_size);
+	ept_hide(e, p->pool_base, p->pool_pages * PAGE_SIZE);
+	if (ept_build(e))
+		return "out of memory for the EPT";
+	ept_set_hidden_present(e, 1); /* until hand-off: keel's boot code still runs as the guest */
+	vm->eptp = ept_pointer(e);
+	vm->mem_base = p->pool_base < p->image_base ? p->pool_base : p->image_base;
+	vm->mem_size = p->image_size + p->pool_pages * PAGE_SIZE;
+
+	log_info("keel: ept tables %u KiB (%u x 1 GiB, %u x 2 MiB, %u x 4 KiB mappings, %u hidden pages, map to 0x%llx)",
+		 e->stats.tables * 4, e->stats.pages_1g, e->stats.pages_2m, e->stats.pages_4k,
+		 e->stats.hidden_pages, (unsigned long long)e->map_top);
+	log_info("keel: host page tables %u KiB, MTRRs %s (default %s, %u variable)", host_tables * 4,
+		 (vm->mtrr.def_type & MTRR_DEF_TYPE_E) ? "on" : "off", mtrr_type_name(vm->mtrr.def_type & 0xFF),
+		 vm->mtrr.var_count);
+	return 0;
+}
+
+struct ap_args {
+	struct vm *vm;
+	volatile unsigned next_index;
+	int (*precheck)(struct vcpu *);
+};
+
+static void ap_launch(void *arg)
+{
+	struct ap_args *a = arg;
+	unsigned index = __atomic_fetch_add(&a->next_index, 1, __ATOMIC_SEQ_CST);
+	if (index >= KEEL_MAX_CPUS)
+		return;
+	struct vcpu *v = vcpu_create(a->vm, index);
+	if (!v) {
+		log_err("keel: cpu%u: out of memory for its vCPU; left unvirtualized", index);
+		return;
+	}
+	a->vm->vcpus[index] = v;
+	const char *why = vmx_vcpu_launch(v, a->precheck);
+	if (why) {
+		log_err("keel: cpu%u: %s; left unvirtualized", index, why);
+		return;
+	}
+	__atomic_fetch_add(&a->vm->nvirt, 1, __ATOMIC_SEQ_CST);
+}
+
+int (*vmm_precheck)(struct vcpu *v);
+
+const char *vmm_start(const struct vmm_platform *p)
+{
+	struct vm *vm = &keel_vm;
+	const char *why;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->caps = *p->caps;
+	pool_init(p->pool_base, p->pool_pages);
+	log_set_cpu_fn(vmm_cpu_index);
+	handlers_register();
+
+	why = vmx_compute_controls(vm);
+	if (!why)
+		why = build_vm(vm, p);
+	if (why)
+		return why;
+
+	int (*precheck)(struct vcpu *) = p->check ? vmm_precheck : 0;
+	struct vcpu *bsp = vcpu_create(vm, 0);
+	if (!bsp)
+		return "out of memory for the BSP's vCPU";
+	vm->vcpus[0] = bsp;
+	why = vmx_vcpu_launch(bsp, precheck);
+	if (why) {
+		vm->vcpus[0] = 0;
+		return why;
+	}
+	vm->nvirt = 1;
+	log_info("keel: cpu0 virtualized (APIC ID %u, VPID %u)", bsp->apic_id, bsp->vpid);
+
+	if (p->ncpus > 1) {
+		struct ap_args a = { vm, 1, precheck };
+		if (p->run_on_aps(ap_launch, &a))
+			log_err("keel: could not run on the APs; they stay unvirtualized");
+	}
+	uint64_t ticks = rdtsc() - p->t_entry;
+	log_info("keel: virtualized %u of %u CPUs in %llu TSC ticks", vm->nvirt, p->ncpus, (unsigned long long)ticks);
+	log_info("keel: memory %llu KiB (image %llu KiB, pool %llu of %llu KiB used)",
+		 (unsigned long long)(vm->mem_size >> 10), (unsigned long long)(p->image_size >> 10),
+		 (unsigned long long)(pool_used_pages() * 4), (unsigned long long)(p->pool_pages * 4));
+	return 0;
+}
+
+/* Guest side: runs as the guest (keel's loader), on one CPU. */
+int vmm_seal_this_cpu(void)
+{
+	struct cpuid_regs r;
+	cpuid(KEEL_CPUID_LEAF, 0, &r);
+	if (r.ebx != KEEL_CPUID_SIG_EBX || r.ecx != KEEL_CPUID_SIG_ECX || r.edx != KEEL_CPUID_SIG_EDX)
+		return -1; /* this CPU is not under keel: nothing to seal, and VMCALL would fault */
+	uint64_t rax = KEEL_HC_SEAL;
+	__asm__ volatile("vmcall" : "+a"(rax) : : "rbx", "rcx", "rdx", "memory");
+	return rax == KEEL_HC_OK ? 0 : -1;
+}

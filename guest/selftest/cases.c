@@ -1,0 +1,876 @@
+/* The selftest's cases: each states what the hardware does (SDM) and checks it. Run natively they
+ * are the baseline; under keel they check its emulation. UEFI boot services, CPL 0, any CPU. */
+#include "insn.h"
+#include "selftest.h"
+#include "trap.h"
+
+#include "../../arch/x86/cr.h"
+#include "../../arch/x86/msr.h"
+#include "../../lib/fmt.h"
+#include "../../lib/string.h"
+#include "../../vmm/hypercall_abi.h"
+
+#define NONCANONICAL 0x8000000000000000ULL /* not canonical with 48- or 57-bit addresses */
+#define DR6_BS BIT(14)
+#define DR6_INIT 0xFFFF0FF0ULL
+#define XCR0_X87 BIT(0)
+#define XCR0_AVX BIT(2)
+
+/* ---- expectations ---- */
+
+/* Passes if f is the expected vector (and error code, for vectors that push one); else fails r
+ * with "what: expected X, got Y". Returns 1 if it matched. */
+static int expect_fault(struct result *r, const char *what, const struct fault *f, int vector,
+			uint64_t error)
+{
+	if (f->vector == vector && f->error == error)
+		return 1;
+	char want[32], got[32];
+	struct fault w = { .vector = vector, .error = error };
+	trap_describe(&w, want, sizeof(want));
+	trap_describe(f, got, sizeof(got));
+	if (f->vector == TRAP_NONE)
+		result_fail(r, "%s: expected %s, got no exception", what, want);
+	else
+		result_fail(r, "%s: expected %s, got %s at rip 0x%lx", what, want, got, (unsigned long)f->rip);
+	return 0;
+}
+
+static int expect_gp0(struct result *r, const char *what, const struct fault *f)
+{
+	return expect_fault(r, what, f, VEC_GP, 0);
+}
+
+static int expect_ud(struct result *r, const char *what, const struct fault *f)
+{
+	return expect_fault(r, what, f, VEC_UD, 0);
+}
+
+static int expect_none(struct result *r, const char *what, const struct fault *f)
+{
+	return expect_fault(r, what, f, TRAP_NONE, 0);
+}
+
+/* An emulator known to depart from the SDM here: when it did, the case reports SKIP with the
+ * reason instead of FAIL. Returns 1 if the quirk explained the outcome. */
+static int quirk(struct result *r, int platform_matches, const struct fault *f, int vector, const char *why)
+{
+	if (!platform_matches || f->vector == vector)
+		return 0;
+	result_skip(r, "%s", why);
+	return 1;
+}
+
+static int need_keel(struct result *r)
+{
+	if (platform.keel)
+		return 1;
+	result_skip(r, "keel not present");
+	return 0;
+}
+
+static int cpuid1_ecx_has(uint64_t bit)
+{
+	struct cpuid_regs c;
+	cpuid(1, 0, &c);
+	return !!(c.ecx & bit);
+}
+
+/* ---- probes: one instruction run under trap_catch ---- */
+
+struct msr_op {
+	uint32_t msr;
+	uint64_t val;
+	uint64_t restore; /* written back at once if the write did not fault */
+};
+
+static void do_rdmsr(void *p)
+{
+	struct msr_op *o = p;
+	o->val = rdmsr(o->msr);
+}
+
+static void do_wrmsr_restore(void *p)
+{
+	struct msr_op *o = p;
+	wrmsr(o->msr, o->val);
+	wrmsr(o->msr, o->restore);
+}
+
+static struct fault try_rdmsr(uint32_t msr, uint64_t *val)
+{
+	struct msr_op o = { .msr = msr };
+	struct fault f = trap_catch(do_rdmsr, &o);
+	*val = o.val;
+	return f;
+}
+
+/* WRMSR msr = val; should it not fault, the old value goes straight back. */
+static struct fault try_wrmsr(uint32_t msr, uint64_t val, uint64_t old)
+{
+	struct msr_op o = { .msr = msr, .val = val, .restore = old };
+	return trap_catch(do_wrmsr_restore, &o);
+}
+
+/* MOV CRn, new then, should that not fault, MOV CRn, old: a failed expectation cannot leave the
+ * control register changed (the restore runs before anything else executes). */
+struct cr_op {
+	uint64_t new_val, old_val;
+};
+
+static void do_cr0_write(void *p)
+{
+	struct cr_op *o = p;
+	__asm__ volatile("mov %0, %%cr0\n\tmov %1, %%cr0" ::"r"(o->new_val), "r"(o->old_val) : "memory");
+}
+
+static void do_cr4_write(void *p)
+{
+	struct cr_op *o = p;
+	__asm__ volatile("mov %0, %%cr4\n\tmov %1, %%cr4" ::"r"(o->new_val), "r"(o->old_val) : "memory");
+}
+
+/* ---- cpuid ---- */
+
+/* Leaf 0: EAX = highest basic leaf (>= 1 on anything 64-bit), EBX:EDX:ECX = vendor, printable. */
+static void cpuid_basic_leaf(struct result *r)
+{
+	struct cpuid_regs c;
+	cpuid(0, 0, &c);
+	if (c.eax < 1)
+		result_fail(r, "max basic leaf %u", c.eax);
+	uint32_t words[3] = { c.ebx, c.edx, c.ecx };
+	const char *v = (const char *)words;
+	for (int i = 0; i < 12; i++)
+		if (v[i] < 0x20 || v[i] > 0x7E)
+			result_fail(r, "vendor byte %d is 0x%x", i, (unsigned char)v[i]);
+}
+
+/* CPUID.1:ECX[31] is set iff leaf 0x40000000 answers with a hypervisor's signature. */
+static void cpuid_hypervisor_bit(struct result *r)
+{
+	struct cpuid_regs c;
+	int leaf = hv_leaf_read(&c);
+	int bit = cpuid1_ecx_has(CPUID1_ECX_HYPERVISOR);
+	if (bit != leaf)
+		result_fail(r, "CPUID.1:ECX[31]=%d but leaf 0x40000000 %s (eax 0x%x)", bit,
+			    leaf ? "has a signature" : "has none", c.eax);
+}
+
+/* keel's leaf: EAX >= 0x40000001, EBX:ECX:EDX = "KeelKeelKeel", on every CPU. */
+static void cpuid_keel_leaf(struct result *r)
+{
+	if (!need_keel(r))
+		return;
+	struct cpuid_regs c;
+	cpuid(KEEL_CPUID_LEAF, 0, &c);
+	if (c.ebx != KEEL_CPUID_SIG_EBX || c.ecx != KEEL_CPUID_SIG_ECX || c.edx != KEEL_CPUID_SIG_EDX)
+		result_fail(r, "signature 0x%x 0x%x 0x%x", c.ebx, c.ecx, c.edx);
+	if (c.eax < KEEL_CPUID_MAX_LEAF)
+		result_fail(r, "max hypervisor leaf 0x%x", c.eax);
+}
+
+/* keel keeps VMX for itself: CPUID.1:ECX[5] reads 0. */
+static void cpuid_vmx_hidden(struct result *r)
+{
+	if (need_keel(r) && cpuid1_ecx_has(CPUID1_ECX_VMX))
+		result_fail(r, "CPUID.1:ECX.VMX is set");
+}
+
+/* CPUID.1:ECX.OSXSAVE (bit 27) mirrors CR4.OSXSAVE (SDM Vol. 2A, CPUID, Table 3-10). */
+static void cpuid_osxsave_follows_cr4(struct result *r)
+{
+	if (!cpuid1_ecx_has(CPUID1_ECX_XSAVE)) {
+		result_skip(r, "no XSAVE in CPUID");
+		return;
+	}
+	uint64_t cr4 = read_cr4();
+	write_cr4(cr4 | CR4_OSXSAVE);
+	int on = cpuid1_ecx_has(CPUID1_ECX_OSXSAVE);
+	write_cr4(cr4 & ~CR4_OSXSAVE);
+	int off = cpuid1_ecx_has(CPUID1_ECX_OSXSAVE);
+	write_cr4(cr4);
+	if (!on || off)
+		result_fail(r, "OSXSAVE reads %d with CR4.OSXSAVE=1, %d with 0", on, off);
+}
+
+/* ---- msr ---- */
+
+/* No Intel or AMD MSR is defined at this index (SDM Vol. 4 lists none between 0x1B01 and 0x1FFF). */
+#define MSR_UNDEFINED 0x1EFF
+
+/* QEMU 7.2 TCG reads unknown MSRs as 0 and drops writes to them ("XXX: exception?" in its
+ * helper_rdmsr/helper_wrmsr); Bochs does the same while its cpu option ignore_bad_msrs is on (the
+ * default). Real hardware raises #GP(0). */
+static int unknown_msr_quirk(struct result *r, const struct fault *f)
+{
+	if (quirk(r, platform.qemu_tcg, f, VEC_GP, "QEMU TCG ignores unknown MSRs (no #GP)"))
+		return 1;
+	return quirk(r, platform.bochs, f, VEC_GP, "Bochs ignores unknown MSRs (cpu: ignore_bad_msrs=1)");
+}
+
+static void rdmsr_gp(struct result *r, uint32_t msr)
+{
+	uint64_t v;
+	struct fault f = try_rdmsr(msr, &v);
+	if (!unknown_msr_quirk(r, &f))
+		expect_gp0(r, "rdmsr", &f);
+}
+
+static void wrmsr_gp(struct result *r, uint32_t msr)
+{
+	struct fault f = try_wrmsr(msr, 0, 0);
+	if (!unknown_msr_quirk(r, &f))
+		expect_gp0(r, "wrmsr", &f);
+}
+
+/* RDMSR/WRMSR of an MSR that does not exist: #GP(0) (SDM Vol. 2B, RDMSR/WRMSR). */
+static void msr_unknown_rdmsr_gp(struct result *r) { rdmsr_gp(r, MSR_UNDEFINED); }
+static void msr_unknown_wrmsr_gp(struct result *r) { wrmsr_gp(r, MSR_UNDEFINED); }
+
+/* The MSR-bitmap ranges end at 0x1FFF and 0xC0001FFF (SDM Vol. 3C 25.6.9): the last index inside
+ * and the first outside each, none of them implemented, read and written. */
+static void msr_edge(struct result *r, uint32_t msr)
+{
+	rdmsr_gp(r, msr);
+	if (r->verdict == VERDICT_PASS)
+		wrmsr_gp(r, msr);
+}
+static void msr_edge_1fff(struct result *r) { msr_edge(r, 0x1FFF); }
+static void msr_edge_2000(struct result *r) { msr_edge(r, 0x2000); }
+static void msr_edge_c0001fff(struct result *r) { msr_edge(r, 0xC0001FFF); }
+static void msr_edge_c0002000(struct result *r) { msr_edge(r, 0xC0002000); }
+
+/* WRMSR of a non-canonical address to a base/entry-point MSR: #GP(0) (SDM Vol. 2B, WRMSR), and the
+ * MSR keeps its value. QEMU 7.2 TCG stores any value there without a check. */
+static void noncanonical_gp(struct result *r, uint32_t msr)
+{
+	uint64_t before = rdmsr(msr);
+	struct fault f = try_wrmsr(msr, NONCANONICAL, before);
+	if (quirk(r, platform.qemu_tcg, &f, VEC_GP, "QEMU TCG accepts non-canonical MSR values (no #GP)"))
+		return;
+	expect_gp0(r, "wrmsr 0x8000000000000000", &f);
+	uint64_t after = rdmsr(msr);
+	if (after != before)
+		result_fail(r, "value changed from 0x%lx to 0x%lx", (unsigned long)before, (unsigned long)after);
+}
+static void msr_fs_base_noncanonical_gp(struct result *r) { noncanonical_gp(r, MSR_FS_BASE); }
+static void msr_gs_base_noncanonical_gp(struct result *r) { noncanonical_gp(r, MSR_GS_BASE); }
+static void msr_kernel_gs_base_noncanonical_gp(struct result *r) { noncanonical_gp(r, MSR_KERNEL_GS_BASE); }
+static void msr_lstar_noncanonical_gp(struct result *r) { noncanonical_gp(r, MSR_LSTAR); }
+
+/* IA32_KERNEL_GS_BASE holds any canonical address (nothing in the firmware uses it). */
+static void msr_kernel_gs_base_roundtrip(struct result *r)
+{
+	const uint64_t v = 0x00007FFFFFFFF000ULL;
+	uint64_t old = rdmsr(MSR_KERNEL_GS_BASE);
+	wrmsr(MSR_KERNEL_GS_BASE, v);
+	uint64_t got = rdmsr(MSR_KERNEL_GS_BASE);
+	wrmsr(MSR_KERNEL_GS_BASE, old);
+	if (got != v)
+		result_fail(r, "wrote 0x%lx, read 0x%lx", (unsigned long)v, (unsigned long)got);
+}
+
+/* RDMSR ignores RCX[63:32] (SDM Vol. 2B, RDMSR): IA32_FEATURE_CONTROL, which keel traps, read with
+ * garbage in the high half, equals a plain read. Falls back to EFER where 0x3A does not exist. */
+struct rdmsr_rcx_op {
+	uint64_t rcx, val;
+};
+
+static void do_rdmsr_full_rcx(void *p)
+{
+	struct rdmsr_rcx_op *o = p;
+	uint32_t lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(o->rcx));
+	o->val = (uint64_t)hi << 32 | lo;
+}
+
+static void msr_rcx_high_ignored(struct result *r)
+{
+	uint64_t plain;
+	uint32_t msr = MSR_IA32_FEATURE_CONTROL;
+	struct fault f = try_rdmsr(msr, &plain);
+	if (f.vector != TRAP_NONE) {
+		msr = MSR_EFER;
+		plain = rdmsr(msr);
+	}
+	struct rdmsr_rcx_op o = { .rcx = 0xFFFFFFFF00000000ULL | msr };
+	f = trap_catch(do_rdmsr_full_rcx, &o);
+	if (expect_none(r, "rdmsr with RCX[63:32] set", &f) && o.val != plain)
+		result_fail(r, "MSR 0x%x reads 0x%lx, 0x%lx with RCX[63:32] set", msr, (unsigned long)plain,
+			    (unsigned long)o.val);
+}
+
+/* A locked IA32_FEATURE_CONTROL rejects every WRMSR with #GP(0) (SDM Vol. 3C 24.7); writing the
+ * value it already has changes nothing should that expectation fail. keel locks it. */
+static void msr_feature_control_locked_gp(struct result *r)
+{
+	uint64_t v;
+	struct fault f = try_rdmsr(MSR_IA32_FEATURE_CONTROL, &v);
+	if (f.vector != TRAP_NONE) {
+		result_skip(r, "no IA32_FEATURE_CONTROL (rdmsr 0x3a faults)");
+		return;
+	}
+	if (!(v & FEATURE_CONTROL_LOCK)) {
+		if (platform.keel)
+			result_fail(r, "unlocked under keel (0x%lx)", (unsigned long)v);
+		else
+			result_skip(r, "unlocked (0x%lx): the firmware left it open, and locking it is not ours to do",
+				    (unsigned long)v);
+		return;
+	}
+	f = try_wrmsr(MSR_IA32_FEATURE_CONTROL, v, v);
+	expect_gp0(r, "wrmsr to a locked IA32_FEATURE_CONTROL", &f);
+}
+
+/* ---- vmx: outside VMX operation (CR4.VMXE=0) every VMX instruction raises #UD (SDM Vol. 3C
+ * 24.7 and each instruction's exceptions); under keel, keel injects it. ---- */
+
+static uint8_t vmx_region[4096] __attribute__((aligned(4096)));
+
+static int vmx_precheck(struct result *r)
+{
+	if (read_cr4() & CR4_VMXE) {
+		result_skip(r, "CR4.VMXE is set: VMX instructions would not #UD");
+		return 0;
+	}
+	return 1;
+}
+
+static void do_vmxon(void *p) { (void)p; vmxon((uint64_t)(uintptr_t)vmx_region); }
+static void do_vmptrld(void *p) { (void)p; vmptrld((uint64_t)(uintptr_t)vmx_region); }
+static void do_vmclear(void *p) { (void)p; vmclear((uint64_t)(uintptr_t)vmx_region); }
+static void do_vmread(void *p) { uint64_t v; (void)p; vmread(0x681E /* guest RIP */, &v); }
+static void do_vmwrite(void *p) { (void)p; vmwrite(0x681E, 0); }
+static void do_invept(void *p) { (void)p; invept(2 /* all contexts */, 0); }
+static void do_invvpid(void *p) { (void)p; invvpid(2 /* all contexts */, 1); }
+static void do_vmlaunch(void *p) { (void)p; __asm__ volatile("vmlaunch" ::: "cc", "memory"); }
+static void do_vmresume(void *p) { (void)p; __asm__ volatile("vmresume" ::: "cc", "memory"); }
+static void do_vmxoff(void *p) { (void)p; __asm__ volatile("vmxoff" ::: "cc", "memory"); }
+static void do_vmcall(void *p) { (void)p; __asm__ volatile("vmcall" ::: "cc", "memory"); }
+
+static void vmx_ud(struct result *r, void (*insn)(void *), const char *name)
+{
+	if (!vmx_precheck(r))
+		return;
+	struct fault f = trap_catch(insn, 0);
+	expect_ud(r, name, &f);
+}
+static void vmx_vmxon_ud(struct result *r) { vmx_ud(r, do_vmxon, "vmxon"); }
+static void vmx_vmptrld_ud(struct result *r) { vmx_ud(r, do_vmptrld, "vmptrld"); }
+static void vmx_vmclear_ud(struct result *r) { vmx_ud(r, do_vmclear, "vmclear"); }
+static void vmx_vmread_ud(struct result *r) { vmx_ud(r, do_vmread, "vmread"); }
+static void vmx_vmwrite_ud(struct result *r) { vmx_ud(r, do_vmwrite, "vmwrite"); }
+static void vmx_invept_ud(struct result *r) { vmx_ud(r, do_invept, "invept"); }
+static void vmx_invvpid_ud(struct result *r) { vmx_ud(r, do_invvpid, "invvpid"); }
+static void vmx_vmlaunch_ud(struct result *r) { vmx_ud(r, do_vmlaunch, "vmlaunch"); }
+static void vmx_vmresume_ud(struct result *r) { vmx_ud(r, do_vmresume, "vmresume"); }
+static void vmx_vmxoff_ud(struct result *r) { vmx_ud(r, do_vmxoff, "vmxoff"); }
+
+/* VMCALL outside VMX non-root operation: #UD. A hypervisor turns it into a hypercall instead
+ * (keel: see hc.*), so only bare hardware and QEMU's TCG emulator can state this. */
+static void vmx_vmcall_native(struct result *r)
+{
+	if (platform.keel) {
+		result_skip(r, "under keel VMCALL is a hypercall");
+		return;
+	}
+	if (platform.hv_bit && !platform.qemu_tcg) {
+		result_skip(r, "hypervisor %s may take VMCALL as a hypercall", platform.hv_sig);
+		return;
+	}
+	vmx_ud(r, do_vmcall, "vmcall");
+}
+
+/* ---- control registers (SDM Vol. 3A 2.5 and Vol. 2B, MOV to/from CR) ---- */
+
+/* QEMU 7.2 TCG treats a reserved CR4 bit as an SVM #VMEXIT even outside a guest (helper_write_crN
+ * calls cpu_vmexit): tried once, the machine hung with no exception. Never tried there. */
+#define TCG_CR4_RESERVED_SKIP "QEMU TCG mishandles reserved CR4 bits (SVM #VMEXIT outside a guest)"
+
+/* CR4[63:32] are reserved: setting bit 63 raises #GP(0) and CR4 keeps its value. */
+static void cr_cr4_reserved_gp(struct result *r)
+{
+	if (platform.qemu_tcg) {
+		result_skip(r, TCG_CR4_RESERVED_SKIP);
+		return;
+	}
+	struct cr_op o = { .old_val = read_cr4() };
+	o.new_val = o.old_val | BIT(63);
+	struct fault f = trap_catch(do_cr4_write, &o);
+	expect_gp0(r, "mov cr4 with bit 63", &f);
+	if (read_cr4() != o.old_val)
+		result_fail(r, "CR4 changed to 0x%lx", (unsigned long)read_cr4());
+}
+
+/* Natively nobody has run VMXON; under keel the guest must not see the VMXE keel needs. */
+static void cr_cr4_vmxe_reads_zero(struct result *r)
+{
+	if (read_cr4() & CR4_VMXE)
+		result_fail(r, "CR4 = 0x%lx has VMXE", (unsigned long)read_cr4());
+}
+
+/* Where CPUID reports no VMX, CR4.VMXE is a reserved bit: setting it raises #GP(0) (SDM Vol. 3A
+ * 2.5). Under keel, which hides VMX, the same must hold. */
+static void cr_cr4_vmxe_gp_without_vmx(struct result *r)
+{
+	if (cpuid1_ecx_has(CPUID1_ECX_VMX)) {
+		result_skip(r, "CPUID reports VMX: setting CR4.VMXE is legal here");
+		return;
+	}
+	if (platform.qemu_tcg) {
+		result_skip(r, TCG_CR4_RESERVED_SKIP);
+		return;
+	}
+	struct cr_op o = { .old_val = read_cr4() };
+	o.new_val = o.old_val | CR4_VMXE;
+	struct fault f = trap_catch(do_cr4_write, &o);
+	expect_gp0(r, "mov cr4 with VMXE", &f);
+}
+
+/* CR0.PG=1 with PE=0 is invalid: #GP(0). QEMU 7.2 TCG performs the write (helper_write_crN checks
+ * nothing); the next instruction, still decoded as 64-bit code, puts CR0 back. */
+static void cr_cr0_pg_without_pe_gp(struct result *r)
+{
+	struct cr_op o = { .old_val = read_cr0() };
+	o.new_val = (o.old_val | CR0_PG) & ~CR0_PE;
+	struct fault f = trap_catch(do_cr0_write, &o);
+	if (!quirk(r, platform.qemu_tcg, &f, VEC_GP, "QEMU TCG accepts PG=1 PE=0 (no #GP)"))
+		expect_gp0(r, "mov cr0 with PG=1 PE=0", &f);
+	if (read_cr0() != o.old_val)
+		result_fail(r, "CR0 changed to 0x%lx", (unsigned long)read_cr0());
+}
+
+/* CR0.NW=1 with CD=0 is invalid: #GP(0). */
+static void cr_cr0_nw_without_cd_gp(struct result *r)
+{
+	struct cr_op o = { .old_val = read_cr0() };
+	o.new_val = (o.old_val | CR0_NW) & ~CR0_CD;
+	struct fault f = trap_catch(do_cr0_write, &o);
+	if (!quirk(r, platform.qemu_tcg, &f, VEC_GP, "QEMU TCG accepts NW=1 CD=0 (no #GP)"))
+		expect_gp0(r, "mov cr0 with NW=1 CD=0", &f);
+	if (read_cr0() != o.old_val)
+		result_fail(r, "CR0 changed to 0x%lx", (unsigned long)read_cr0());
+}
+
+/* CR0[63:32] are reserved: #GP(0). */
+static void cr_cr0_reserved_high_gp(struct result *r)
+{
+	struct cr_op o = { .old_val = read_cr0() };
+	o.new_val = o.old_val | BIT(32);
+	struct fault f = trap_catch(do_cr0_write, &o);
+	if (!quirk(r, platform.qemu_tcg, &f, VEC_GP, "QEMU TCG accepts CR0[63:32] (no #GP)"))
+		expect_gp0(r, "mov cr0 with bit 32", &f);
+	if (read_cr0() != o.old_val)
+		result_fail(r, "CR0 changed to 0x%lx", (unsigned long)read_cr0());
+}
+
+/* ---- XSAVE: XSETBV/XGETBV (SDM Vol. 2C, XSETBV; Vol. 1 13.3) ---- */
+
+struct xcr_op {
+	uint32_t index;
+	uint64_t val;  /* XSETBV: written to XCR[index]; XGETBV: read from it */
+	uint64_t xcr0; /* XSETBV: put back into XCR0 at once should the write not fault */
+};
+
+static void do_xsetbv_restore(void *p)
+{
+	struct xcr_op *o = p;
+	xsetbv(o->index, o->val);
+	xsetbv(0, o->xcr0);
+}
+
+static void do_xgetbv(void *p)
+{
+	struct xcr_op *o = p;
+	o->val = xgetbv(o->index);
+}
+
+/* XSETBV under CR4.OSXSAVE=1 (OVMF leaves it clear, so it is set for the case), each value
+ * expected to raise #GP(0). CR4 is put back on every path. */
+static void xsetbv_expect_gp(struct result *r, uint32_t index, const uint64_t *vals, int n)
+{
+	if (!cpuid1_ecx_has(CPUID1_ECX_XSAVE)) {
+		result_skip(r, "no XSAVE in CPUID");
+		return;
+	}
+	uint64_t cr4 = read_cr4();
+	write_cr4(cr4 | CR4_OSXSAVE);
+	struct xcr_op o = { .index = 0 };
+	struct fault f = trap_catch(do_xgetbv, &o);
+	if (expect_none(r, "xgetbv XCR0", &f)) {
+		o.xcr0 = o.val;
+		for (int i = 0; i < n; i++) {
+			char what[48];
+			o.index = index;
+			o.val = vals[i];
+			f = trap_catch(do_xsetbv_restore, &o);
+			fmt_snprintf(what, sizeof(what), "xsetbv XCR%u=0x%lx", index, (unsigned long)vals[i]);
+			expect_gp0(r, what, &f);
+		}
+	}
+	write_cr4(cr4);
+}
+
+/* XCR0.x87 must be 1, and AVX state needs SSE state: XCR0=0 and XCR0=x87|AVX raise #GP(0). */
+static void xsetbv_invalid_gp(struct result *r)
+{
+	static const uint64_t bad[] = { 0, XCR0_X87 | XCR0_AVX };
+	xsetbv_expect_gp(r, 0, bad, 2);
+}
+
+/* Only XCR0 can be written: XSETBV with ECX=1 raises #GP(0), even of a value valid for XCR0. */
+static void xsetbv_bad_index_gp(struct result *r)
+{
+	uint64_t v[1] = { XCR0_X87 };
+	xsetbv_expect_gp(r, 1, v, 1);
+}
+
+/* With CR4.OSXSAVE=0 (or no XSAVE at all), XGETBV raises #UD. */
+static void xsave_xgetbv_ud_without_osxsave(struct result *r)
+{
+	uint64_t cr4 = read_cr4();
+	if (cr4 & CR4_OSXSAVE)
+		write_cr4(cr4 & ~CR4_OSXSAVE);
+	struct xcr_op o = { .index = 0 };
+	struct fault f = trap_catch(do_xgetbv, &o);
+	write_cr4(cr4);
+	expect_ud(r, "xgetbv with CR4.OSXSAVE=0", &f);
+}
+
+/* ---- cache instructions ---- */
+
+/* INVD completes; a value just written still reads back. Only meaningful under keel, which must
+ * not really discard caches: on hardware INVD drops dirty lines, firmware data included. */
+static void do_invd(void *p)
+{
+	volatile uint64_t *v = p;
+	*v = 0x1BADB002;
+	invd();
+}
+
+static void invd_completes(struct result *r)
+{
+	if (!need_keel(r))
+		return;
+	volatile uint64_t v = 0;
+	struct fault f = trap_catch(do_invd, (void *)&v);
+	if (expect_none(r, "invd", &f) && v != 0x1BADB002)
+		result_fail(r, "value written before INVD reads 0x%lx", (unsigned long)v);
+}
+
+/* WBINVD at CPL 0 completes. */
+static void do_wbinvd(void *p) { (void)p; wbinvd(); }
+
+static void wbinvd_completes(struct result *r)
+{
+	struct fault f = trap_catch(do_wbinvd, 0);
+	expect_none(r, "wbinvd", &f);
+}
+
+/* ---- hypercalls (vmm/hypercall_abi.h) ---- */
+
+struct hc_regs {
+	uint64_t rax, rbx, rcx, rdx;
+};
+
+static void do_hypercall(void *p)
+{
+	struct hc_regs *h = p;
+	__asm__ volatile("vmcall" : "+a"(h->rax), "+b"(h->rbx), "+c"(h->rcx), "+d"(h->rdx)::"memory");
+}
+
+/* VMCALL with RAX=call, RBX/RCX args; fails r (and returns 0) on any exception. */
+static int hypercall(struct result *r, struct hc_regs *h)
+{
+	uint64_t call = h->rax;
+	struct fault f = trap_catch(do_hypercall, h);
+	if (f.vector == TRAP_NONE)
+		return 1;
+	char what[32];
+	trap_describe(&f, what, sizeof(what));
+	result_fail(r, "hypercall %lu raised %s", (unsigned long)call, what);
+	return 0;
+}
+
+static int hc_status_is(struct result *r, const struct hc_regs *h, long want, const char *what)
+{
+	if ((long)h->rax == want)
+		return 1;
+	result_fail(r, "%s: status %ld, expected %ld", what, (long)h->rax, want);
+	return 0;
+}
+
+/* VERSION: OK, RBX = CPUID 0x40000001 EAX, RCX = CPUs virtualized (>= 1). */
+static void hc_version(struct result *r)
+{
+	if (!need_keel(r))
+		return;
+	struct cpuid_regs c;
+	cpuid(KEEL_CPUID_MAX_LEAF, 0, &c);
+	struct hc_regs h = { .rax = KEEL_HC_VERSION };
+	if (!hypercall(r, &h) || !hc_status_is(r, &h, KEEL_HC_OK, "version"))
+		return;
+	if (h.rbx != c.eax)
+		result_fail(r, "version 0x%lx, CPUID says 0x%x", (unsigned long)h.rbx, c.eax);
+	if (h.rcx < 1)
+		result_fail(r, "%lu CPUs virtualized", (unsigned long)h.rcx);
+}
+
+/* NOP: OK. */
+static void hc_nop(struct result *r)
+{
+	if (!need_keel(r))
+		return;
+	struct hc_regs h = { .rax = KEEL_HC_NOP };
+	if (hypercall(r, &h))
+		hc_status_is(r, &h, KEEL_HC_OK, "nop");
+}
+
+/* STATS for CPU 0, all reasons: OK, some exits counted already (our CPUIDs at least). */
+static void hc_stats(struct result *r)
+{
+	if (!need_keel(r))
+		return;
+	struct hc_regs h = { .rax = KEEL_HC_STATS, .rbx = 0, .rcx = KEEL_STATS_TOTAL };
+	if (!hypercall(r, &h) || !hc_status_is(r, &h, KEEL_HC_OK, "stats"))
+		return;
+	if (h.rbx == 0)
+		result_fail(r, "no exits counted on cpu 0");
+	if (h.rcx < 1)
+		result_fail(r, "%lu CPUs", (unsigned long)h.rcx);
+}
+
+/* LOG of a short string: OK; of 10000 bytes (over KEEL_HC_LOG_MAX): EINVAL. */
+static void hc_log(struct result *r)
+{
+	static const char msg[] = "selftest: hello from the guest";
+	if (!need_keel(r))
+		return;
+	struct hc_regs h = { .rax = KEEL_HC_LOG, .rbx = (uint64_t)(uintptr_t)msg, .rcx = sizeof(msg) - 1 };
+	if (hypercall(r, &h))
+		hc_status_is(r, &h, KEEL_HC_OK, "log");
+	h = (struct hc_regs){ .rax = KEEL_HC_LOG, .rbx = (uint64_t)(uintptr_t)msg, .rcx = 10000 };
+	if (hypercall(r, &h))
+		hc_status_is(r, &h, KEEL_HC_EINVAL, "log of 10000 bytes");
+}
+
+/* An unknown call number: ENOSYS. */
+static void hc_unknown_enosys(struct result *r)
+{
+	if (!need_keel(r))
+		return;
+	struct hc_regs h = { .rax = 0x7FFF };
+	if (hypercall(r, &h))
+		hc_status_is(r, &h, KEEL_HC_ENOSYS, "call 0x7fff");
+}
+
+static void hc_cpl3_ud(struct result *r) { result_skip(r, "needs a ring-3 harness"); }
+
+/* ---- exceptions delivered by the CPU itself ---- */
+
+struct rip_probe {
+	uint64_t rip; /* where the exception should report RIP; set by the probe before it fires */
+};
+
+static int expect_rip(struct result *r, const struct fault *f, uint64_t want)
+{
+	if (f->rip == want)
+		return 1;
+	result_fail(r, "rip 0x%lx, expected 0x%lx", (unsigned long)f->rip, (unsigned long)want);
+	return 0;
+}
+
+/* TF=1 over CPUID: a single-step #DB (a trap) with RIP after CPUID and DR6.BS set (SDM Vol. 3B
+ * 17.3.1.4). POPF sets TF, so the trap follows the instruction after it: CPUID, which keel emulates
+ * and must then deliver the #DB itself. */
+static void do_tf_over_cpuid(void *p)
+{
+	struct rip_probe *o = p;
+	__asm__ volatile("lea 1f(%%rip), %%rax\n\t"
+			 "mov %%rax, %0\n\t"
+			 "xor %%eax, %%eax\n\t"
+			 "xor %%ecx, %%ecx\n\t"
+			 "pushfq\n\t"
+			 "orq $0x100, (%%rsp)\n\t"
+			 "popfq\n\t"
+			 "cpuid\n"
+			 "1:\n\t"
+			 "pushfq\n\t"
+			 "andq $~0x100, (%%rsp)\n\t"
+			 "popfq"
+			 : "=m"(o->rip)::"rax", "rbx", "rcx", "rdx", "cc", "memory");
+}
+
+static void trap_tf_over_cpuid_db(struct result *r)
+{
+	struct rip_probe o;
+	write_dr6(DR6_INIT);
+	struct fault f = trap_catch(do_tf_over_cpuid, &o);
+	if (!expect_fault(r, "single-step over cpuid", &f, VEC_DB, 0) || !expect_rip(r, &f, o.rip))
+		return;
+	if (!(f.dr6 & DR6_BS))
+		result_fail(r, "DR6 = 0x%lx without BS", (unsigned long)f.dr6);
+}
+
+/* INT3: #BP, a trap: RIP is the next instruction. */
+static void do_int3(void *p)
+{
+	struct rip_probe *o = p;
+	__asm__ volatile("lea 1f(%%rip), %%rax\n\t"
+			 "mov %%rax, %0\n\t"
+			 "int3\n"
+			 "1:"
+			 : "=m"(o->rip)::"rax", "memory");
+}
+
+static void trap_int3_bp(struct result *r)
+{
+	struct rip_probe o;
+	struct fault f = trap_catch(do_int3, &o);
+	if (expect_fault(r, "int3", &f, VEC_BP, 0))
+		expect_rip(r, &f, o.rip);
+}
+
+/* UD2: #UD, a fault: RIP is UD2 itself. */
+static void do_ud2(void *p)
+{
+	struct rip_probe *o = p;
+	__asm__ volatile("lea 1f(%%rip), %%rax\n\t"
+			 "mov %%rax, %0\n"
+			 "1:\tud2"
+			 : "=m"(o->rip)::"rax", "memory");
+}
+
+static void trap_ud2_ud(struct result *r)
+{
+	struct rip_probe o;
+	struct fault f = trap_catch(do_ud2, &o);
+	if (expect_ud(r, "ud2", &f))
+		expect_rip(r, &f, o.rip);
+}
+
+/* DIV by zero: #DE, a fault at the DIV. */
+static void do_div0(void *p)
+{
+	struct rip_probe *o = p;
+	__asm__ volatile("lea 1f(%%rip), %%rax\n\t"
+			 "mov %%rax, %0\n\t"
+			 "mov $1, %%eax\n\t"
+			 "xor %%edx, %%edx\n\t"
+			 "xor %%ecx, %%ecx\n"
+			 "1:\tdiv %%ecx"
+			 : "=m"(o->rip)::"rax", "rcx", "rdx", "cc", "memory");
+}
+
+static void trap_div0_de(struct result *r)
+{
+	struct rip_probe o;
+	struct fault f = trap_catch(do_div0, &o);
+	if (expect_fault(r, "div by 0", &f, VEC_DE, 0))
+		expect_rip(r, &f, o.rip);
+}
+
+/* A load from a non-canonical address (not through RSP/RBP): #GP(0) (SDM Vol. 3A 6.15, #GP). */
+static void do_noncanonical_load(void *p)
+{
+	struct rip_probe *o = p;
+	__asm__ volatile("lea 1f(%%rip), %%rax\n\t"
+			 "mov %%rax, %0\n\t"
+			 "movabs $0x8000000000000000, %%rax\n"
+			 "1:\tmov (%%rax), %%rax"
+			 : "=m"(o->rip)::"rax", "memory");
+}
+
+static void trap_noncanonical_load_gp(struct result *r)
+{
+	struct rip_probe o;
+	struct fault f = trap_catch(do_noncanonical_load, &o);
+	if (expect_gp0(r, "load from 0x8000000000000000", &f))
+		expect_rip(r, &f, o.rip);
+}
+
+/* Alignment checking needs CPL 3 (SDM Vol. 3A 6.15, #AC): at CPL 0, with CR0.AM and RFLAGS.AC
+ * both set, an unaligned load completes. */
+static void do_unaligned_with_ac(void *p)
+{
+	const uint8_t *buf = p;
+	uint32_t v;
+	__asm__ volatile("pushfq\n\t"
+			 "orq $0x40000, (%%rsp)\n\t"
+			 "popfq\n\t"
+			 "movl 1(%1), %0\n\t"
+			 "pushfq\n\t"
+			 "andq $~0x40000, (%%rsp)\n\t"
+			 "popfq"
+			 : "=r"(v)
+			 : "r"(buf)
+			 : "cc", "memory");
+}
+
+static void trap_ac_cpl0_no_fault(struct result *r)
+{
+	static uint8_t buf[16] __attribute__((aligned(8)));
+	uint64_t cr0 = read_cr0();
+	write_cr0(cr0 | CR0_AM);
+	struct fault f = trap_catch(do_unaligned_with_ac, buf);
+	write_cr0(cr0);
+	expect_none(r, "unaligned load at CPL 0 with AM and AC", &f);
+}
+
+/* ---- the table, in run order ---- */
+const struct selftest_case selftest_cases[] = {
+	{ "cpuid.basic_leaf", cpuid_basic_leaf, CASE_ON_APS },
+	{ "cpuid.hypervisor_bit", cpuid_hypervisor_bit, CASE_ON_APS },
+	{ "cpuid.keel_leaf", cpuid_keel_leaf, CASE_ON_APS },
+	{ "cpuid.vmx_hidden", cpuid_vmx_hidden, 0 },
+	{ "cpuid.osxsave_follows_cr4", cpuid_osxsave_follows_cr4, 0 },
+	{ "msr.unknown_rdmsr_gp", msr_unknown_rdmsr_gp, CASE_ON_APS },
+	{ "msr.unknown_wrmsr_gp", msr_unknown_wrmsr_gp, 0 },
+	{ "msr.edge_1fff", msr_edge_1fff, 0 },
+	{ "msr.edge_2000", msr_edge_2000, 0 },
+	{ "msr.edge_c0001fff", msr_edge_c0001fff, 0 },
+	{ "msr.edge_c0002000", msr_edge_c0002000, 0 },
+	{ "msr.fs_base_noncanonical_gp", msr_fs_base_noncanonical_gp, 0 },
+	{ "msr.gs_base_noncanonical_gp", msr_gs_base_noncanonical_gp, 0 },
+	{ "msr.kernel_gs_base_noncanonical_gp", msr_kernel_gs_base_noncanonical_gp, 0 },
+	{ "msr.lstar_noncanonical_gp", msr_lstar_noncanonical_gp, 0 },
+	{ "msr.kernel_gs_base_roundtrip", msr_kernel_gs_base_roundtrip, 0 },
+	{ "msr.rcx_high_ignored", msr_rcx_high_ignored, 0 },
+	{ "msr.feature_control_locked_gp", msr_feature_control_locked_gp, 0 },
+	{ "vmx.vmxon_ud", vmx_vmxon_ud, 0 },
+	{ "vmx.vmptrld_ud", vmx_vmptrld_ud, 0 },
+	{ "vmx.vmclear_ud", vmx_vmclear_ud, 0 },
+	{ "vmx.vmread_ud", vmx_vmread_ud, 0 },
+	{ "vmx.vmwrite_ud", vmx_vmwrite_ud, 0 },
+	{ "vmx.vmlaunch_ud", vmx_vmlaunch_ud, 0 },
+	{ "vmx.vmresume_ud", vmx_vmresume_ud, 0 },
+	{ "vmx.vmxoff_ud", vmx_vmxoff_ud, 0 },
+	{ "vmx.invept_ud", vmx_invept_ud, 0 },
+	{ "vmx.invvpid_ud", vmx_invvpid_ud, 0 },
+	{ "vmx.vmcall_native", vmx_vmcall_native, 0 },
+	{ "cr.cr4_reserved_gp", cr_cr4_reserved_gp, 0 },
+	{ "cr.cr4_vmxe_reads_zero", cr_cr4_vmxe_reads_zero, 0 },
+	{ "cr.cr4_vmxe_gp_without_vmx", cr_cr4_vmxe_gp_without_vmx, 0 },
+	{ "cr.cr0_pg_without_pe_gp", cr_cr0_pg_without_pe_gp, 0 },
+	{ "cr.cr0_nw_without_cd_gp", cr_cr0_nw_without_cd_gp, 0 },
+	{ "cr.cr0_reserved_high_gp", cr_cr0_reserved_high_gp, 0 },
+	{ "xsetbv.invalid_gp", xsetbv_invalid_gp, 0 },
+	{ "xsetbv.bad_index_gp", xsetbv_bad_index_gp, 0 },
+	{ "xsave.xgetbv_ud_without_osxsave", xsave_xgetbv_ud_without_osxsave, 0 },
+	{ "cache.wbinvd_completes", wbinvd_completes, 0 },
+	{ "invd.completes", invd_completes, 0 },
+	{ "hc.version", hc_version, CASE_ON_APS },
+	{ "hc.nop", hc_nop, 0 },
+	{ "hc.stats", hc_stats, 0 },
+	{ "hc.log", hc_log, 0 },
+	{ "hc.unknown_enosys", hc_unknown_enosys, 0 },
+	{ "hc.cpl3_ud", hc_cpl3_ud, 0 },
+	{ "trap.tf_over_cpuid_db", trap_tf_over_cpuid_db, 0 },
+	{ "trap.int3_bp", trap_int3_bp, 0 },
+	{ "trap.ud2_ud", trap_ud2_ud, 0 },
+	{ "trap.div0_de", trap_div0_de, 0 },
+	{ "trap.noncanonical_load_gp", trap_noncanonical_load_gp, 0 },
+	{ "trap.ac_cpl0_no_fault", trap_ac_cpl0_no_fault, 0 },
+};
+const size_t selftest_case_count = sizeof(selftest_cases) / sizeof(selftest_cases[0]);

@@ -1,0 +1,30 @@
+/* The selftest's narrow window on the firmware and the machine: output, options, memory, CPUs.
+ * UEFI boot services; only efi_io.c (and the entry point) see firmware types. */
+#ifndef SELFTEST_EFI_IO_H
+#define SELFTEST_EFI_IO_H
+
+#include <stddef.h>
+
+void io_init(void *image_handle, void *system_table);
+
+/* One line to COM1, port 0xE9 and the firmware console, "\r\n" appended. BSP only. */
+void io_line(const char *s);
+/* COM1 and port 0xE9 only: safe on any CPU and inside the exception handler. */
+void io_raw(const char *s);
+
+/* 1 if the image's load options contain word as a whole word. */
+int io_has_option(const char *word);
+
+/* Zeroed, 16-byte aligned boot-services memory, or 0. Never freed: the program is short-lived. */
+void *io_alloc(size_t size);
+
+/* Number of processors MP services knows about (1 without MP services). */
+unsigned io_cpu_count(void);
+/* Runs fn(arg) on processor n and waits (at most 10 s). Returns 0 when done, 1 if n is the BSP or
+ * disabled (nothing ran), -1 on failure with the reason in why. */
+int io_run_on_ap(unsigned n, void (*fn)(void *arg), void *arg, char *why, size_t why_size);
+
+/* Flushes COM1 and powers the machine off. */
+__attribute__((noreturn)) void io_shutdown(void);
+
+#endif

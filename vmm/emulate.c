@@ -1,0 +1,160 @@
+/* What the hardware would do, as pure functions: CPUID shaping, MSR and XCR0 write validation,
+ * and MOV-to-CR0/CR4 semantics. No VMCS access, so host unit tests call them directly. */
+#include "emulate.h"
+
+#include "../arch/x86/cr.h"
+#include "../arch/x86/msr.h"
+
+void cpuid_shape(uint32_t leaf, uint32_t subleaf, uint64_t guest_cr4, struct cpuid_regs *r)
+{
+	if (leaf == 1) {
+		r->ecx |= CPUID1_ECX_HYPERVISOR;
+		r->ecx &= ~CPUID1_ECX_VMX;
+		r->ecx &= ~CPUID1_ECX_OSXSAVE;
+		if (guest_cr4 & CR4_OSXSAVE)
+			r->ecx |= CPUID1_ECX_OSXSAVE;
+	} else if (leaf == 7 && subleaf == 0) {
+		r->ecx &= ~BIT(4); /* OSPKE mirrors CR4.PKE */
+		if (guest_cr4 & CR4_PKE)
+			r->ecx |= BIT(4);
+	}
+}
+
+void cpuid_keel_leaf(uint32_t leaf, struct cpuid_regs *r)
+{
+	r->eax = r->ebx = r->ecx = r->edx = 0;
+	if (leaf == KEEL_CPUID_LEAF) {
+		r->eax = KEEL_CPUID_MAX_LEAF;
+		r->ebx = KEEL_CPUID_SIG_EBX;
+		r->ecx = KEEL_CPUID_SIG_ECX;
+		r->edx = KEEL_CPUID_SIG_EDX;
+	} else if (leaf == KEEL_CPUID_LEAF + 1) {
+		r->eax = KEEL_VERSION_CODE;
+	}
+}
+
+enum msr_class msr_classify(uint32_t msr)
+{
+	if (msr == MSR_IA32_FEATURE_CONTROL)
+		return MSR_VIRT_FEATURE_CONTROL;
+	if (msr >= MSR_IA32_VMX_FIRST && msr <= MSR_IA32_VMX_LAST)
+		return MSR_VIRT_VMX_CAP;
+	return MSR_PASSTHROUGH;
+}
+
+uint64_t msr_feature_control_view(uint64_t real)
+{
+	return (real | FEATURE_CONTROL_LOCK) & ~(FEATURE_CONTROL_VMX_IN_SMX | FEATURE_CONTROL_VMX_OUTSIDE_SMX);
+}
+
+int is_canonical(uint64_t addr)
+{
+	/* 48-bit linear addresses: bits 63:47 all equal (SDM Vol. 1 3.3.7.1). */
+	uint64_t top = addr >> 47;
+	return top == 0 || top == 0x1FFFF;
+}
+
+int msr_write_faults(uint32_t msr, uint64_t val)
+{
+	switch (msr) {
+	case MSR_IA32_FEATURE_CONTROL: /* locked, as the guest sees it */
+		return 1;
+	case MSR_FS_BASE:
+	case MSR_GS_BASE:
+	case MSR_KERNEL_GS_BASE:
+	case MSR_LSTAR:
+	case MSR_CSTAR:
+	case MSR_IA32_SYSENTER_ESP:
+	case MSR_IA32_SYSENTER_EIP:
+		return !is_canonical(val);
+	case MSR_EFER:
+		/* Reserved bits and LMA (read-only) must not be set by software. */
+		return (val & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) != 0;
+	case MSR_IA32_PAT:
+		for (int i = 0; i < 8; i++) {
+			unsigned t = (unsigned)(val >> (8 * i)) & 0xFF;
+			if (t == 2 || t == 3 || t > 7)
+				return 1;
+		}
+		return 0;
+	default:
+		return msr_classify(msr) == MSR_VIRT_VMX_CAP;
+	}
+}
+
+#define XCR0_X87 BIT(0)
+#define XCR0_SSE BIT(1)
+#define XCR0_AVX BIT(2)
+#define XCR0_BNDREGS BIT(3)
+#define XCR0_BNDCSR BIT(4)
+#define XCR0_AVX512 (BIT(5) | BIT(6) | BIT(7))
+
+int xcr0_write_faults(uint32_t index, uint64_t val, uint64_t supported)
+{
+	if (index != 0)
+		return 1;
+	if (!(val & XCR0_X87) || (val & ~supported))
+		return 1;
+	if ((val & XCR0_AVX) && !(val & XCR0_SSE))
+		return 1;
+	if (!!(val & XCR0_BNDREGS) != !!(val & XCR0_BNDCSR))
+		return 1;
+	if ((val & XCR0_AVX512) && ((val & XCR0_AVX512) != XCR0_AVX512 || !(val & XCR0_AVX)))
+		return 1;
+	return 0;
+}
+
+/* SDM Vol. 3A 2.5 and MOV CR (Vol. 2B) "Protected Mode Exceptions". */
+int cr0_emulate_write(struct cr_state *s, uint64_t val)
+{
+	uint64_t old = s->cr0_shadow;
+	int lma = !!(s->efer & EFER_LMA);
+
+	if (val >> 32)
+		return 1;
+	if ((val & CR0_NW) && !(val & CR0_CD))
+		return 1;
+	if ((val & CR0_PG) && !(val & CR0_PE))
+		return 1;
+	if (!(val & CR0_PG) && (old & CR0_PG)) {
+		if (lma && s->cs_l)
+			return 1;
+		if (s->cr4_shadow & CR4_PCIDE)
+			return 1;
+	}
+	if ((val & CR0_PG) && !(old & CR0_PG) && (s->efer & EFER_LME) && !(s->cr4_shadow & CR4_PAE))
+		return 1;
+
+	if ((val ^ old) & CR0_PG) {
+		if ((val & CR0_PG) && (s->efer & EFER_LME))
+			s->efer |= EFER_LMA;
+		else if (!(val & CR0_PG))
+			s->efer &= ~EFER_LMA;
+	}
+	s->flush_tlb = !!((val ^ old) & (CR0_PG | CR0_WP | CR0_CD | CR0_NW));
+	s->cr0_shadow = val;
+	s->cr0 = (val | (s->cr0_fixed0 & ~(CR0_PE | CR0_PG))) & s->cr0_fixed1;
+	return 0;
+}
+
+int cr4_emulate_write(struct cr_state *s, uint64_t val)
+{
+	uint64_t old = s->cr4_shadow;
+	int lma = !!(s->efer & EFER_LMA);
+
+	if (val & CR4_VMXE) /* VMX is hidden: the bit is reserved for the guest */
+		return 1;
+	if (val & ~s->cr4_fixed1)
+		return 1;
+	if (lma && !(val & CR4_PAE))
+		return 1;
+	if (lma && ((val ^ old) & CR4_LA57))
+		return 1;
+	if ((val & CR4_PCIDE) && !(old & CR4_PCIDE) && (!lma || (s->cr3 & 0xFFF)))
+		return 1;
+
+	s->flush_tlb = !!((val ^ old) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_PCIDE | CR4_SMEP | CR4_SMAP | CR4_LA57));
+	s->cr4_shadow = val;
+	s->cr4 = val | s->cr4_fixed0 | CR4_VMXE;
+	return 0;
+}

@@ -1,0 +1,48 @@
+/* What the hardware would do, as pure functions: CPUID shaping, MSR and XCR0 write validation,
+ * and MOV-to-CR0/CR4 semantics. No VMCS access, so host unit tests call them directly. */
+#ifndef KEEL_VMM_EMULATE_H
+#define KEEL_VMM_EMULATE_H
+
+#include <stdint.h>
+
+#include "../arch/x86/cpu.h"
+#include "hypercall_abi.h"
+
+#ifndef KEEL_VERSION_CODE
+#define KEEL_VERSION_CODE 0
+#endif
+
+/* Adjusts native CPUID output for the guest: hypervisor bit on, VMX off, OSXSAVE/OSPKE from the
+ * guest's CR4 (keel's own CR4 differs). */
+void cpuid_shape(uint32_t leaf, uint32_t subleaf, uint64_t guest_cr4, struct cpuid_regs *r);
+/* keel's leaves 0x40000000-0x400000FF. */
+void cpuid_keel_leaf(uint32_t leaf, struct cpuid_regs *r);
+
+enum msr_class { MSR_PASSTHROUGH, MSR_VIRT_FEATURE_CONTROL, MSR_VIRT_VMX_CAP };
+enum msr_class msr_classify(uint32_t msr);
+/* IA32_FEATURE_CONTROL as the guest sees it: locked, VMX off (keel hides VMX). */
+uint64_t msr_feature_control_view(uint64_t real);
+/* True when WRMSR(msr, val) must raise #GP: virtualized MSRs, non-canonical bases, reserved bits. */
+int msr_write_faults(uint32_t msr, uint64_t val);
+int is_canonical(uint64_t addr);
+
+/* True when XSETBV(index, val) must raise #GP given the XCR0 bits CPUID.(0xD,0) reports. */
+int xcr0_write_faults(uint32_t index, uint64_t val, uint64_t supported);
+
+/* Guest control-register state a MOV to CR0/CR4 works on. */
+struct cr_state {
+	uint64_t cr0, cr0_shadow, cr4, cr4_shadow, cr3, efer;
+	int cs_l;                       /* in 64-bit mode */
+	uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
+	int flush_tlb;                  /* out: the write changes translations (SDM 4.10.4.1) */
+};
+
+/*
+ * Emulates MOV to CR0 / CR4 with value val. Returns 1 when the instruction must raise #GP(0)
+ * (state untouched), else 0 with cr0/cr0_shadow (cr4/cr4_shadow) and efer.LMA updated: the shadow
+ * keeps what the guest wrote, the real value adds the bits VMX requires.
+ */
+int cr0_emulate_write(struct cr_state *s, uint64_t val);
+int cr4_emulate_write(struct cr_state *s, uint64_t val);
+
+#endif

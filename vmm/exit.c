@@ -1,0 +1,301 @@
+/* The VM-exit dispatcher and the helpers every handler shares (RIP advance, event injection,
+ * state dumps, guest memory reads). VMX root, interrupts off, one exit at a time per CPU. */
+#include "exit.h"
+
+#include "../arch/x86/cr.h"
+#include "../arch/x86/msr.h"
+#include "../lib/log.h"
+#include "../lib/string.h"
+#include "host.h"
+#include "vmcs.h"
+#include "vmx.h"
+
+struct vcpu *vcpu_current(void)
+{
+	struct cpuid_regs r;
+	cpuid(1, 0, &r);
+	uint32_t apic = r.ebx >> 24;
+	for (unsigned i = 0; i < KEEL_MAX_CPUS; i++)
+		if (keel_vm.vcpus[i] && keel_vm.vcpus[i]->apic_id == apic)
+			return keel_vm.vcpus[i];
+	return 0;
+}
+
+void vcpu_skip_instruction(struct vcpu *v)
+{
+	(void)v;
+	uint64_t rip = vmcs_readnat(VMCS_GUEST_RIP) + vmcs_read32(VMCS_EXIT_INSTR_LEN);
+	uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
+
+	if (!(vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) || !(vmcs_read32(VMCS_GUEST_CS_AR) & AR_L))
+		rip &= 0xFFFFFFFF;
+	vmcs_writenat(VMCS_GUEST_RIP, rip);
+	if (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
+		vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, intr & ~(INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS));
+	/* A single-stepping guest expects #DB after the instruction keel completed for it: a pending
+	 * single-step trap (DR6.BS, SDM 24.4.2 pending debug exceptions) delivers it on entry. */
+	if (vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_TF)
+		vmcs_writenat(VMCS_GUEST_PENDING_DBG, vmcs_readnat(VMCS_GUEST_PENDING_DBG) | BIT(14));
+}
+
+void vcpu_inject_exception(struct vcpu *v, unsigned vector, int has_error, uint32_t error)
+{
+	(void)v;
+	uint32_t info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | vector;
+	if (has_error) {
+		info |= INTR_INFO_DELIVER_CODE;
+		vmcs_write32(VMCS_ENTRY_EXCEPTION_ERROR, error);
+	}
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, info);
+}
+
+unsigned vcpu_cpl(void) { return AR_DPL(vmcs_read32(VMCS_GUEST_SS_AR)); }
+
+void vcpu_dump_guest(struct vcpu *v, const char *why)
+{
+#define SEG(n, S)                                                                                  \
+	log_err("keel:   %s sel 0x%04x base 0x%llx limit 0x%x ar 0x%x", n, vmcs_read16(VMCS_GUEST_##S##_SEL), \
+		(unsigned long long)vmcs_readnat(VMCS_GUEST_##S##_BASE), vmcs_read32(VMCS_GUEST_##S##_LIMIT), \
+		vmcs_read32(VMCS_GUEST_##S##_AR))
+	log_err("keel: guest state of cpu%u (%s):", v ? v->index : 0, why);
+	log_err("keel:   RIP 0x%llx RSP 0x%llx RFLAGS 0x%llx", (unsigned long long)vmcs_readnat(VMCS_GUEST_RIP),
+		(unsigned long long)vmcs_readnat(VMCS_GUEST_RSP), (unsigned long long)vmcs_readnat(VMCS_GUEST_RFLAGS));
+	log_err("keel:   CR0 0x%llx (shadow 0x%llx) CR3 0x%llx CR4 0x%llx (shadow 0x%llx) EFER 0x%llx",
+		(unsigned long long)vmcs_readnat(VMCS_GUEST_CR0), (unsigned long long)vmcs_readnat(VMCS_CR0_SHADOW),
+		(unsigned long long)vmcs_readnat(VMCS_GUEST_CR3), (unsigned long long)vmcs_readnat(VMCS_GUEST_CR4),
+		(unsigned long long)vmcs_readnat(VMCS_CR4_SHADOW), (unsigned long long)vmcs_read64(VMCS_GUEST_EFER));
+	SEG("CS", CS);
+	SEG("SS", SS);
+	SEG("DS", DS);
+	SEG("ES", ES);
+	SEG("FS", FS);
+	SEG("GS", GS);
+	SEG("TR", TR);
+	SEG("LDTR", LDTR);
+	log_err("keel:   GDTR 0x%llx/0x%x IDTR 0x%llx/0x%x DR7 0x%llx PAT 0x%llx DEBUGCTL 0x%llx",
+		(unsigned long long)vmcs_readnat(VMCS_GUEST_GDTR_BASE), vmcs_read32(VMCS_GUEST_GDTR_LIMIT),
+		(unsigned long long)vmcs_readnat(VMCS_GUEST_IDTR_BASE), vmcs_read32(VMCS_GUEST_IDTR_LIMIT),
+		(unsigned long long)vmcs_readnat(VMCS_GUEST_DR7), (unsigned long long)vmcs_read64(VMCS_GUEST_PAT),
+		(unsigned long long)vmcs_read64(VMCS_GUEST_DEBUGCTL));
+	log_err("keel:   interruptibility 0x%x activity %u pending-dbg 0x%llx link 0x%llx",
+		vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY), vmcs_read32(VMCS_GUEST_ACTIVITY_STATE),
+		(unsigned long long)vmcs_readnat(VMCS_GUEST_PENDING_DBG), (unsigned long long)vmcs_read64(VMCS_LINK_POINTER));
+	log_err("keel:   controls pin 0x%x proc 0x%x proc2 0x%x exit 0x%x entry 0x%x entry-intr 0x%x",
+		vmcs_read32(VMCS_PIN_CONTROLS), vmcs_read32(VMCS_PROC_CONTROLS), vmcs_read32(VMCS_PROC2_CONTROLS),
+		vmcs_read32(VMCS_EXIT_CONTROLS), vmcs_read32(VMCS_ENTRY_CONTROLS), vmcs_read32(VMCS_ENTRY_INTR_INFO));
+#undef SEG
+}
+
+void vcpu_stop(struct vcpu *v, const char *why)
+{
+	log_err("keel: cpu%u stopped: %s; this CPU stays parked in VMX root", v->index, why);
+	v->stopped = 1;
+	for (;;) {
+		cli();
+		hlt();
+	}
+}
+
+/* ---- guest memory ---- */
+
+#define PTE_P BIT(0)
+#define PTE_PS BIT(7)
+#define PTE_ADDR 0x000FFFFFFFFFF000ULL
+
+/* Guest-virtual to guest-physical through the guest's 4-level tables (or none without paging).
+ * Guest-physical equals host-physical under keel's identity EPT. Returns -1 when not mapped. */
+static int guest_translate(uint64_t gva, uint64_t *gpa)
+{
+	uint64_t cr0 = vmcs_readnat(VMCS_GUEST_CR0);
+	if (!(cr0 & CR0_PG)) {
+		*gpa = gva & 0xFFFFFFFF;
+		return 0;
+	}
+	if (!(vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) || (vmcs_readnat(VMCS_GUEST_CR4) & CR4_LA57))
+		return -1; /* 32-bit and 5-level paging: not needed by any caller yet */
+	uint64_t table = vmcs_readnat(VMCS_GUEST_CR3) & PTE_ADDR;
+	for (int level = 3; level >= 0; level--) {
+		if (ept_is_hidden(&keel_vm.ept, table))
+			return -1;
+		uint64_t e = ((const uint64_t *)(uintptr_t)table)[(gva >> (12 + 9 * level)) & 511];
+		if (!(e & PTE_P))
+			return -1;
+		if (level == 0 || (level <= 2 && (e & PTE_PS))) {
+			uint64_t page = 1ULL << (12 + 9 * level);
+			*gpa = (e & PTE_ADDR & ~(page - 1)) | (gva & (page - 1));
+			return 0;
+		}
+		table = e & PTE_ADDR;
+	}
+	return -1;
+}
+
+int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len)
+{
+	uint8_t *out = buf;
+	(void)v;
+	while (len) {
+		uint64_t gpa;
+		size_t chunk = 4096 - (gva & 4095);
+		if (chunk > len)
+			chunk = len;
+		if (guest_translate(gva, &gpa) || ept_is_hidden(&keel_vm.ept, gpa) ||
+		    ept_is_hidden(&keel_vm.ept, gpa + chunk - 1))
+			return -1;
+		memcpy(out, (const void *)(uintptr_t)gpa, chunk);
+		out += chunk;
+		gva += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+/* ---- dispatch ---- */
+
+/*
+ * Handler contract: called in VMX root with the exit decoded into *e and the guest GPRs in r
+ * (write them to change the guest's). A handler either completes the instruction
+ * (vcpu_skip_instruction), injects the fault hardware would raise (vcpu_inject_*), or stops the
+ * vCPU. It never returns with the guest left to re-execute an instruction that exits again,
+ * unless the state that caused the exit was changed (EPT remaps).
+ */
+static exit_handler_fn handlers[EXIT_REASON_COUNT];
+
+void exit_register(unsigned reason, exit_handler_fn fn)
+{
+	if (reason < EXIT_REASON_COUNT)
+		handlers[reason] = fn;
+}
+
+static const char *const reason_names[EXIT_REASON_COUNT] = {
+	[EXIT_REASON_EXCEPTION_NMI] = "exception or NMI", [EXIT_REASON_EXTERNAL_INTERRUPT] = "external interrupt",
+	[EXIT_REASON_TRIPLE_FAULT] = "triple fault", [EXIT_REASON_INIT] = "INIT", [EXIT_REASON_SIPI] = "SIPI",
+	[EXIT_REASON_INTERRUPT_WINDOW] = "interrupt window", [EXIT_REASON_TASK_SWITCH] = "task switch",
+	[EXIT_REASON_CPUID] = "CPUID", [EXIT_REASON_GETSEC] = "GETSEC", [EXIT_REASON_HLT] = "HLT",
+	[EXIT_REASON_INVD] = "INVD", [EXIT_REASON_INVLPG] = "INVLPG", [EXIT_REASON_RDPMC] = "RDPMC",
+	[EXIT_REASON_RDTSC] = "RDTSC", [EXIT_REASON_RSM] = "RSM", [EXIT_REASON_VMCALL] = "VMCALL",
+	[EXIT_REASON_VMCLEAR] = "VMCLEAR", [EXIT_REASON_VMLAUNCH] = "VMLAUNCH", [EXIT_REASON_VMPTRLD] = "VMPTRLD",
+	[EXIT_REASON_VMPTRST] = "VMPTRST", [EXIT_REASON_VMREAD] = "VMREAD", [EXIT_REASON_VMRESUME] = "VMRESUME",
+	[EXIT_REASON_VMWRITE] = "VMWRITE", [EXIT_REASON_VMXOFF] = "VMXOFF", [EXIT_REASON_VMXON] = "VMXON",
+	[EXIT_REASON_CR_ACCESS] = "CR access", [EXIT_REASON_DR_ACCESS] = "DR access",
+	[EXIT_REASON_IO_INSTRUCTION] = "I/O instruction", [EXIT_REASON_MSR_READ] = "RDMSR",
+	[EXIT_REASON_MSR_WRITE] = "WRMSR", [EXIT_REASON_INVALID_GUEST_STATE] = "invalid guest state",
+	[EXIT_REASON_MSR_LOADING] = "MSR loading", [EXIT_REASON_MWAIT] = "MWAIT",
+	[EXIT_REASON_MONITOR_TRAP_FLAG] = "monitor trap flag", [EXIT_REASON_MONITOR] = "MONITOR",
+	[EXIT_REASON_PAUSE] = "PAUSE", [EXIT_REASON_MCE_DURING_ENTRY] = "machine check during entry",
+	[EXIT_REASON_GDTR_IDTR] = "GDTR/IDTR access", [EXIT_REASON_LDTR_TR] = "LDTR/TR access",
+	[EXIT_REASON_EPT_VIOLATION] = "EPT violation", [EXIT_REASON_EPT_MISCONFIG] = "EPT misconfiguration",
+	[EXIT_REASON_INVEPT] = "INVEPT", [EXIT_REASON_RDTSCP] = "RDTSCP",
+	[EXIT_REASON_PREEMPTION_TIMER] = "preemption timer", [EXIT_REASON_INVVPID] = "INVVPID",
+	[EXIT_REASON_WBINVD] = "WBINVD", [EXIT_REASON_XSETBV] = "XSETBV", [EXIT_REASON_RDRAND] = "RDRAND",
+	[EXIT_REASON_INVPCID] = "INVPCID", [EXIT_REASON_VMFUNC] = "VMFUNC", [EXIT_REASON_RDSEED] = "RDSEED",
+	[EXIT_REASON_XSAVES] = "XSAVES", [EXIT_REASON_XRSTORS] = "XRSTORS",
+};
+
+const char *exit_reason_name(unsigned reason)
+{
+	if (reason < EXIT_REASON_COUNT && reason_names[reason])
+		return reason_names[reason];
+	return "unknown";
+}
+
+void exit_unhandled(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+{
+	(void)r;
+	log_err("keel: unhandled VM exit %u (%s), qualification 0x%llx, at RIP 0x%llx", e->reason,
+		exit_reason_name(e->reason), (unsigned long long)e->qualification, (unsigned long long)e->rip);
+	vcpu_dump_guest(v, "unhandled exit");
+	if (e->reason == EXIT_REASON_INVALID_GUEST_STATE || e->reason == EXIT_REASON_MSR_LOADING)
+		vcpu_stop(v, "cannot continue this guest");
+	/* An instruction keel does not emulate: what a CPU without it would do. */
+	vcpu_inject_ud(v);
+}
+
+/* An exit that happened while the CPU delivered an event: deliver it again (SDM 27.2.4). */
+static void reinject_vectoring(uint32_t idt_info)
+{
+	if (!(idt_info & INTR_INFO_VALID))
+		return;
+	unsigned type = INTR_INFO_TYPE(idt_info);
+	if (idt_info & INTR_INFO_DELIVER_CODE)
+		vmcs_write32(VMCS_ENTRY_EXCEPTION_ERROR, vmcs_read32(VMCS_IDT_VECTORING_ERROR));
+	if (type == INTR_TYPE_SW_INTR || type == INTR_TYPE_PRIV_SW_EXCEPTION || type == INTR_TYPE_SW_EXCEPTION)
+		vmcs_write32(VMCS_ENTRY_INSTR_LEN, vmcs_read32(VMCS_EXIT_INSTR_LEN));
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, idt_info & ~INTR_INFO_NMI_UNBLOCK_IRET);
+}
+
+static void failed_entry(struct vcpu *v, uint32_t raw)
+{
+	unsigned basic = EXIT_REASON_BASIC(raw);
+	log_err("keel: VM entry failed on cpu%u: exit reason 0x%x (%s), qualification 0x%llx", v->index, raw,
+		exit_reason_name(basic), (unsigned long long)vmcs_readnat(VMCS_EXIT_QUALIFICATION));
+	vcpu_dump_guest(v, "failed VM entry");
+	if (vmx_entry_check_hook)
+		vmx_entry_check_hook(v);
+}
+
+void (*vmx_entry_check_hook)(struct vcpu *v);
+
+static void unwind_failed_launch(struct vcpu *v)
+{
+	struct unwind_ctx ctx;
+	ctx.gdtr_base = vmcs_readnat(VMCS_GUEST_GDTR_BASE);
+	ctx.gdtr_limit = (uint16_t)vmcs_read32(VMCS_GUEST_GDTR_LIMIT);
+	ctx.idtr_base = vmcs_readnat(VMCS_GUEST_IDTR_BASE);
+	ctx.idtr_limit = (uint16_t)vmcs_read32(VMCS_GUEST_IDTR_LIMIT);
+	ctx.cr3 = vmcs_readnat(VMCS_GUEST_CR3);
+	ctx.rsp = vmcs_readnat(VMCS_GUEST_RSP);
+	ctx.rflags = vmcs_readnat(VMCS_GUEST_RFLAGS);
+	ctx.fs_base = vmcs_readnat(VMCS_GUEST_FS_BASE);
+	ctx.gs_base = vmcs_readnat(VMCS_GUEST_GS_BASE);
+	ctx.cs = vmcs_read16(VMCS_GUEST_CS_SEL);
+	ctx.ss = vmcs_read16(VMCS_GUEST_SS_SEL);
+	ctx.ds = vmcs_read16(VMCS_GUEST_DS_SEL);
+	ctx.es = vmcs_read16(VMCS_GUEST_ES_SEL);
+	ctx.fs = vmcs_read16(VMCS_GUEST_FS_SEL);
+	ctx.gs = vmcs_read16(VMCS_GUEST_GS_SEL);
+	v->launch_failed = 1;
+	v->in_root = 0;
+	vmclear(v->vmcs_pa);
+	vmx_disable();
+	vmx_launch_unwind(&ctx);
+}
+
+void vmx_exit_handler(struct guest_regs *r, struct vcpu *v);
+void vmx_exit_handler(struct guest_regs *r, struct vcpu *v)
+{
+	struct exit_info e;
+	uint32_t raw = vmcs_read32(VMCS_EXIT_REASON);
+
+	v->in_root = 1;
+	v->regs = r;
+	if (raw & EXIT_REASON_FAILED_ENTRY) {
+		failed_entry(v, raw);
+		if (!v->launched)
+			unwind_failed_launch(v);
+		vcpu_stop(v, "VM entry failed");
+	}
+	v->launched = 1;
+	e.reason = EXIT_REASON_BASIC(raw);
+	if (e.reason != EXIT_REASON_INIT)
+		v->sipi_vector = -1;
+	e.qualification = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
+	e.rip = vmcs_readnat(VMCS_GUEST_RIP);
+	e.instr_len = vmcs_read32(VMCS_EXIT_INSTR_LEN);
+	v->exits_total++;
+	if (e.reason < EXIT_REASON_COUNT)
+		v->exits[e.reason]++;
+	reinject_vectoring(vmcs_read32(VMCS_IDT_VECTORING_INFO));
+
+	exit_handler_fn fn = e.reason < EXIT_REASON_COUNT ? handlers[e.reason] : 0;
+	(fn ? fn : exit_unhandled)(v, r, &e);
+	v->in_root = 0;
+}
+
+void vmx_resume_failed(struct vcpu *v);
+void vmx_resume_failed(struct vcpu *v)
+{
+	vmx_report_failure("VMRESUME of VMCS", v->vmcs_pa, VMX_FAIL_VALID);
+	vcpu_dump_guest(v, "VMRESUME failed");
+	vcpu_stop(v, "VMRESUME failed");
+}

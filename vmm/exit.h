@@ -1,0 +1,30 @@
+/* The VM-exit dispatcher: a table of handlers by basic exit reason, and the decoded exit they get.
+ * VMX root, interrupts off. */
+#ifndef KEEL_VMM_EXIT_H
+#define KEEL_VMM_EXIT_H
+
+#include <stdint.h>
+
+#include "vcpu.h"
+
+struct exit_info {
+	unsigned reason;        /* basic exit reason */
+	uint64_t qualification;
+	uint64_t rip;
+	uint32_t instr_len;
+};
+
+typedef void (*exit_handler_fn)(struct vcpu *v, struct guest_regs *r, const struct exit_info *e);
+
+void exit_register(unsigned reason, exit_handler_fn fn);
+const char *exit_reason_name(unsigned reason);
+/* Dumps the exit and the guest state, then injects #UD (or stops the vCPU when it cannot go on). */
+void exit_unhandled(struct vcpu *v, struct guest_regs *r, const struct exit_info *e);
+
+/* Set by the VM-entry checker when built in: names the SDM rules a failed entry broke. */
+extern void (*vmx_entry_check_hook)(struct vcpu *v);
+
+/* Registers keel's handlers (vmm/handlers.c). */
+void handlers_register(void);
+
+#endif

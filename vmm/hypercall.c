@@ -1,0 +1,103 @@
+/* The VMCALL hypercall interface (ABI in vmm/hypercall_abi.h, docs/hypercalls.md) and the exit
+ * statistics it reports. VMX root. */
+#include "hypercall.h"
+
+#include "../lib/log.h"
+#include "emulate.h"
+#include "vmcs.h"
+
+int hypercall_allowed_from_user(uint64_t nr)
+{
+	return nr == KEEL_HC_VERSION || nr == KEEL_HC_NOP || nr == KEEL_HC_STATS;
+}
+
+void stats_print(const struct vm *vm)
+{
+	log_info("keel: exit statistics (%u CPUs virtualized)", vm->nvirt);
+	for (unsigned c = 0; c < KEEL_MAX_CPUS; c++) {
+		const struct vcpu *v = vm->vcpus[c];
+		if (!v || !v->launched)
+			continue;
+		log_info("keel:   cpu%u total %llu", c, (unsigned long long)v->exits_total);
+		for (unsigned i = 0; i < EXIT_REASON_COUNT; i++)
+			if (v->exits[i])
+				log_info("keel:   cpu%u %-22s %llu", c, exit_reason_name(i), (unsigned long long)v->exits[i]);
+	}
+}
+
+static long hc_stats(const struct vm *vm, uint64_t cpu, uint64_t reason, uint64_t *count)
+{
+	if (cpu >= KEEL_MAX_CPUS || !vm->vcpus[cpu])
+		return KEEL_HC_EINVAL;
+	if (reason == KEEL_STATS_TOTAL)
+		*count = vm->vcpus[cpu]->exits_total;
+	else if (reason < EXIT_REASON_COUNT)
+		*count = vm->vcpus[cpu]->exits[reason];
+	else
+		return KEEL_HC_EINVAL;
+	return KEEL_HC_OK;
+}
+
+static long hc_log(struct vcpu *v, uint64_t gva, uint64_t len)
+{
+	char buf[KEEL_HC_LOG_MAX + 1];
+	if (len > KEEL_HC_LOG_MAX)
+		return KEEL_HC_EINVAL;
+	if (vcpu_read_guest(v, gva, buf, len))
+		return KEEL_HC_EFAULT;
+	for (uint64_t i = 0; i < len; i++)
+		if (buf[i] < 0x20 || buf[i] > 0x7E)
+			buf[i] = '.';
+	buf[len] = 0;
+	log_info("keel: guest cpu%u says: %s", v->index, buf);
+	return KEEL_HC_OK;
+}
+
+void hypercall_handle(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+{
+	(void)e;
+	uint64_t nr = r->gpr[GPR_RAX], a = r->gpr[GPR_RBX], b = r->gpr[GPR_RCX];
+	long status = KEEL_HC_OK;
+
+	if (vcpu_cpl() != 0 && !hypercall_allowed_from_user(nr)) {
+		vcpu_inject_ud(v); /* what VMCALL does at CPL > 0 without a hypervisor that allows it */
+		return;
+	}
+	switch (nr) {
+	case KEEL_HC_VERSION:
+		r->gpr[GPR_RBX] = KEEL_VERSION_CODE;
+		r->gpr[GPR_RCX] = v->vm->nvirt;
+		break;
+	case KEEL_HC_NOP:
+		break;
+	case KEEL_HC_STATS: {
+		uint64_t count = 0;
+		status = hc_stats(v->vm, a, b, &count);
+		r->gpr[GPR_RBX] = count;
+		r->gpr[GPR_RCX] = v->vm->nvirt;
+		break;
+	}
+	case KEEL_HC_LOG:
+		status = hc_log(v, a, b);
+		break;
+	case KEEL_HC_STATS_PRINT:
+		stats_print(v->vm);
+		break;
+	case KEEL_HC_SEAL:
+		if (!v->vm->sealed) {
+			unsigned n = ept_set_hidden_present(&v->vm->ept, 0);
+			v->vm->sealed = 1;
+			log_info("keel: sealed: %u pages of keel's memory removed from the guest's view", n);
+		}
+		invept(INVEPT_SINGLE_CONTEXT, v->vm->eptp);
+		break;
+	case KEEL_HC_MEMRANGE:
+		r->gpr[GPR_RBX] = v->vm->mem_base;
+		r->gpr[GPR_RCX] = v->vm->mem_size;
+		break;
+	default:
+		status = KEEL_HC_ENOSYS;
+	}
+	r->gpr[GPR_RAX] = (uint64_t)status;
+	vcpu_skip_instruction(v);
+}

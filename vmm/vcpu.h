@@ -1,0 +1,117 @@
+/* Per-CPU and machine-wide state of keel's monitor, and the helpers exit handlers share.
+ * VMX root (and setup on each CPU). */
+#ifndef KEEL_VMM_VCPU_H
+#define KEEL_VMM_VCPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../arch/x86/vmx.h"
+#include "../mm/ept.h"
+#include "../mm/mtrr.h"
+#include "caps.h"
+
+#define KEEL_MAX_CPUS 64
+#define HOST_STACK_PAGES 4
+
+/* Guest GPRs as the exit stub pushes them, indexed as exit qualifications number them
+ * (0 RAX, 1 RCX, 2 RDX, 3 RBX, 4 RSP, 5 RBP, 6 RSI, 7 RDI, 8-15 R8-R15). The RSP slot is unused:
+ * the guest RSP lives in the VMCS. */
+struct guest_regs {
+	uint64_t gpr[16];
+};
+enum { GPR_RAX, GPR_RCX, GPR_RDX, GPR_RBX, GPR_RSP, GPR_RBP, GPR_RSI, GPR_RDI };
+_Static_assert(sizeof(struct guest_regs) == 16 * 8, "vmx_entry.asm pushes exactly 16 registers");
+
+/* 64-bit TSS (SDM Vol. 3A 8.7). */
+struct __attribute__((packed)) tss64 {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+};
+_Static_assert(sizeof(struct tss64) == 104, "TSS layout");
+
+struct vm;
+
+struct vcpu {
+	unsigned index;       /* keel's CPU number: 0 = BSP */
+	uint32_t apic_id;
+	struct vm *vm;
+	uint64_t vmxon_pa, vmcs_pa;
+	uint8_t *stack;       /* HOST_STACK_PAGES pages; the vcpu pointer sits at the top */
+	uint64_t gdt[8];      /* null, code64 0x08, data 0x10, TSS 0x18 (two slots) */
+	struct tss64 tss;
+	uint16_t vpid;
+	int launched;         /* VMLAUNCH succeeded */
+	int stopped;          /* stopped after a fatal guest event; never resumed */
+	int in_root;          /* inside the exit handler */
+	int launch_failed;    /* the first entry failed: vmx_exit_handler unwinds to the launcher */
+	int sipi_vector;      /* vector of the SIPI that just started this vCPU, -1 once it ran */
+	unsigned init_echo_logged;
+	uint64_t exits[EXIT_REASON_COUNT];
+	uint64_t exits_total;
+	uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
+	struct guest_regs *regs; /* valid while in_root */
+};
+
+struct vm {
+	struct vmx_caps caps;
+	struct mtrr_state mtrr;
+	struct ept ept;
+	uint64_t eptp;
+	uint8_t *msr_bitmap;   /* 4 KiB */
+	uint8_t *io_bitmap;    /* 8 KiB: A (0-0x7FFF) then B */
+	uint64_t host_cr3;
+	uint64_t *idt;         /* 256 gates, 16 bytes each */
+	uint8_t *ones_page;    /* what a guest read of keel's memory sees: all ones */
+	uint8_t *sink_page;    /* where guest writes to keel's memory go */
+	uint8_t *canary;       /* 64 bytes in hidden memory */
+	uint64_t mem_base, mem_size; /* keel's footprint for the MEMRANGE hypercall */
+	int sealed;            /* keel's memory removed from the EPT (KEEL_HC_SEAL) */
+	uint32_t pin, proc, proc2, exit_ctls, entry_ctls;
+	unsigned ncpus;        /* logical CPUs reported */
+	unsigned nvirt;        /* CPUs virtualized */
+	struct vcpu *vcpus[KEEL_MAX_CPUS];
+	uint64_t hidden_logged[32]; /* pages already reported (a small set, then silence) */
+	unsigned nhidden_logged;
+};
+
+extern struct vm keel_vm;
+
+/* The vCPU running on this CPU in VMX root (HOST_GS_BASE points at it), or NULL outside. */
+struct vcpu *vcpu_current(void);
+
+/* Advances the guest RIP past the exiting instruction and drops STI/MOV-SS blocking; a TF-set
+ * guest gets its single-step #DB after the emulated instruction, as on hardware. */
+void vcpu_skip_instruction(struct vcpu *v);
+
+/* Queues a hardware exception for the next VM entry (RIP is not advanced: faults restart). */
+void vcpu_inject_exception(struct vcpu *v, unsigned vector, int has_error, uint32_t error);
+#define vcpu_inject_gp(v) vcpu_inject_exception((v), VEC_GP, 1, 0)
+#define vcpu_inject_ud(v) vcpu_inject_exception((v), VEC_UD, 0, 0)
+
+/* Guest CPL from SS.DPL. */
+unsigned vcpu_cpl(void);
+
+/* Prints the guest state of the current VMCS, for failures and unhandled exits. */
+void vcpu_dump_guest(struct vcpu *v, const char *why);
+
+/* Stops this vCPU for good: reports, then parks the CPU in VMX root. Never returns. */
+void vcpu_stop(struct vcpu *v, const char *why) __attribute__((noreturn));
+
+/* INIT parks the vCPU in wait-for-SIPI; SIPI starts it in real mode at vector:0000 (vmm/sipi.c). */
+void vcpu_reset_to_wait_for_sipi(struct vcpu *v);
+void vcpu_start_at_sipi_vector(struct vcpu *v, unsigned vector);
+
+/* Reports a guest access to keel's hidden memory, once per page (vmm/handlers.c). */
+void hidden_access_log(struct vcpu *v, uint64_t page, int write, uint64_t rip);
+
+/* Reads len bytes of guest-virtual memory at gva through the guest's page tables. Returns 0, or -1
+ * if a page is not present or lies in keel's hidden memory. */
+int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len);
+
+#endif

@@ -1,0 +1,325 @@
+/* VMX bring-up: control words, host and guest state, and the launch into the firmware's own
+ * context on each CPU. Runs under UEFI boot services, on the BSP and on each AP in turn. */
+#include "vmx.h"
+
+#include "../arch/x86/cr.h"
+#include "../arch/x86/msr.h"
+#include "../arch/x86/vmx.h"
+#include "../lib/log.h"
+#include "../lib/string.h"
+#include "../mm/pool.h"
+#include "host.h"
+#include "vmcs.h"
+
+/*
+ * Control words, computed once from the capability MSRs (SDM Vol. 3D A.3-A.5). keel asks for as
+ * little as it can: MSR and I/O bitmaps (so only what it emulates exits), EPT with unrestricted
+ * guest, VPID, and the instructions modern OSes use without exits (RDTSCP, INVPCID, XSAVES).
+ */
+const char *vmx_compute_controls(struct vm *vm)
+{
+	const struct vmx_caps *c = &vm->caps;
+	uint32_t miss, want2;
+
+	vm->pin = vmx_adjust_controls(vmx_caps_pinbased(c), 0, &miss);
+	vm->proc = vmx_adjust_controls(vmx_caps_procbased(c),
+				       PROC_USE_MSR_BITMAPS | PROC_USE_IO_BITMAPS | PROC_SECONDARY_CONTROLS, &miss);
+	if (miss)
+		return "the CPU cannot use MSR/I-O bitmaps or secondary controls";
+	want2 = PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST;
+	if (vmx_caps_has_vpid(c))
+		want2 |= PROC2_ENABLE_VPID;
+	if (vmx_caps_allows2(c, PROC2_ENABLE_RDTSCP))
+		want2 |= PROC2_ENABLE_RDTSCP;
+	if (vmx_caps_allows2(c, PROC2_ENABLE_INVPCID))
+		want2 |= PROC2_ENABLE_INVPCID;
+	if (vmx_caps_allows2(c, PROC2_ENABLE_XSAVES))
+		want2 |= PROC2_ENABLE_XSAVES;
+	vm->proc2 = vmx_adjust_controls(c->procbased2, want2, &miss);
+	if (miss)
+		return "the CPU refuses EPT or unrestricted guest in the secondary controls";
+	vm->exit_ctls = vmx_adjust_controls(vmx_caps_exit(c),
+					    EXIT_HOST_ADDR_SPACE_SIZE | EXIT_SAVE_EFER | EXIT_LOAD_EFER |
+						    EXIT_SAVE_PAT | EXIT_LOAD_PAT | EXIT_SAVE_DEBUG_CONTROLS,
+					    &miss);
+	if (miss)
+		return "the CPU cannot switch EFER/PAT or use a 64-bit host on VM exit";
+	vm->entry_ctls = vmx_adjust_controls(vmx_caps_entry(c),
+					     ENTRY_IA32E_MODE_GUEST | ENTRY_LOAD_EFER | ENTRY_LOAD_PAT |
+						     ENTRY_LOAD_DEBUG_CONTROLS,
+					     &miss);
+	if (miss)
+		return "the CPU cannot load EFER/PAT or enter a 64-bit guest";
+	return 0;
+}
+
+/* Marks an MSR in the 4 KiB bitmap (SDM 24.6.9): read-low, read-high, write-low, write-high. */
+void vmx_msr_bitmap_trap(uint8_t *bm, uint32_t msr, int read, int write)
+{
+	unsigned off;
+	if (msr <= 0x1FFF)
+		off = 0;
+	else if (msr >= 0xC0000000 && msr <= 0xC0001FFF)
+		off = 0x400;
+	else
+		return; /* outside both ranges every access exits anyway */
+	uint32_t bit = msr & 0x1FFF;
+	if (read)
+		bm[off + bit / 8] |= (uint8_t)(1u << (bit % 8));
+	if (write)
+		bm[0x800 + off + bit / 8] |= (uint8_t)(1u << (bit % 8));
+}
+
+void vmx_io_bitmap_trap(uint8_t *bm, uint16_t port) { bm[port / 8] |= (uint8_t)(1u << (port % 8)); }
+
+/* ---- per-CPU state ---- */
+
+static const char *vmx_enable(struct vcpu *v)
+{
+	const struct vmx_caps *c = &v->vm->caps;
+	uint64_t fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
+
+	if (!(fc & FEATURE_CONTROL_LOCK))
+		wrmsr(MSR_IA32_FEATURE_CONTROL, fc | FEATURE_CONTROL_LOCK | FEATURE_CONTROL_VMX_OUTSIDE_SMX);
+	else if (!(fc & FEATURE_CONTROL_VMX_OUTSIDE_SMX))
+		return "VT-x is disabled in the firmware setup (IA32_FEATURE_CONTROL locked with VMX off)";
+
+	v->cr0_fixed0 = c->cr0_fixed0;
+	v->cr0_fixed1 = c->cr0_fixed1;
+	v->cr4_fixed0 = c->cr4_fixed0;
+	v->cr4_fixed1 = c->cr4_fixed1;
+	write_cr0((read_cr0() | c->cr0_fixed0) & c->cr0_fixed1);
+	write_cr4((read_cr4() | c->cr4_fixed0 | CR4_VMXE) & c->cr4_fixed1);
+
+	*(uint32_t *)(uintptr_t)v->vmxon_pa = VMX_BASIC_REVISION(c->basic);
+	*(uint32_t *)(uintptr_t)v->vmcs_pa = VMX_BASIC_REVISION(c->basic);
+	int r = vmxon(v->vmxon_pa);
+	if (r) {
+		write_cr4(read_cr4() & ~CR4_VMXE);
+		return r == VMX_FAIL_INVALID ? "VMXON failed (VMfailInvalid: bad VMXON region or CPU state)"
+					     : "VMXON failed (VMfailValid: VMX already on)";
+	}
+	r = vmclear(v->vmcs_pa);
+	if (!r)
+		r = vmptrld(v->vmcs_pa);
+	if (r) {
+		vmx_report_failure("VMCLEAR/VMPTRLD of VMCS", v->vmcs_pa, r);
+		vmxoff();
+		write_cr4(read_cr4() & ~CR4_VMXE);
+		return "VMCLEAR/VMPTRLD failed";
+	}
+	return 0;
+}
+
+void vmx_disable(void)
+{
+	vmxoff();
+	write_cr4(read_cr4() & ~CR4_VMXE);
+}
+
+/* Access rights of a GDT descriptor in the VMCS format (SDM 24.4.1), with the accessed bit set as
+ * the CPU would have set it on the segment load. */
+static void read_segment(const struct dtr *gdt, uint16_t sel, uint32_t *ar, uint32_t *limit, uint64_t *base)
+{
+	if ((sel & ~3) == 0 || (sel & 4) || (sel | 7) > gdt->limit) {
+		*ar = AR_UNUSABLE;
+		*limit = 0;
+		*base = 0;
+		return;
+	}
+	const uint64_t *d = (const uint64_t *)(uintptr_t)(gdt->base + (sel & ~7));
+	uint64_t desc = d[0];
+	*ar = (uint32_t)(desc >> 40) & 0xF0FF;
+	*limit = (uint32_t)((desc & 0xFFFF) | ((desc >> 32) & 0xF0000));
+	if (*ar & AR_G)
+		*limit = (*limit << 12) | 0xFFF;
+	*base = ((desc >> 16) & 0xFFFFFF) | ((desc >> 32) & 0xFF000000);
+	if (*ar & AR_S)
+		*ar |= AR_TYPE_ACCESSED;
+	else
+		*base |= d[1] << 32; /* system descriptors are 16 bytes in IA-32e mode */
+}
+
+static void setup_controls(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+
+	vmcs_write32(VMCS_PIN_CONTROLS, vm->pin);
+	vmcs_write32(VMCS_PROC_CONTROLS, vm->proc);
+	vmcs_write32(VMCS_PROC2_CONTROLS, vm->proc2);
+	vmcs_write32(VMCS_EXIT_CONTROLS, vm->exit_ctls);
+	vmcs_write32(VMCS_ENTRY_CONTROLS, vm->entry_ctls);
+	vmcs_write32(VMCS_EXCEPTION_BITMAP, 0);
+	vmcs_write32(VMCS_PF_ERROR_MASK, 0);
+	vmcs_write32(VMCS_PF_ERROR_MATCH, 0);
+	vmcs_write32(VMCS_CR3_TARGET_COUNT, 0);
+	vmcs_write32(VMCS_EXIT_MSR_STORE_COUNT, 0);
+	vmcs_write32(VMCS_EXIT_MSR_LOAD_COUNT, 0);
+	vmcs_write32(VMCS_ENTRY_MSR_LOAD_COUNT, 0);
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	vmcs_write64(VMCS_MSR_BITMAP, (uint64_t)(uintptr_t)vm->msr_bitmap);
+	vmcs_write64(VMCS_IO_BITMAP_A, (uint64_t)(uintptr_t)vm->io_bitmap);
+	vmcs_write64(VMCS_IO_BITMAP_B, (uint64_t)(uintptr_t)vm->io_bitmap + 4096);
+	vmcs_write64(VMCS_EPT_POINTER, vm->eptp);
+	if (vm->proc2 & PROC2_ENABLE_VPID)
+		vmcs_write16(VMCS_VPID, v->vpid);
+	if (vm->proc2 & PROC2_ENABLE_XSAVES)
+		vmcs_write64(VMCS_XSS_EXITING_BITMAP, 0);
+
+	/* CR0: keel owns the bits VMX fixes (other than PE/PG, free under unrestricted guest);
+	 * CR4: VMXE (hidden from the guest) and every bit VMX fixes or forbids. */
+	uint64_t cr0 = read_cr0(), cr4 = read_cr4();
+	uint64_t cr0_mask = (v->cr0_fixed0 & ~(CR0_PE | CR0_PG)) | (~v->cr0_fixed1 & 0xFFFFFFFFULL);
+	uint64_t cr4_mask = v->cr4_fixed0 | ~v->cr4_fixed1 | CR4_VMXE;
+	vmcs_writenat(VMCS_CR0_MASK, cr0_mask);
+	vmcs_writenat(VMCS_CR0_SHADOW, cr0);
+	vmcs_writenat(VMCS_CR4_MASK, cr4_mask);
+	vmcs_writenat(VMCS_CR4_SHADOW, cr4 & ~CR4_VMXE);
+}
+
+static void setup_host_state(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	uint64_t cr4 = read_cr4();
+
+	if (vm->caps.cpuid1_ecx & CPUID1_ECX_XSAVE)
+		cr4 |= CR4_OSXSAVE; /* so keel can execute the guest's XSETBV */
+	vmcs_writenat(VMCS_HOST_CR0, read_cr0());
+	vmcs_writenat(VMCS_HOST_CR3, vm->host_cr3);
+	vmcs_writenat(VMCS_HOST_CR4, cr4);
+	vmcs_write16(VMCS_HOST_CS_SEL, HOST_CS);
+	vmcs_write16(VMCS_HOST_SS_SEL, HOST_DS);
+	vmcs_write16(VMCS_HOST_DS_SEL, HOST_DS);
+	vmcs_write16(VMCS_HOST_ES_SEL, HOST_DS);
+	vmcs_write16(VMCS_HOST_FS_SEL, HOST_DS);
+	vmcs_write16(VMCS_HOST_GS_SEL, HOST_DS);
+	vmcs_write16(VMCS_HOST_TR_SEL, HOST_TR);
+	vmcs_writenat(VMCS_HOST_FS_BASE, 0);
+	vmcs_writenat(VMCS_HOST_GS_BASE, (uint64_t)(uintptr_t)v);
+	vmcs_writenat(VMCS_HOST_TR_BASE, (uint64_t)(uintptr_t)&v->tss);
+	vmcs_writenat(VMCS_HOST_GDTR_BASE, (uint64_t)(uintptr_t)v->gdt);
+	vmcs_writenat(VMCS_HOST_IDTR_BASE, (uint64_t)(uintptr_t)vm->idt);
+	vmcs_write32(VMCS_HOST_SYSENTER_CS, 0);
+	vmcs_writenat(VMCS_HOST_SYSENTER_ESP, 0);
+	vmcs_writenat(VMCS_HOST_SYSENTER_EIP, 0);
+	vmcs_write64(VMCS_HOST_EFER, rdmsr(MSR_EFER));
+	vmcs_write64(VMCS_HOST_PAT, rdmsr(MSR_IA32_PAT));
+
+	/* HOST_RSP: 16-byte aligned, with the vcpu pointer stored right there for the exit stub. */
+	uint64_t top = (uint64_t)(uintptr_t)v->stack + HOST_STACK_PAGES * 4096 - 16;
+	*(uint64_t *)(uintptr_t)top = (uint64_t)(uintptr_t)v;
+	vmcs_writenat(VMCS_HOST_RSP, top);
+	vmcs_writenat(VMCS_HOST_RIP, (uint64_t)(uintptr_t)vmx_exit_entry);
+}
+
+#define GUEST_SEGMENT(seg, SEG)                                                                    \
+	do {                                                                                       \
+		uint16_t sel = read_##seg();                                                       \
+		read_segment(&gdt, sel, &ar, &limit, &base);                                      \
+		vmcs_write16(VMCS_GUEST_##SEG##_SEL, sel);                                         \
+		vmcs_write32(VMCS_GUEST_##SEG##_AR, ar);                                           \
+		vmcs_write32(VMCS_GUEST_##SEG##_LIMIT, limit);                                     \
+		vmcs_writenat(VMCS_GUEST_##SEG##_BASE, base);                                      \
+	} while (0)
+
+/* The guest is the firmware exactly as it runs now on this CPU (SDM 26.3 checks in mind). */
+static void setup_guest_state(void)
+{
+	struct dtr gdt, idt;
+	uint32_t ar, limit;
+	uint64_t base;
+
+	sgdt(&gdt);
+	sidt(&idt);
+	vmcs_writenat(VMCS_GUEST_CR0, read_cr0());
+	vmcs_writenat(VMCS_GUEST_CR3, read_cr3());
+	vmcs_writenat(VMCS_GUEST_CR4, read_cr4());
+	vmcs_writenat(VMCS_GUEST_DR7, read_dr7());
+	GUEST_SEGMENT(cs, CS);
+	GUEST_SEGMENT(ss, SS);
+	GUEST_SEGMENT(ds, DS);
+	GUEST_SEGMENT(es, ES);
+	GUEST_SEGMENT(fs, FS);
+	GUEST_SEGMENT(gs, GS);
+	vmcs_writenat(VMCS_GUEST_FS_BASE, rdmsr(MSR_FS_BASE));
+	vmcs_writenat(VMCS_GUEST_GS_BASE, rdmsr(MSR_GS_BASE));
+
+	uint16_t ldtr = sldt();
+	read_segment(&gdt, ldtr, &ar, &limit, &base);
+	vmcs_write16(VMCS_GUEST_LDTR_SEL, ldtr);
+	vmcs_write32(VMCS_GUEST_LDTR_AR, ar);
+	vmcs_write32(VMCS_GUEST_LDTR_LIMIT, limit);
+	vmcs_writenat(VMCS_GUEST_LDTR_BASE, base);
+
+	/* UEFI loads no TR, but VM entry demands a usable busy 64-bit TSS (SDM 26.3.1.2). */
+	uint16_t tr = str();
+	read_segment(&gdt, tr, &ar, &limit, &base);
+	if (ar & AR_UNUSABLE) {
+		ar = AR_P | AR_TYPE_BUSY_TSS64;
+		limit = sizeof(struct tss64) - 1;
+		base = 0;
+	} else {
+		ar = (ar & ~0xFu) | AR_TYPE_BUSY_TSS64;
+	}
+	vmcs_write16(VMCS_GUEST_TR_SEL, tr);
+	vmcs_write32(VMCS_GUEST_TR_AR, ar);
+	vmcs_write32(VMCS_GUEST_TR_LIMIT, limit);
+	vmcs_writenat(VMCS_GUEST_TR_BASE, base);
+
+	vmcs_writenat(VMCS_GUEST_GDTR_BASE, gdt.base);
+	vmcs_write32(VMCS_GUEST_GDTR_LIMIT, gdt.limit);
+	vmcs_writenat(VMCS_GUEST_IDTR_BASE, idt.base);
+	vmcs_write32(VMCS_GUEST_IDTR_LIMIT, idt.limit);
+
+	vmcs_write64(VMCS_GUEST_DEBUGCTL, rdmsr(MSR_IA32_DEBUGCTL));
+	vmcs_write32(VMCS_GUEST_SYSENTER_CS, (uint32_t)rdmsr(MSR_IA32_SYSENTER_CS));
+	vmcs_writenat(VMCS_GUEST_SYSENTER_ESP, rdmsr(MSR_IA32_SYSENTER_ESP));
+	vmcs_writenat(VMCS_GUEST_SYSENTER_EIP, rdmsr(MSR_IA32_SYSENTER_EIP));
+	vmcs_write64(VMCS_GUEST_PAT, rdmsr(MSR_IA32_PAT));
+	vmcs_write64(VMCS_GUEST_EFER, rdmsr(MSR_EFER));
+	vmcs_write64(VMCS_LINK_POINTER, ~0ULL);
+	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0);
+	vmcs_write32(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
+	vmcs_writenat(VMCS_GUEST_PENDING_DBG, 0);
+	/* GUEST_RSP and GUEST_RIP are written by vmx_launch; GUEST_RFLAGS by vmx_vcpu_launch. */
+}
+
+/*
+ * Ordering: VMXON and VMPTRLD first (VMWRITE needs a current VMCS); then controls, host state and
+ * guest state in any order; the guest state is read last so it is as fresh as possible; interrupts
+ * stay off from the RFLAGS snapshot to VMLAUNCH so the guest resumes with the firmware's IF.
+ */
+const char *vmx_vcpu_launch(struct vcpu *v, int (*precheck)(struct vcpu *v))
+{
+	const char *why = vmx_enable(v);
+	if (why)
+		return why;
+	host_setup_gdt(v);
+	vmcs_take_failures();
+	setup_controls(v);
+	setup_host_state(v);
+	setup_guest_state();
+	if (vmcs_take_failures()) {
+		vmx_disable();
+		return "writing the VMCS failed (see the VMWRITE errors above)";
+	}
+	if (precheck && precheck(v)) {
+		vmx_disable();
+		return "the VM-entry self-check found invalid state (see the rules named above)";
+	}
+
+	uint64_t flags = read_rflags();
+	cli();
+	vmcs_writenat(VMCS_GUEST_RFLAGS, flags);
+	int r = vmx_launch(VMCS_GUEST_RSP, VMCS_GUEST_RIP);
+	if (r == 0) {
+		/* Now the guest: the firmware's context, in VMX non-root operation. */
+		return 0;
+	}
+	write_rflags(flags);
+	if (r == 3)
+		return "VM entry failed (see the exit reason and guest state above)";
+	vmx_report_failure("VMLAUNCH of VMCS", v->vmcs_pa, r);
+	vmx_disable();
+	return "VMLAUNCH failed (see the VM-instruction error above)";
+}

@@ -1,0 +1,29 @@
+/* VMX bring-up: control words, host and guest state, and the launch into the firmware's own
+ * context on each CPU. Runs under UEFI boot services, on the BSP and on each AP in turn. */
+#ifndef KEEL_VMM_VMX_H
+#define KEEL_VMM_VMX_H
+
+#include <stdint.h>
+
+#include "vcpu.h"
+
+/* Fills vm->pin/proc/proc2/exit_ctls/entry_ctls; NULL or why the CPU cannot run keel. */
+const char *vmx_compute_controls(struct vm *vm);
+
+void vmx_msr_bitmap_trap(uint8_t *bitmap, uint32_t msr, int read, int write);
+void vmx_io_bitmap_trap(uint8_t *bitmap, uint16_t port);
+
+/*
+ * Enables VMX on this CPU, builds v's VMCS from the current state and launches it, so the caller
+ * returns NULL as the guest. On failure returns why, with VMX off again. precheck (may be NULL)
+ * runs just before the launch; nonzero aborts it.
+ */
+const char *vmx_vcpu_launch(struct vcpu *v, int (*precheck)(struct vcpu *v));
+
+/* The VM-entry self-check run before each launch when check=on (NULL when not built in). */
+extern int (*vmm_precheck)(struct vcpu *v);
+
+/* VMXOFF and CR4.VMXE cleared. */
+void vmx_disable(void);
+
+#endif
