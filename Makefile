@@ -46,9 +46,11 @@ KEEL_OBJS := $(addprefix $(BUILD)/,$(KEEL_BOOT:.c=.o) $(KEEL_C:.c=.o) $(KEEL_ASM
 
 # ---- guest programs (UEFI applications run inside the virtualized machine) ----
 GUEST_LIB := lib/string.c lib/fmt.c
-GUESTS := selftest
+GUESTS := selftest bench
 selftest_SRCS := guest/selftest/main.c guest/selftest/cases.c guest/selftest/efi_io.c guest/selftest/trap.c
 selftest_ASM := guest/selftest/stubs.asm
+bench_SRCS := guest/bench/main.c guest/bench/ops.c guest/bench/efi_io.c
+bench_ASM :=
 GUEST_EFIS := $(addprefix $(BUILD)/guest/,$(addsuffix .efi,$(GUESTS)))
 
 .PHONY: all keel guests clean check check-unit check-boot run run-kvm help deps deps-boot unit-bins
@@ -152,6 +154,13 @@ run: deps-boot
 run-kvm: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/run.sh kvm
+
+# ---- the Linux guest: Debian's kernel and a busybox initramfs with keelctl (tools/linux-guest.sh) ----
+LINUX_GUEST_DIR := $(BUILD)/guest/linux
+.PHONY: linux-guest
+linux-guest:
+	$(Q)tools/deps.sh build linux
+	$(Q)CC=$(CC) tools/linux-guest.sh --out $(LINUX_GUEST_DIR)
 
 clean:
 	rm -rf $(BUILD)

@@ -124,6 +124,7 @@ static const char *virtualize(const struct vmx_caps *caps, unsigned ncpus)
 static void halt_forever(const char *why)
 {
 	log_err("keel: on_error=halt: stopping here (%s)", why);
+	log_flush();
 	for (;;) {
 		cli();
 		hlt();
@@ -142,12 +143,13 @@ struct handoff {
 
 static void setup_outputs(unsigned mask)
 {
+	/* Slow devices are buffered (lib/log.c): keel's timing then measures keel, not 115200 baud. */
 	if ((mask & CONFIG_LOG_SERIAL) && uart_init(UART_COM1) == 0)
-		log_add_output(uart_write);
+		log_add_buffered_output(uart_try_write, uart_write);
 	if (mask & CONFIG_LOG_E9)
 		log_add_output(debugcon_write);
 	if (mask & CONFIG_LOG_CONSOLE)
-		log_add_output(console_output);
+		log_add_buffered_output(0, console_output);
 }
 
 /* Runs in the copy of keel that lives in runtime-services memory (boot/relocate.c). */
@@ -199,6 +201,9 @@ static uint64_t keel_main(void *handoff, void *unused)
 	h->log_mask = cfg.log_mask;
 	h->on_error = cfg.on_error;
 	h->virtualized = !why;
+	/* From now on this copy of keel logs only from VMX root: no buffering there. */
+	log_flush();
+	log_set_buffering(0);
 	return 0;
 }
 
@@ -228,6 +233,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 	relocate_failed = relocate_and_call(keel_main, &h, 0, &ret);
 	if (relocate_failed) {
 		keel_main(&h, 0);
+		log_flush();
 		log_remove_output(uart_write);
 		log_remove_output(debugcon_write);
 		log_remove_output(console_output);
@@ -240,6 +246,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 			log_err("keel: sealing keel's memory failed on the BSP");
 		efi_run_on_aps(seal_ap, 0);
 	}
+	log_set_buffering(0);
 	if (h.next[0]) {
 		if (efi_start_image(h.next, h.next_args) && h.on_error == ON_ERROR_HALT)
 			halt_forever("the next stage could not be started");

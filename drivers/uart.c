@@ -9,7 +9,8 @@ enum {
 	UART_DLL = 0, /* DLAB=1: divisor low */
 	UART_IER = 1,
 	UART_DLM = 1,
-	UART_FCR = 2,
+	UART_FCR = 2, /* write */
+	UART_IIR = 2, /* read */
 	UART_LCR = 3,
 	UART_MCR = 4,
 	UART_LSR = 5,
@@ -20,9 +21,14 @@ enum {
 #define MCR_DTR_RTS_OUT2 0x0B
 #define LSR_THRE 0x20
 #define FCR_ENABLE 0x01
+#define IIR_FIFO_ON 0xC0
 #define UART_DIVISOR_115200 1
 
 static uint16_t uart_base;
+static unsigned fifo_size = 1;
+static uint64_t wait_ticks;
+
+uint64_t uart_wait_ticks(void) { return wait_ticks; }
 
 int uart_init(uint16_t base)
 {
@@ -38,6 +44,7 @@ int uart_init(uint16_t base)
 	/* Enable the FIFOs without the reset bits: resetting drops bytes still queued. */
 	outb(base + UART_FCR, FCR_ENABLE);
 	outb(base + UART_MCR, MCR_DTR_RTS_OUT2);
+	fifo_size = (inb(base + UART_IIR) & IIR_FIFO_ON) == IIR_FIFO_ON ? 16 : 1;
 	uart_base = base;
 	return 0;
 }
@@ -45,9 +52,13 @@ int uart_init(uint16_t base)
 static void uart_putc(char c)
 {
 	/* Bounded wait: a wedged UART must not hang keel. */
-	for (unsigned spins = 0; spins < 100000; spins++)
-		if (inb(uart_base + UART_LSR) & LSR_THRE)
-			break;
+	if (!(inb(uart_base + UART_LSR) & LSR_THRE)) {
+		uint64_t t0 = rdtsc();
+		for (unsigned spins = 0; spins < 100000; spins++)
+			if (inb(uart_base + UART_LSR) & LSR_THRE)
+				break;
+		wait_ticks += rdtsc() - t0;
+	}
 	outb(uart_base + UART_THR, (uint8_t)c);
 }
 
@@ -60,6 +71,29 @@ void uart_write(const char *s, size_t n)
 			uart_putc('\r');
 		uart_putc(s[i]);
 	}
+}
+
+size_t uart_try_write(const char *s, size_t n)
+{
+	if (!uart_base)
+		return n; /* no UART: nothing will ever take it */
+	/* Without a FIFO (a 16450) everything waits for the flush: CR LF needs two slots. */
+	if (fifo_size < 2 || !(inb(uart_base + UART_LSR) & LSR_THRE))
+		return 0;
+	/* THRE: the transmitter FIFO is empty, so fifo_size bytes go in without waiting. */
+	unsigned room = fifo_size;
+	size_t i = 0;
+	for (; i < n && room; i++) {
+		if (s[i] == '\n') {
+			if (room < 2)
+				break;
+			outb(uart_base + UART_THR, '\r');
+			room--;
+		}
+		outb(uart_base + UART_THR, (uint8_t)s[i]);
+		room--;
+	}
+	return i;
 }
 
 void debugcon_write(const char *s, size_t n)

@@ -12,6 +12,10 @@
 /* Programs divisor, line format and FIFOs. Returns 0, or -1 when no UART answers at base. */
 int uart_init(uint16_t base);
 void uart_write(const char *s, size_t n);
+/* Writes what the transmitter takes without waiting ('\n' becomes CR LF); returns bytes taken. */
+size_t uart_try_write(const char *s, size_t n);
 void debugcon_write(const char *s, size_t n);
+/* TSC ticks spent waiting for the transmitter so far (the cost of a slow serial line). */
+uint64_t uart_wait_ticks(void);
 
 #endif

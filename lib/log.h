@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -14,8 +15,21 @@ enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 /* An output receives whole lines ending in '\n'; it translates line ends itself. */
 typedef void (*log_output_fn)(const char *s, size_t n);
 
-/* Registers an output; returns its slot or -1 when all LOG_MAX_SINKS slots are taken. */
+/* Writes as much of s as the device takes without waiting; returns the bytes taken. */
+typedef size_t (*log_try_fn)(const char *s, size_t n);
+
+/* Registers an output written synchronously; returns its slot or -1 when all slots are taken. */
 int log_add_output(log_output_fn fn);
+/*
+ * Registers a buffered output for a slow device: lines go through keel's log ring, fed with
+ * try_write (NULL: only at flush time) and drained with write by log_flush(), by any LOG_WARN or
+ * LOG_ERR line, and whenever the ring would overflow. Returns its slot or -1.
+ */
+int log_add_buffered_output(log_try_fn try_write, log_output_fn write);
+/* Drains every buffered output (waits for the devices). */
+void log_flush(void);
+/* on = 1 (default): lines wait in the ring until a flush point; 0: every line is drained at once. */
+void log_set_buffering(int on);
 void log_remove_output(log_output_fn fn);
 void log_set_level(enum log_level max);
 /* Who is logging: returns the current logical CPU's index. Default: always 0. */

@@ -20,7 +20,7 @@ void *pool_alloc_pages(size_t n)
 	void *p = NULL;
 	while (__atomic_exchange_n(&lock, 1, __ATOMIC_ACQUIRE))
 		__asm__ volatile("pause");
-	if (n && used + n <= total) {
+	if (n && n <= total - used) { /* not used + n: a huge n would wrap */
 		p = (void *)(uintptr_t)(base_pa + used * PAGE_SIZE);
 		used += n;
 	}

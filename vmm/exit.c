@@ -130,10 +130,9 @@ static int guest_translate(uint64_t gva, uint64_t *gpa)
 	return -1;
 }
 
-int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len)
+/* Copies between keel and guest-virtual memory, page by page; never touches keel's hidden pages. */
+static int guest_copy(uint64_t gva, uint8_t *out, size_t len, int to_guest)
 {
-	uint8_t *out = buf;
-	(void)v;
 	while (len) {
 		uint64_t gpa;
 		size_t chunk = 4096 - (gva & 4095);
@@ -142,12 +141,27 @@ int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len)
 		if (guest_translate(gva, &gpa) || ept_is_hidden(&keel_vm.ept, gpa) ||
 		    ept_is_hidden(&keel_vm.ept, gpa + chunk - 1))
 			return -1;
-		memcpy(out, (const void *)(uintptr_t)gpa, chunk);
+		if (to_guest)
+			memcpy((void *)(uintptr_t)gpa, out, chunk);
+		else
+			memcpy(out, (const void *)(uintptr_t)gpa, chunk);
 		out += chunk;
 		gva += chunk;
 		len -= chunk;
 	}
 	return 0;
+}
+
+int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len)
+{
+	(void)v;
+	return guest_copy(gva, buf, len, 0);
+}
+
+int vcpu_write_guest(struct vcpu *v, uint64_t gva, const void *buf, size_t len)
+{
+	(void)v;
+	return guest_copy(gva, (uint8_t *)(uintptr_t)buf, len, 1);
 }
 
 /* ---- dispatch ---- */

@@ -129,6 +129,67 @@ static void handle_cr(struct vcpu *v, struct guest_regs *r, const struct exit_in
 	vcpu_skip_instruction(v);
 }
 
+/* ---- port I/O ---- */
+
+static uint32_t io_port_in(unsigned port, unsigned size)
+{
+	return size == 1 ? inb((uint16_t)port) : size == 2 ? inw((uint16_t)port) : inl((uint16_t)port);
+}
+
+static void io_port_out(unsigned port, unsigned size, uint32_t val)
+{
+	if (size == 1)
+		outb((uint16_t)port, (uint8_t)val);
+	else if (size == 2)
+		outw((uint16_t)port, (uint16_t)val);
+	else
+		outl((uint16_t)port, val);
+}
+
+/*
+ * keel traps one port, the 0xE9 debug console (so the guest's debug output and keel's own stay in
+ * order, and so benchmarks have an I/O exit to measure); it performs the access for the guest. String
+ * forms move one element per RCX through guest memory, as the CPU would.
+ */
+static void handle_io(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+{
+	uint64_t q = e->qualification;
+	unsigned size = IOQ_SIZE(q), port = IOQ_PORT(q);
+	uint64_t mask = size == 1 ? 0xFF : size == 2 ? 0xFFFF : 0xFFFFFFFF;
+
+	if (IOQ_STRING(q)) {
+		uint64_t count = IOQ_REP(q) ? r->gpr[GPR_RCX] : 1;
+		int in = IOQ_IN(q), down = !!(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_DF);
+		unsigned idx = in ? GPR_RDI : GPR_RSI;
+		for (; count; count--) {
+			uint32_t val = 0;
+			if (in) {
+				val = io_port_in(port, size);
+				if (vcpu_write_guest(v, r->gpr[idx], &val, size)) {
+					vcpu_inject_gp(v);
+					return;
+				}
+			} else {
+				if (vcpu_read_guest(v, r->gpr[idx], &val, size)) {
+					vcpu_inject_gp(v);
+					return;
+				}
+				io_port_out(port, size, val);
+			}
+			r->gpr[idx] += down ? -(uint64_t)size : size;
+			if (IOQ_REP(q))
+				r->gpr[GPR_RCX]--;
+		}
+	} else if (IOQ_IN(q)) {
+		r->gpr[GPR_RAX] = (r->gpr[GPR_RAX] & ~mask) | (io_port_in(port, size) & mask);
+		if (size == 4)
+			r->gpr[GPR_RAX] &= 0xFFFFFFFF; /* 32-bit results zero-extend */
+	} else {
+		io_port_out(port, size, (uint32_t)(r->gpr[GPR_RAX] & mask));
+	}
+	vcpu_skip_instruction(v);
+}
+
 /* ---- XSETBV, INVD, VMX instructions ---- */
 
 static void handle_xsetbv(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
@@ -278,6 +339,7 @@ void handlers_register(void)
 	exit_register(EXIT_REASON_MSR_WRITE, handle_wrmsr);
 	exit_register(EXIT_REASON_CR_ACCESS, handle_cr);
 	exit_register(EXIT_REASON_XSETBV, handle_xsetbv);
+	exit_register(EXIT_REASON_IO_INSTRUCTION, handle_io);
 	exit_register(EXIT_REASON_INVD, handle_invd);
 	exit_register(EXIT_REASON_INIT, handle_init);
 	exit_register(EXIT_REASON_SIPI, handle_sipi);

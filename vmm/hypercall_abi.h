@@ -29,6 +29,9 @@
 				   CPU's EPT caches; keel's loader calls it on every CPU before the
 				   next stage starts. Idempotent; there is no way back. */
 
+/* The one I/O port keel traps: the 0xE9 debug console, which keel performs for the guest. */
+#define KEEL_TRAPPED_PORT 0xE9
+
 #define KEEL_STATS_TOTAL 0xFFFFu
 #define KEEL_HC_LOG_MAX 200
 

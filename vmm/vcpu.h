@@ -113,5 +113,6 @@ void hidden_access_log(struct vcpu *v, uint64_t page, int write, uint64_t rip);
 /* Reads len bytes of guest-virtual memory at gva through the guest's page tables. Returns 0, or -1
  * if a page is not present or lies in keel's hidden memory. */
 int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len);
+int vcpu_write_guest(struct vcpu *v, uint64_t gva, const void *buf, size_t len);
 
 #endif

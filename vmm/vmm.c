@@ -4,6 +4,7 @@
 
 #include "../arch/x86/cr.h"
 #include "../arch/x86/msr.h"
+#include "../drivers/uart.h"
 #include "../lib/log.h"
 #include "../lib/string.h"
 #include "../mm/paging.h"
@@ -114,6 +115,7 @@ static const char *build_vm(struct vm *vm, const struct vmm_platform *p)
 	vmx_msr_bitmap_trap(vm->msr_bitmap, MSR_IA32_FEATURE_CONTROL, 1, 1);
 	for (uint32_t m = MSR_IA32_VMX_FIRST; m <= MSR_IA32_VMX_LAST; m++)
 		vmx_msr_bitmap_trap(vm->msr_bitmap, m, 1, 1);
+	vmx_io_bitmap_trap(vm->io_bitmap, KEEL_TRAPPED_PORT);
 
 	/* EPT: everything below max(4 GiB, top of the memory map), keel's image and pool left out. */
 	struct ept *e = &vm->ept;
@@ -204,7 +206,8 @@ const char *vmm_start(const struct vmm_platform *p)
 			log_err("keel: could not run on the APs; they stay unvirtualized");
 	}
 	uint64_t ticks = rdtsc() - p->t_entry;
-	log_info("keel: virtualized %u of %u CPUs in %llu TSC ticks", vm->nvirt, p->ncpus, (unsigned long long)ticks);
+	log_info("keel: virtualized %u of %u CPUs in %llu TSC ticks (%llu of them waiting on the serial port)",
+		 vm->nvirt, p->ncpus, (unsigned long long)ticks, (unsigned long long)uart_wait_ticks());
 	log_info("keel: memory %llu KiB (image %llu KiB, pool %llu of %llu KiB used)",
 		 (unsigned long long)(vm->mem_size >> 10), (unsigned long long)(p->image_size >> 10),
 		 (unsigned long long)(pool_used_pages() * 4), (unsigned long long)(p->pool_pages * 4));
