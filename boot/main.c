@@ -207,12 +207,6 @@ static uint64_t keel_main(void *handoff, void *unused)
 	return 0;
 }
 
-static void seal_ap(void *arg)
-{
-	(void)arg;
-	vmm_seal_this_cpu();
-}
-
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab);
 
 /*
@@ -241,11 +235,9 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 
 	/* From here on: the loader image's own copy of every static. */
 	setup_outputs(h.log_mask);
-	if (h.virtualized) {
-		if (vmm_seal_this_cpu())
-			log_err("keel: sealing keel's memory failed on the BSP");
-		efi_run_on_aps(seal_ap, 0);
-	}
+	/* The other CPUs flush their EPT caches themselves at their next exit (vmm/exit.c). */
+	if (h.virtualized && vmm_seal_this_cpu())
+		log_err("keel: sealing keel's memory failed on the BSP");
 	log_set_buffering(0);
 	if (h.next[0]) {
 		if (efi_start_image(h.next, h.next_args) && h.on_error == ON_ERROR_HALT)

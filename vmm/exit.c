@@ -290,6 +290,12 @@ void vmx_exit_handler(struct guest_regs *r, struct vcpu *v)
 		vcpu_stop(v, "VM entry failed");
 	}
 	v->launched = 1;
+	/* Other CPUs drop keel's pages from their EPT caches at their first exit after the seal; until
+	 * then they run only firmware code that never touched those pages through the guest. */
+	if (!v->seen_seal && __atomic_load_n(&v->vm->sealed, __ATOMIC_ACQUIRE)) {
+		invept(INVEPT_SINGLE_CONTEXT, v->vm->eptp);
+		v->seen_seal = 1;
+	}
 	e.reason = EXIT_REASON_BASIC(raw);
 	if (e.reason != EXIT_REASON_INIT)
 		v->sipi_vector = -1;

@@ -86,10 +86,11 @@ void hypercall_handle(struct vcpu *v, struct guest_regs *r, const struct exit_in
 	case KEEL_HC_SEAL:
 		if (!v->vm->sealed) {
 			unsigned n = ept_set_hidden_present(&v->vm->ept, 0);
-			v->vm->sealed = 1;
+			__atomic_store_n(&v->vm->sealed, 1, __ATOMIC_RELEASE);
 			log_info("keel: sealed: %u pages of keel's memory removed from the guest's view", n);
 		}
 		invept(INVEPT_SINGLE_CONTEXT, v->vm->eptp);
+		v->seen_seal = 1;
 		break;
 	case KEEL_HC_MEMRANGE:
 		r->gpr[GPR_RBX] = v->vm->mem_base;

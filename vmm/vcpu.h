@@ -50,6 +50,7 @@ struct vcpu {
 	int stopped;          /* stopped after a fatal guest event; never resumed */
 	int in_root;          /* inside the exit handler */
 	int launch_failed;    /* the first entry failed: vmx_exit_handler unwinds to the launcher */
+	int seen_seal;        /* this CPU flushed its EPT caches after the seal */
 	int sipi_vector;      /* vector of the SIPI that just started this vCPU, -1 once it ran */
 	unsigned init_echo_logged;
 	uint64_t exits[EXIT_REASON_COUNT];

@@ -69,7 +69,8 @@ static void platform_detect(void)
 	const char *w = (const char *)words;
 	for (int i = 0; i < 12; i++)
 		platform.hv_sig[i] = w[i] >= 0x20 && w[i] <= 0x7E ? w[i] : '.';
-	platform.keel = r.ebx == KEEL_CPUID_SIG_EBX && r.ecx == KEEL_CPUID_SIG_ECX && r.edx == KEEL_CPUID_SIG_EDX;
+	platform.keel = r.ebx == KEEL_CPUID_SIG_EBX && r.ecx == KEEL_CPUID_SIG_ECX &&
+			r.edx == KEEL_CPUID_SIG_EDX;
 	if (platform.keel && r.eax >= KEEL_CPUID_MAX_LEAF) {
 		cpuid(KEEL_CPUID_MAX_LEAF, 0, &r);
 		platform.keel_version = r.eax;

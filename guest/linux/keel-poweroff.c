@@ -3,6 +3,7 @@
  * this writes "Shutdown" to Bochs's shutdown port 0x8900 first, then falls back to `poweroff -f`. */
 #include <stdio.h>
 #include <sys/io.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define SHUTDOWN_PORT 0x8900
@@ -16,6 +17,10 @@ int main(void)
 	printf("keel-poweroff: tsc %llu, writing Shutdown to port 0x%x\n",
 	       (unsigned long long)hi << 32 | lo, SHUTDOWN_PORT);
 	fflush(stdout);
+	/* The serial console may still hold queued output that Bochs would never send: wait for it
+	 * (on a tty, tcdrain returns once the UART's transmitter is empty). */
+	if (isatty(STDOUT_FILENO))
+		tcdrain(STDOUT_FILENO);
 	if (ioperm(SHUTDOWN_PORT, 1, 1) == 0) {
 		for (const char *p = word; *p; p++)
 			outb((unsigned char)*p, SHUTDOWN_PORT);

@@ -419,17 +419,19 @@ static void test_map_4k_splits_1g_into_2m_then_4k(void **state)
 static void test_map_4k_split_keeps_rest_of_mapping(void **state)
 {
 	(void)state;
-	mtrr_add_var(&mtrr, 0xC0000000, GiB, MT_UC);
+	mtrr_add_var(&mtrr, 0xC0000000, GiB, MT_WC); /* a type other than UC (0) and the default */
 	struct ept *e = build(4 * GiB, 1, 1);
-	assert_int_equal(ept_map_4k(e, 0xFEE00000, 0x7000, EPT_RWX, MT_WB), 0);
-	assert_identity(e, 0xC0000000, 1, MT_UC);
-	assert_identity(e, 0xFEC00000, 1, MT_UC);
-	assert_identity(e, 0xFFE00000, 1, MT_UC);
-	assert_identity(e, 0xFEDFF000, 1, MT_UC);
-	assert_identity(e, 0xFEE01000, 0, MT_UC);
-	assert_identity(e, 0xFEFFF000, 0, MT_UC);
+	assert_int_equal(ept_map_4k(e, 0xFEE00000, 0x7000, EPT_RWX, MT_UC), 0);
+	assert_identity(e, 0xC0000000, 1, MT_WC);
+	assert_identity(e, 0xFEC00000, 1, MT_WC);
+	assert_identity(e, 0xFFE00000, 1, MT_WC);
+	assert_identity(e, 0xFEDFF000, 1, MT_WC);
+	assert_identity(e, 0xFEE01000, 0, MT_WC);
+	assert_identity(e, 0xFEFFF000, 0, MT_WC);
 	assert_identity(e, 0x80000000, 2, MT_WB);
-	assert_int_equal(ept_entry_addr(leaf_at(e, 0xFEE00000, 0)), 0x7000);
+	uint64_t ent = leaf_at(e, 0xFEE00000, 0);
+	assert_int_equal(ept_entry_addr(ent), 0x7000);
+	assert_int_equal(ept_entry_type(ent), MT_UC);
 }
 
 static void test_map_4k_splits_2m_into_4k(void **state)

@@ -198,6 +198,21 @@ static void test_2m_at_0_crosses_1m_and_is_mixed(void **state)
 	assert_false(is_uniform(&s, 0, GiB));
 }
 
+/* Even when fixed ranges, variable ranges and the default all say UC: the caller splits rather
+ * than reading fixed-range entries past 1 MiB. */
+static void test_2m_at_0_is_mixed_even_when_all_uc(void **state)
+{
+	(void)state;
+	struct mtrr_state s;
+	memset(&s, 0, sizeof(s));
+	s.def_type = MTRR_DEF_TYPE_E | MTRR_DEF_TYPE_FE | MT_UC;
+	s.have_fixed = 1;
+	s.phys_mask = (1ull << 36) - 1;
+	assert_false(is_uniform(&s, 0, 2 * MiB));
+	assert_int_equal(type_of(&s, 0, 1 * MiB), MT_UC);
+	assert_int_equal(type_of(&s, 1 * MiB, 1 * MiB), MT_UC);
+}
+
 /* ---- variable ranges (SDM 11.11.2.3) ---- */
 
 static void test_variable_range_by_mask(void **state)
@@ -467,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_range_over_two_fixed_entries_of_different_types_is_mixed),
 		cmocka_unit_test(test_range_over_fixed_entries_of_one_type_is_uniform),
 		cmocka_unit_test(test_2m_at_0_crosses_1m_and_is_mixed),
+		cmocka_unit_test(test_2m_at_0_is_mixed_even_when_all_uc),
 		cmocka_unit_test(test_variable_range_by_mask),
 		cmocka_unit_test(test_variable_range_type_from_physbase_low_byte),
 		cmocka_unit_test(test_non_contiguous_mask_matches_aliases),

@@ -1,0 +1,264 @@
+/* Host unit tests for vmm/hypercall.c: which calls CPL 3 may make, and the VMCALL handler for the
+ * calls that need no VMX instruction (SEAL runs INVEPT and is left to the boot tests). Host
+ * program (cmocka); links vmm/hypercall.c, lib/log.c, lib/fmt.c, lib/string.c; the vCPU helpers
+ * it calls are fakes below. */
+#include "unit.h"
+
+#include "../../lib/log.h"
+#include "../../vmm/emulate.h" /* KEEL_VERSION_CODE as hypercall.c sees it */
+#include "../../vmm/hypercall.h"
+
+/* ---- fakes for vmm/exit.c, vmm/handlers.c and mm/ept.c ---- */
+
+static unsigned fake_cpl;
+static unsigned skips;
+static int injected_vector;
+static int injected_has_error;
+
+#define GUEST_TEXT_GVA 0x401000ull
+static const char guest_text[] = "hello\x01\x7F\xFFkeel";
+
+unsigned vcpu_cpl(void) { return fake_cpl; }
+
+void vcpu_skip_instruction(struct vcpu *v)
+{
+	(void)v;
+	skips++;
+}
+
+void vcpu_inject_exception(struct vcpu *v, unsigned vector, int has_error, uint32_t error)
+{
+	(void)v, (void)error;
+	injected_vector = (int)vector;
+	injected_has_error = has_error;
+}
+
+int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len)
+{
+	(void)v;
+	if (gva < GUEST_TEXT_GVA || gva + len > GUEST_TEXT_GVA + sizeof(guest_text))
+		return -1;
+	memcpy(buf, guest_text + (gva - GUEST_TEXT_GVA), len);
+	return 0;
+}
+
+const char *exit_reason_name(unsigned reason) { return reason == EXIT_REASON_CPUID ? "CPUID" : "other"; }
+
+unsigned ept_set_hidden_present(struct ept *e, int present)
+{
+	(void)e, (void)present;
+	fail_msg("unexpected call to %s in a host test", __func__);
+	return 0;
+}
+
+/* ---- machine ---- */
+
+static struct vm vm;
+static struct vcpu cpu0, cpu1;
+static struct guest_regs regs;
+static const struct exit_info vmcall_exit = { EXIT_REASON_VMCALL, 0, 0x401000, 3 };
+static char log_text[4096];
+
+static void capture(const char *s, size_t n)
+{
+	size_t used = strlen(log_text);
+	if (used + n < sizeof(log_text)) {
+		memcpy(log_text + used, s, n);
+		log_text[used + n] = 0;
+	}
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&vm, 0, sizeof(vm));
+	memset(&cpu0, 0, sizeof(cpu0));
+	memset(&cpu1, 0, sizeof(cpu1));
+	memset(&regs, 0, sizeof(regs));
+	cpu0.vm = cpu1.vm = &vm;
+	cpu1.index = 1;
+	cpu0.launched = cpu1.launched = 1;
+	vm.vcpus[0] = &cpu0;
+	vm.vcpus[1] = &cpu1;
+	vm.nvirt = 2;
+	vm.mem_base = 0x1E100000;
+	vm.mem_size = 484 * 1024;
+	fake_cpl = 0;
+	skips = 0;
+	injected_vector = -1;
+	injected_has_error = -1;
+	log_text[0] = 0;
+	log_set_level(LOG_INFO);
+	return log_add_output(capture) < 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	log_remove_output(capture);
+	return 0;
+}
+
+static long call(uint64_t nr, uint64_t a, uint64_t b)
+{
+	regs.gpr[GPR_RAX] = nr;
+	regs.gpr[GPR_RBX] = a;
+	regs.gpr[GPR_RCX] = b;
+	hypercall_handle(&cpu0, &regs, &vmcall_exit);
+	return (long)regs.gpr[GPR_RAX];
+}
+
+/* ---- hypercall_allowed_from_user ---- */
+
+static void test_user_may_call_version_nop_stats(void **state)
+{
+	(void)state;
+	assert_true(hypercall_allowed_from_user(KEEL_HC_VERSION));
+	assert_true(hypercall_allowed_from_user(KEEL_HC_NOP));
+	assert_true(hypercall_allowed_from_user(KEEL_HC_STATS));
+}
+
+static void test_user_may_not_call_log_print_memrange_seal(void **state)
+{
+	(void)state;
+	assert_false(hypercall_allowed_from_user(KEEL_HC_LOG));
+	assert_false(hypercall_allowed_from_user(KEEL_HC_STATS_PRINT));
+	assert_false(hypercall_allowed_from_user(KEEL_HC_MEMRANGE));
+	assert_false(hypercall_allowed_from_user(KEEL_HC_SEAL));
+}
+
+static void test_user_may_not_call_unknown_numbers(void **state)
+{
+	(void)state;
+	assert_false(hypercall_allowed_from_user(7));
+	assert_false(hypercall_allowed_from_user(0x100000000ull)); /* VERSION in the low half only */
+	assert_false(hypercall_allowed_from_user(~0ull));
+}
+
+/* ---- hypercall_handle ---- */
+
+static void test_version_reports_code_and_cpus(void **state)
+{
+	(void)state;
+	assert_int_equal(call(KEEL_HC_VERSION, 0, 0), KEEL_HC_OK);
+	assert_int_equal(regs.gpr[GPR_RBX], KEEL_VERSION_CODE);
+	assert_int_equal(regs.gpr[GPR_RCX], 2);
+	assert_int_equal(skips, 1);
+}
+
+static void test_user_call_refused_with_ud_and_no_skip(void **state)
+{
+	(void)state;
+	fake_cpl = 3;
+	regs.gpr[GPR_RAX] = KEEL_HC_MEMRANGE;
+	hypercall_handle(&cpu0, &regs, &vmcall_exit);
+	assert_int_equal(injected_vector, VEC_UD);
+	assert_int_equal(injected_has_error, 0);
+	assert_int_equal(skips, 0); /* a fault: RIP stays on the VMCALL */
+	assert_int_equal(regs.gpr[GPR_RAX], KEEL_HC_MEMRANGE);
+	assert_int_equal(regs.gpr[GPR_RBX], 0);
+}
+
+static void test_user_call_allowed_runs(void **state)
+{
+	(void)state;
+	fake_cpl = 3;
+	assert_int_equal(call(KEEL_HC_NOP, 0, 0), KEEL_HC_OK);
+	assert_int_equal(injected_vector, -1);
+	assert_int_equal(skips, 1);
+}
+
+static void test_unknown_call_returns_enosys(void **state)
+{
+	(void)state;
+	assert_int_equal(call(0x77, 0, 0), KEEL_HC_ENOSYS);
+	assert_int_equal(skips, 1);
+}
+
+static void test_stats_returns_counts(void **state)
+{
+	(void)state;
+	cpu1.exits[EXIT_REASON_CPUID] = 41;
+	cpu1.exits_total = 99;
+	assert_int_equal(call(KEEL_HC_STATS, 1, EXIT_REASON_CPUID), KEEL_HC_OK);
+	assert_int_equal(regs.gpr[GPR_RBX], 41);
+	assert_int_equal(regs.gpr[GPR_RCX], 2);
+	assert_int_equal(call(KEEL_HC_STATS, 1, KEEL_STATS_TOTAL), KEEL_HC_OK);
+	assert_int_equal(regs.gpr[GPR_RBX], 99);
+}
+
+static void test_stats_bad_arguments_einval(void **state)
+{
+	(void)state;
+	assert_int_equal(call(KEEL_HC_STATS, 2, 0), KEEL_HC_EINVAL);            /* no such vCPU */
+	assert_int_equal(call(KEEL_HC_STATS, KEEL_MAX_CPUS, 0), KEEL_HC_EINVAL);
+	assert_int_equal(call(KEEL_HC_STATS, ~0ull, 0), KEEL_HC_EINVAL);
+	assert_int_equal(call(KEEL_HC_STATS, 0, EXIT_REASON_COUNT), KEEL_HC_EINVAL);
+	assert_int_equal(regs.gpr[GPR_RBX], 0);
+}
+
+static void test_memrange_reports_keel_memory(void **state)
+{
+	(void)state;
+	assert_int_equal(call(KEEL_HC_MEMRANGE, 0, 0), KEEL_HC_OK);
+	assert_int_equal(regs.gpr[GPR_RBX], 0x1E100000);
+	assert_int_equal(regs.gpr[GPR_RCX], 484 * 1024);
+}
+
+static void test_log_prints_printable_ascii(void **state)
+{
+	(void)state;
+	assert_int_equal(call(KEEL_HC_LOG, GUEST_TEXT_GVA, sizeof(guest_text) - 1), KEEL_HC_OK);
+	assert_contains(log_text, "guest cpu0 says: hello...keel\n");
+}
+
+static void test_log_too_long_einval(void **state)
+{
+	(void)state;
+	assert_int_equal(call(KEEL_HC_LOG, GUEST_TEXT_GVA, KEEL_HC_LOG_MAX + 1), KEEL_HC_EINVAL);
+	assert_string_equal(log_text, "");
+}
+
+static void test_log_unreadable_efault(void **state)
+{
+	(void)state;
+	assert_int_equal(call(KEEL_HC_LOG, 0xDEAD0000, 4), KEEL_HC_EFAULT);
+	assert_string_equal(log_text, "");
+}
+
+static void test_stats_print_lists_seen_exits(void **state)
+{
+	(void)state;
+	cpu0.exits[EXIT_REASON_CPUID] = 7;
+	cpu0.exits_total = 7;
+	cpu1.launched = 0;
+	assert_int_equal(call(KEEL_HC_STATS_PRINT, 0, 0), KEEL_HC_OK);
+	assert_contains(log_text, "exit statistics (2 CPUs virtualized)");
+	assert_contains(log_text, "cpu0 total 7");
+	assert_contains(log_text, "cpu0 CPUID");
+	assert_not_contains(log_text, "cpu1");
+	assert_not_contains(log_text, "other");
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_user_may_call_version_nop_stats),
+		T(test_user_may_not_call_log_print_memrange_seal),
+		T(test_user_may_not_call_unknown_numbers),
+		T(test_version_reports_code_and_cpus),
+		T(test_user_call_refused_with_ud_and_no_skip),
+		T(test_user_call_allowed_runs),
+		T(test_unknown_call_returns_enosys),
+		T(test_stats_returns_counts),
+		T(test_stats_bad_arguments_einval),
+		T(test_memrange_reports_keel_memory),
+		T(test_log_prints_printable_ascii),
+		T(test_log_too_long_einval),
+		T(test_log_unreadable_efault),
+		T(test_stats_print_lists_seen_exits),
+	};
+	return cmocka_run_group_tests_name("hypercall", tests, NULL, NULL);
+}
