@@ -110,7 +110,8 @@ $(BUILD)/guest/lib/%.o: lib/%.c Makefile
 
 # ---- host unit tests (cmocka) ----
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-prototypes \
-	-fno-tree-loop-distribute-patterns -DKEEL_VERSION='"$(KEEL_VERSION)"' -DKEEL_HOST_TEST -MMD -MP
+	-fno-tree-loop-distribute-patterns -DKEEL_VERSION='"$(KEEL_VERSION)"' \
+	-DKEEL_VERSION_CODE=$(KEEL_VERSION_CODE) -DKEEL_HOST_TEST -MMD -MP
 UNIT_TESTS := config fmt log memmap caps mtrr ept paging pool emulate vmx hypercall
 test_config_SRCS := boot/config.c lib/fmt.c lib/string.c
 test_fmt_SRCS := lib/fmt.c

@@ -151,6 +151,56 @@ static int set_virtualize(struct report_ctx *r, struct keel_config *c, const cha
 	return set_choice(r, "virtualize", v, n, "off", "on", &c->virtualize);
 }
 
+static int set_break(struct report_ctx *r, struct keel_config *c, const char *v, size_t n)
+{
+	unsigned mask = 0;
+	size_t i = 0;
+
+	if (word_is(v, n, "none")) {
+		c->break_mask = 0;
+		return 0;
+	}
+	while (i <= n) {
+		size_t j = i;
+		while (j < n && v[j] != ',')
+			j++;
+		if (word_is(v + i, j - i, "launch"))
+			mask |= CONFIG_BREAK_LAUNCH;
+		else if (word_is(v + i, j - i, "exit"))
+			mask |= CONFIG_BREAK_EXIT;
+		else {
+			report(r, "bad value '%.*s' in 'break' (accepted: none, or a comma-separated list of launch, "
+				  "exit); keeping the previous setting",
+			       (int)(j - i), v + i);
+			return -1;
+		}
+		i = j + 1;
+	}
+	c->break_mask = mask;
+	return 0;
+}
+
+static int set_stats_interval(struct report_ctx *r, struct keel_config *c, const char *v, size_t n)
+{
+	unsigned val = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9' || val > CONFIG_STATS_INTERVAL_MAX) {
+			report(r, "bad value '%.*s' for 'stats_interval' (accepted: seconds from 0 (off) to %u); "
+				  "keeping %u",
+			       (int)n, v, CONFIG_STATS_INTERVAL_MAX, c->stats_interval);
+			return -1;
+		}
+		val = val * 10 + (unsigned)(v[i] - '0');
+	}
+	if (val > CONFIG_STATS_INTERVAL_MAX) {
+		report(r, "bad value '%.*s' for 'stats_interval' (accepted: seconds from 0 (off) to %u); keeping %u",
+		       (int)n, v, CONFIG_STATS_INTERVAL_MAX, c->stats_interval);
+		return -1;
+	}
+	c->stats_interval = val;
+	return 0;
+}
+
 struct key {
 	const char *name;
 	int (*set)(struct report_ctx *r, struct keel_config *c, const char *v, size_t n);
@@ -163,8 +213,10 @@ static const struct key keys[] = {
 	{ "on_error", set_on_error },
 	{ "check", set_check },
 	{ "virtualize", set_virtualize },
+	{ "break", set_break },
+	{ "stats_interval", set_stats_interval },
 };
-#define KEY_LIST "next, next_args, log, on_error, check, virtualize"
+#define KEY_LIST "next, next_args, log, on_error, check, virtualize, break, stats_interval"
 
 void config_defaults(struct keel_config *c)
 {

@@ -14,15 +14,25 @@
 #define CONFIG_LOG_CONSOLE 0x4u
 #define CONFIG_LOG_ALL (CONFIG_LOG_SERIAL | CONFIG_LOG_E9 | CONFIG_LOG_CONSOLE)
 
+#define CONFIG_BREAK_LAUNCH 0x1u /* just before the first VMLAUNCH on each CPU */
+#define CONFIG_BREAK_EXIT 0x2u   /* on entry to the VM-exit handler */
+#define CONFIG_STATS_INTERVAL_MAX 3600
+
 enum config_on_error { ON_ERROR_CONTINUE, ON_ERROR_HALT };
 
 struct keel_config {
 	char next[CONFIG_PATH_MAX];      /* "" = return to the firmware's boot manager */
 	char next_args[CONFIG_ARGS_MAX]; /* load options for next, ASCII here */
 	unsigned log_mask;               /* CONFIG_LOG_* */
-	enum config_on_error on_error;
+	#define CONFIG_BREAK_LAUNCH 0x1u /* just before the first VMLAUNCH on each CPU */
+#define CONFIG_BREAK_EXIT 0x2u   /* on entry to the VM-exit handler */
+#define CONFIG_STATS_INTERVAL_MAX 3600
+
+enum config_on_error on_error;
 	int check;                       /* run the VM-entry checker before launch */
 	int virtualize;                  /* 0: report only, never VMXON */
+	unsigned break_mask;             /* CONFIG_BREAK_*: Bochs magic breakpoints (xchg bx, bx) */
+	unsigned stats_interval;         /* seconds between exit-statistics tables; 0 = off */
 };
 
 /* Receives one finished diagnostic line (no trailing newline). */

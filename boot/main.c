@@ -110,6 +110,9 @@ static const char *virtualize(const struct vmx_caps *caps, unsigned ncpus)
 		.ncpus = ncpus,
 		.run_on_aps = efi_run_on_aps,
 		.check = cfg.check,
+		.break_mask = (cfg.break_mask & CONFIG_BREAK_LAUNCH ? VMM_BREAK_LAUNCH : 0) |
+			      (cfg.break_mask & CONFIG_BREAK_EXIT ? VMM_BREAK_EXIT : 0),
+		.stats_interval = cfg.stats_interval,
 	};
 	p.pool_base = efi_alloc_pages(p.pool_pages);
 	if (!p.pool_base)
@@ -169,11 +172,13 @@ static uint64_t keel_main(void *handoff, void *unused)
 
 	read_config();
 	apply_log_mask();
-	log_info("keel: config: next=%s next_args=%s log=%s on_error=%s check=%s virtualize=%s",
+	log_info("keel: config: next=%s next_args=%s log=%s on_error=%s check=%s virtualize=%s break=%s%s "
+		 "stats_interval=%u",
 		 cfg.next[0] ? cfg.next : "(none)", cfg.next_args[0] ? cfg.next_args : "(none)",
 		 config_log_mask_name(cfg.log_mask, mask_name, sizeof(mask_name)),
 		 cfg.on_error == ON_ERROR_HALT ? "halt" : "continue", cfg.check ? "on" : "off",
-		 cfg.virtualize ? "on" : "off");
+		 cfg.virtualize ? "on" : "off", cfg.break_mask & CONFIG_BREAK_LAUNCH ? "launch," : "",
+		 cfg.break_mask & CONFIG_BREAK_EXIT ? "exit" : (cfg.break_mask ? "" : "none"), cfg.stats_interval);
 
 	report_memory();
 	unsigned total, enabled;

@@ -104,10 +104,16 @@ int xcr0_write_faults(uint32_t index, uint64_t val, uint64_t supported)
 	return 0;
 }
 
+uint64_t cr_guest_view(uint64_t real, uint64_t shadow, uint64_t mask)
+{
+	return (real & ~mask) | (shadow & mask);
+}
+
 /* SDM Vol. 3A 2.5 and MOV CR (Vol. 2B) "Protected Mode Exceptions". */
 int cr0_emulate_write(struct cr_state *s, uint64_t val)
 {
-	uint64_t old = s->cr0_shadow;
+	uint64_t old = cr_guest_view(s->cr0, s->cr0_shadow, s->cr0_mask);
+	uint64_t cr4 = cr_guest_view(s->cr4, s->cr4_shadow, s->cr4_mask);
 	int lma = !!(s->efer & EFER_LMA);
 
 	if (val >> 32)
@@ -119,10 +125,10 @@ int cr0_emulate_write(struct cr_state *s, uint64_t val)
 	if (!(val & CR0_PG) && (old & CR0_PG)) {
 		if (lma && s->cs_l)
 			return 1;
-		if (s->cr4_shadow & CR4_PCIDE)
+		if (cr4 & CR4_PCIDE)
 			return 1;
 	}
-	if ((val & CR0_PG) && !(old & CR0_PG) && (s->efer & EFER_LME) && !(s->cr4_shadow & CR4_PAE))
+	if ((val & CR0_PG) && !(old & CR0_PG) && (s->efer & EFER_LME) && !(cr4 & CR4_PAE))
 		return 1;
 
 	if ((val ^ old) & CR0_PG) {
@@ -139,7 +145,7 @@ int cr0_emulate_write(struct cr_state *s, uint64_t val)
 
 int cr4_emulate_write(struct cr_state *s, uint64_t val)
 {
-	uint64_t old = s->cr4_shadow;
+	uint64_t old = cr_guest_view(s->cr4, s->cr4_shadow, s->cr4_mask);
 	int lma = !!(s->efer & EFER_LMA);
 
 	if (val & CR4_VMXE) /* VMX is hidden: the bit is reserved for the guest */

@@ -32,6 +32,7 @@ int xcr0_write_faults(uint32_t index, uint64_t val, uint64_t supported);
 /* Guest control-register state a MOV to CR0/CR4 works on. */
 struct cr_state {
 	uint64_t cr0, cr0_shadow, cr4, cr4_shadow, cr3, efer;
+	uint64_t cr0_mask, cr4_mask;    /* guest/host masks: bits whose guest view is the shadow */
 	int cs_l;                       /* in 64-bit mode */
 	uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 	int flush_tlb;                  /* out: the write changes translations (SDM 4.10.4.1) */
@@ -43,6 +44,8 @@ struct cr_state {
  * keeps what the guest wrote, the real value adds the bits VMX requires.
  */
 int cr0_emulate_write(struct cr_state *s, uint64_t val);
+/* What the guest reads: owned bits from the shadow, the rest from the real register (SDM 25.3). */
+uint64_t cr_guest_view(uint64_t real, uint64_t shadow, uint64_t mask);
 int cr4_emulate_write(struct cr_state *s, uint64_t val);
 
 #endif

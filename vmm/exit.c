@@ -8,6 +8,7 @@
 #include "../lib/string.h"
 #include "host.h"
 #include "vmcs.h"
+#include "vmm.h"
 #include "vmx.h"
 
 struct vcpu *vcpu_current(void)
@@ -27,7 +28,8 @@ void vcpu_skip_instruction(struct vcpu *v)
 	uint64_t rip = vmcs_readnat(VMCS_GUEST_RIP) + vmcs_read32(VMCS_EXIT_INSTR_LEN);
 	uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
 
-	if (!(vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) || !(vmcs_read32(VMCS_GUEST_CS_AR) & AR_L))
+	/* Outside 64-bit mode EIP wraps at 4 GiB (only then are the mode fields worth reading). */
+	if ((rip >> 32) && (!(vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) || !(vmcs_read32(VMCS_GUEST_CS_AR) & AR_L)))
 		rip &= 0xFFFFFFFF;
 	vmcs_writenat(VMCS_GUEST_RIP, rip);
 	if (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
@@ -217,7 +219,8 @@ void exit_unhandled(struct vcpu *v, struct guest_regs *r, const struct exit_info
 {
 	(void)r;
 	log_err("keel: unhandled VM exit %u (%s), qualification 0x%llx, at RIP 0x%llx", e->reason,
-		exit_reason_name(e->reason), (unsigned long long)e->qualification, (unsigned long long)e->rip);
+		exit_reason_name(e->reason), (unsigned long long)e->qualification,
+		(unsigned long long)vmcs_readnat(VMCS_GUEST_RIP));
 	vcpu_dump_guest(v, "unhandled exit");
 	if (e->reason == EXIT_REASON_INVALID_GUEST_STATE || e->reason == EXIT_REASON_MSR_LOADING)
 		vcpu_stop(v, "cannot continue this guest");
@@ -283,6 +286,8 @@ void vmx_exit_handler(struct guest_regs *r, struct vcpu *v)
 
 	v->in_root = 1;
 	v->regs = r;
+	if (v->vm->break_mask & VMM_BREAK_EXIT)
+		magic_break(); /* Bochs debugger: stop at every exit, before keel touches anything */
 	if (raw & EXIT_REASON_FAILED_ENTRY) {
 		failed_entry(v, raw);
 		if (!v->launched)
@@ -300,8 +305,6 @@ void vmx_exit_handler(struct guest_regs *r, struct vcpu *v)
 	if (e.reason != EXIT_REASON_INIT)
 		v->sipi_vector = -1;
 	e.qualification = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
-	e.rip = vmcs_readnat(VMCS_GUEST_RIP);
-	e.instr_len = vmcs_read32(VMCS_EXIT_INSTR_LEN);
 	v->exits_total++;
 	if (e.reason < EXIT_REASON_COUNT)
 		v->exits[e.reason]++;

@@ -7,11 +7,11 @@
 
 #include "vcpu.h"
 
+/* What every handler gets; anything else it needs it reads from the VMCS itself (the guest RIP,
+ * for instance, only matters to handlers that log), which keeps the common exits short. */
 struct exit_info {
 	unsigned reason;        /* basic exit reason */
 	uint64_t qualification;
-	uint64_t rip;
-	uint32_t instr_len;
 };
 
 typedef void (*exit_handler_fn)(struct vcpu *v, struct guest_regs *r, const struct exit_info *e);

@@ -9,6 +9,7 @@
 #include "host.h"
 #include "hypercall.h"
 #include "vmcs.h"
+#include "vmx.h"
 
 /* ---- CPUID ---- */
 
@@ -85,6 +86,8 @@ static void handle_cr(struct vcpu *v, struct guest_regs *r, const struct exit_in
 		.cr0_shadow = vmcs_readnat(VMCS_CR0_SHADOW),
 		.cr4 = vmcs_readnat(VMCS_GUEST_CR4),
 		.cr4_shadow = vmcs_readnat(VMCS_CR4_SHADOW),
+		.cr0_mask = vmcs_readnat(VMCS_CR0_MASK),
+		.cr4_mask = vmcs_readnat(VMCS_CR4_MASK),
 		.cr3 = vmcs_readnat(VMCS_GUEST_CR3),
 		.efer = vmcs_read64(VMCS_GUEST_EFER),
 		.cs_l = !!(vmcs_read32(VMCS_GUEST_CS_AR) & AR_L),
@@ -101,10 +104,12 @@ static void handle_cr(struct vcpu *v, struct guest_regs *r, const struct exit_in
 	else if (type == CRQ_TYPE_MOV_TO && cr == 4)
 		fault = cr4_emulate_write(&s, read_gpr(r, CRQ_GPR(e->qualification)));
 	else if (type == CRQ_TYPE_LMSW) {
-		val = (s.cr0_shadow & ~0xEULL) | (CRQ_LMSW_SRC(e->qualification) & 0xF) | (s.cr0_shadow & CR0_PE);
+		/* LMSW loads MP, EM, TS and can set but never clear PE (SDM Vol. 2A LMSW). */
+		uint64_t cur = cr_guest_view(s.cr0, s.cr0_shadow, s.cr0_mask);
+		val = (cur & ~0xEULL) | (CRQ_LMSW_SRC(e->qualification) & 0xF) | (cur & CR0_PE);
 		fault = cr0_emulate_write(&s, val);
 	} else if (type == CRQ_TYPE_CLTS)
-		fault = cr0_emulate_write(&s, s.cr0_shadow & ~CR0_TS);
+		fault = cr0_emulate_write(&s, cr_guest_view(s.cr0, s.cr0_shadow, s.cr0_mask) & ~CR0_TS);
 	else {
 		exit_unhandled(v, r, e);
 		return;
@@ -298,7 +303,7 @@ static void handle_ept_violation(struct vcpu *v, struct guest_regs *r, const str
 	if (hidden) {
 		/* keel's own memory: reads see all ones, writes land in a scratch page (docs/memory.md). */
 		int write = !!(e->qualification & EPTQ_WRITE);
-		hidden_access_log(v, page, write, e->rip);
+		hidden_access_log(v, page, write, vmcs_readnat(VMCS_GUEST_RIP));
 		rc = ept_map_4k(&vm->ept, page, (uint64_t)(uintptr_t)(write ? vm->sink_page : vm->ones_page),
 				write ? EPT_RWX : (EPT_R | EPT_X), MT_WB);
 	} else if (page >= vm->ept.map_top) {
@@ -308,7 +313,8 @@ static void handle_ept_violation(struct vcpu *v, struct guest_regs *r, const str
 		rc = ept_map_4k(&vm->ept, page, page, EPT_RWX, MT_UC);
 	} else {
 		log_err("keel: EPT violation at GPA 0x%llx (qualification 0x%llx, RIP 0x%llx) inside the map",
-			(unsigned long long)gpa, (unsigned long long)e->qualification, (unsigned long long)e->rip);
+			(unsigned long long)gpa, (unsigned long long)e->qualification,
+			(unsigned long long)vmcs_readnat(VMCS_GUEST_RIP));
 		vcpu_dump_guest(v, "EPT violation");
 		vcpu_stop(v, "unexpected EPT violation");
 	}
@@ -320,13 +326,30 @@ static void handle_ept_violation(struct vcpu *v, struct guest_regs *r, const str
 static void handle_ept_misconfig(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 {
 	(void)r;
+	(void)e;
 	log_err("keel: EPT misconfiguration at GPA 0x%llx, RIP 0x%llx",
-		(unsigned long long)vmcs_read64(VMCS_GUEST_PHYSICAL_ADDRESS), (unsigned long long)e->rip);
+		(unsigned long long)vmcs_read64(VMCS_GUEST_PHYSICAL_ADDRESS),
+		(unsigned long long)vmcs_readnat(VMCS_GUEST_RIP));
 	vcpu_stop(v, "EPT misconfiguration (a keel bug)");
+}
+
+/* CPU 0's preemption timer: the statistics clock (stats_interval=). */
+static void handle_preemption_timer(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+{
+	(void)r;
+	(void)e;
+	struct vm *vm = v->vm;
+	uint64_t now = rdtsc();
+	if (now - vm->stats_last >= vm->stats_ticks) {
+		vm->stats_last = now;
+		stats_print(vm);
+	}
+	vmcs_write32(VMCS_PREEMPTION_TIMER, vmx_stats_timer_value(vm));
 }
 
 void handlers_register(void)
 {
+	exit_register(EXIT_REASON_PREEMPTION_TIMER, handle_preemption_timer);
 	static const unsigned vmx_instructions[] = {
 		EXIT_REASON_VMCLEAR, EXIT_REASON_VMLAUNCH, EXIT_REASON_VMPTRLD, EXIT_REASON_VMPTRST,
 		EXIT_REASON_VMREAD,  EXIT_REASON_VMRESUME, EXIT_REASON_VMWRITE, EXIT_REASON_VMXOFF,

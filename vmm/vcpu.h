@@ -73,6 +73,9 @@ struct vm {
 	uint8_t *canary;       /* 64 bytes in hidden memory */
 	uint64_t mem_base, mem_size; /* keel's footprint for the MEMRANGE hypercall */
 	int sealed;            /* keel's memory removed from the EPT (KEEL_HC_SEAL) */
+	unsigned break_mask;   /* VMM_BREAK_* */
+	uint64_t stats_ticks;  /* TSC ticks between statistics tables; 0 = off */
+	uint64_t stats_last;   /* TSC at the last table */
 	uint32_t pin, proc, proc2, exit_ctls, entry_ctls;
 	unsigned ncpus;        /* logical CPUs reported */
 	unsigned nvirt;        /* CPUs virtualized */

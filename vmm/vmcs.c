@@ -62,20 +62,3 @@ unsigned vmcs_take_failures(void)
 	return n;
 }
 
-#ifndef KEEL_HOST_TEST
-uint64_t vmcs_read_raw(uint32_t field)
-{
-	uint64_t v = 0;
-	int r = vmread(field, &v);
-	if (r)
-		vmx_report_failure("VMREAD of field", field, r);
-	return v;
-}
-
-void vmcs_write_raw(uint32_t field, uint64_t value)
-{
-	int r = vmwrite(field, value);
-	if (r)
-		vmx_report_failure("VMWRITE of field", field, r);
-}
-#endif

@@ -7,9 +7,36 @@
 
 #include "../arch/x86/vmcs.h"
 
-/* Test builds (tests/unit) back these with an array; keel executes VMREAD/VMWRITE. */
+/*
+ * Reports a failed VMX instruction: what was attempted, VMfailInvalid or VMfailValid, and for the
+ * latter the decoded VM-instruction error. Counts failures so setup can detect them afterwards.
+ */
+void vmx_report_failure(const char *what, uint64_t operand, int result);
+
+#ifdef KEEL_HOST_TEST
+/* Host unit tests back these with an array (tests/unit/vmcs_fake.c). */
 uint64_t vmcs_read_raw(uint32_t field);
 void vmcs_write_raw(uint32_t field, uint64_t value);
+#else
+#include "../arch/x86/cpu.h"
+
+/* Inline: the exit path does a dozen of these per exit; only failures leave the fast path. */
+static inline uint64_t vmcs_read_raw(uint32_t field)
+{
+	uint64_t v = 0;
+	int r = vmread(field, &v);
+	if (__builtin_expect(r, 0))
+		vmx_report_failure("VMREAD of field", field, r);
+	return v;
+}
+
+static inline void vmcs_write_raw(uint32_t field, uint64_t value)
+{
+	int r = vmwrite(field, value);
+	if (__builtin_expect(r, 0))
+		vmx_report_failure("VMWRITE of field", field, r);
+}
+#endif
 
 #define VMCS_CHECKED(f, w) ({ _Static_assert(VMCS_WIDTH(f) == (w), "VMCS field width mismatch"); (f); })
 
@@ -24,12 +51,6 @@ void vmcs_write_raw(uint32_t field, uint64_t value);
 
 /* SDM Vol. 3C 30.4: the text for a VM-instruction error number. */
 const char *vmx_instruction_error_name(uint32_t err);
-
-/*
- * Reports a failed VMX instruction: what was attempted, VMfailInvalid or VMfailValid, and for the
- * latter the decoded VM-instruction error. Counts failures so setup can detect them afterwards.
- */
-void vmx_report_failure(const char *what, uint64_t operand, int result);
 
 /* Failures reported since the last call (setup checks this after writing a whole VMCS). */
 unsigned vmcs_take_failures(void);

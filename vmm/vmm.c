@@ -38,6 +38,25 @@ unsigned vmm_cpu_index(void)
 	return v ? v->index : 0;
 }
 
+/* TSC frequency from CPUID leaf 0x16 (base MHz), else 0x15, else an assumed 1 GHz. */
+static uint64_t tsc_hz(void)
+{
+	struct cpuid_regs r;
+	cpuid(0, 0, &r);
+	uint32_t max = r.eax;
+	if (max >= 0x15) {
+		cpuid(0x15, 0, &r);
+		if (r.eax && r.ebx && r.ecx)
+			return (uint64_t)r.ecx * r.ebx / r.eax;
+	}
+	if (max >= 0x16) {
+		cpuid(0x16, 0, &r);
+		if (r.eax & 0xFFFF)
+			return (uint64_t)(r.eax & 0xFFFF) * 1000000;
+	}
+	return 1000000000ULL;
+}
+
 static void *alloc_one(void) { return pool_alloc_pages(1); }
 
 static uint32_t this_apic_id(void)
@@ -177,6 +196,13 @@ const char *vmm_start(const struct vmm_platform *p)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->caps = *p->caps;
+	vm->break_mask = p->break_mask;
+	if (p->stats_interval) {
+		if ((vmx_caps_pinbased(&vm->caps) >> 32) & PIN_PREEMPTION_TIMER)
+			vm->stats_ticks = p->stats_interval * tsc_hz();
+		else
+			log_warn("keel: stats_interval ignored: this CPU has no VMX-preemption timer");
+	}
 	pool_init(p->pool_base, p->pool_pages);
 	log_set_cpu_fn(vmm_cpu_index);
 	handlers_register();

@@ -22,7 +22,12 @@ struct vmm_platform {
 	/* Runs fn(arg) on every enabled AP, one at a time; returns 0 or -1. */
 	int (*run_on_aps)(void (*fn)(void *arg), void *arg);
 	int check;                     /* run the VM-entry self-check before launch */
+	unsigned break_mask;           /* VMM_BREAK_*: magic breakpoints for the Bochs debugger */
+	unsigned stats_interval;       /* seconds between exit-statistics tables (CPU 0); 0 = off */
 };
+
+#define VMM_BREAK_LAUNCH 0x1u
+#define VMM_BREAK_EXIT 0x2u
 
 /* Pool pages vmm_start needs for ncpus CPUs (boot/ allocates them). */
 size_t vmm_pool_pages(unsigned ncpus);

@@ -10,6 +10,7 @@
 #include "../mm/pool.h"
 #include "host.h"
 #include "vmcs.h"
+#include "vmm.h"
 
 /*
  * Control words, computed once from the capability MSRs (SDM Vol. 3D A.3-A.5). keel asks for as
@@ -71,6 +72,12 @@ void vmx_msr_bitmap_trap(uint8_t *bm, uint32_t msr, int read, int write)
 }
 
 void vmx_io_bitmap_trap(uint8_t *bm, uint16_t port) { bm[port / 8] |= (uint8_t)(1u << (port % 8)); }
+
+uint32_t vmx_stats_timer_value(const struct vm *vm)
+{
+	uint64_t v = vm->stats_ticks >> VMX_MISC_PREEMPT_RATE(vm->caps.misc);
+	return v > 0xFFFFFFFFULL ? 0xFFFFFFFFu : (uint32_t)v;
+}
 
 /* ---- per-CPU state ---- */
 
@@ -144,10 +151,19 @@ static void setup_controls(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 
-	vmcs_write32(VMCS_PIN_CONTROLS, vm->pin);
+	uint32_t pin = vm->pin, exit_ctls = vm->exit_ctls;
+	if (vm->stats_ticks && v->index == 0) {
+		/* The statistics clock: CPU 0's preemption timer, saved across exits so it keeps counting. */
+		pin |= PIN_PREEMPTION_TIMER;
+		if ((vmx_caps_exit(&vm->caps) >> 32) & EXIT_SAVE_PREEMPTION_TIMER)
+			exit_ctls |= EXIT_SAVE_PREEMPTION_TIMER;
+		vmcs_write32(VMCS_PREEMPTION_TIMER, vmx_stats_timer_value(vm));
+		vm->stats_last = rdtsc();
+	}
+	vmcs_write32(VMCS_PIN_CONTROLS, pin);
 	vmcs_write32(VMCS_PROC_CONTROLS, vm->proc);
 	vmcs_write32(VMCS_PROC2_CONTROLS, vm->proc2);
-	vmcs_write32(VMCS_EXIT_CONTROLS, vm->exit_ctls);
+	vmcs_write32(VMCS_EXIT_CONTROLS, exit_ctls);
 	vmcs_write32(VMCS_ENTRY_CONTROLS, vm->entry_ctls);
 	vmcs_write32(VMCS_EXCEPTION_BITMAP, 0);
 	vmcs_write32(VMCS_PF_ERROR_MASK, 0);
@@ -308,6 +324,8 @@ const char *vmx_vcpu_launch(struct vcpu *v, int (*precheck)(struct vcpu *v))
 		return "the VM-entry self-check found invalid state (see the rules named above)";
 	}
 
+	if (v->vm->break_mask & VMM_BREAK_LAUNCH)
+		magic_break(); /* Bochs debugger: the VMCS is complete, the next instruction launches */
 	uint64_t flags = read_rflags();
 	cli();
 	vmcs_writenat(VMCS_GUEST_RFLAGS, flags);

@@ -23,6 +23,9 @@ const char *vmx_vcpu_launch(struct vcpu *v, int (*precheck)(struct vcpu *v));
 /* The VM-entry self-check run before each launch when check=on (NULL when not built in). */
 extern int (*vmm_precheck)(struct vcpu *v);
 
+/* Preemption-timer start value for one statistics interval (saturated to 32 bits). */
+uint32_t vmx_stats_timer_value(const struct vm *vm);
+
 /* VMXOFF and CR4.VMXE cleared. */
 void vmx_disable(void);
 

@@ -77,6 +77,8 @@ static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
 static inline void hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
 static inline void pause(void) { __asm__ volatile("pause" ::: "memory"); }
+/* Bochs's magic breakpoint (magic_break: enabled=1); a harmless no-op everywhere else. */
+static inline void magic_break(void) { __asm__ volatile("xchg %%bx, %%bx" ::: "memory"); }
 static inline void wbinvd(void) { __asm__ volatile("wbinvd" ::: "memory"); }
 
 static inline uint64_t xgetbv(uint32_t idx)

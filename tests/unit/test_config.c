@@ -190,7 +190,7 @@ static void test_unknown_key_message(void **state)
 	SETUP();
 	assert_int_equal(parse_file(&c, &r, "verbose=1\n"), 1);
 	assert_string_equal(r.msg[0], "keel: config keel.cfg:1: unknown key 'verbose' (accepted keys: next, "
-				      "next_args, log, on_error, check, virtualize)");
+				      "next_args, log, on_error, check, virtualize, break, stats_interval)");
 }
 
 static void test_origin_and_line_number_in_message(void **state)
@@ -411,7 +411,7 @@ static void test_missing_key_before_equals(void **state)
 	SETUP();
 	assert_int_equal(parse_file(&c, &r, "  =off\n"), 1);
 	assert_string_equal(r.msg[0], "keel: config keel.cfg:1: missing key before '=' (accepted keys: next, "
-				      "next_args, log, on_error, check, virtualize)");
+				      "next_args, log, on_error, check, virtualize, break, stats_interval)");
 }
 
 static void test_overlong_line_rejected(void **state)
@@ -532,7 +532,7 @@ static void test_options_messages_name_origin_without_line(void **state)
 	SETUP();
 	assert_int_equal(parse_options(&c, &r, "keel.efi mode=fast =x check="), 3);
 	assert_string_equal(r.msg[0], "keel: config load options: unknown key 'mode' (accepted keys: next, "
-				      "next_args, log, on_error, check, virtualize)");
+				      "next_args, log, on_error, check, virtualize, break, stats_interval)");
 	assert_contains(r.msg[1], "keel: config load options: missing key before '='");
 	assert_contains(r.msg[2], "keel: config load options: empty value for 'check'");
 }
@@ -619,6 +619,52 @@ static void test_log_mask_name_returns_buf_and_truncates(void **state)
 	assert_string_equal(buf, "serial");
 }
 
+
+/* ---- break= and stats_interval= ---- */
+
+static void test_break_list(void **state)
+{
+	(void)state;
+	SETUP();
+	assert_int_equal(parse_file(&c, &r, "break=launch,exit\n"), 0);
+	assert_int_equal(c.break_mask, CONFIG_BREAK_LAUNCH | CONFIG_BREAK_EXIT);
+	assert_int_equal(parse_file(&c, &r, "break=none\n"), 0);
+	assert_int_equal(c.break_mask, 0);
+}
+
+static void test_break_bad_word_keeps_previous(void **state)
+{
+	(void)state;
+	SETUP();
+	parse_file(&c, &r, "break=exit\n");
+	assert_int_equal(parse_file(&c, &r, "break=exit,vmcall\n"), 1);
+	assert_int_equal(c.break_mask, CONFIG_BREAK_EXIT);
+	assert_non_null(strstr(r.msg[0], "'vmcall' in 'break'"));
+	assert_non_null(strstr(r.msg[0], "launch, exit"));
+}
+
+static void test_stats_interval_values(void **state)
+{
+	(void)state;
+	SETUP();
+	assert_int_equal(c.stats_interval, 0);
+	assert_int_equal(parse_file(&c, &r, "stats_interval=30\n"), 0);
+	assert_int_equal(c.stats_interval, 30);
+	assert_int_equal(parse_file(&c, &r, "stats_interval=3600\n"), 0);
+	assert_int_equal(c.stats_interval, 3600);
+}
+
+static void test_stats_interval_rejects_bad_values(void **state)
+{
+	(void)state;
+	SETUP();
+	parse_file(&c, &r, "stats_interval=5\n");
+	assert_int_equal(parse_file(&c, &r, "stats_interval=3601\nstats_interval=-1\nstats_interval=1s\n"), 3);
+	assert_int_equal(c.stats_interval, 5);
+	assert_non_null(strstr(r.msg[0], "'stats_interval'"));
+	assert_non_null(strstr(r.msg[0], "keeping 5"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -676,6 +722,10 @@ int main(void)
 		cmocka_unit_test(test_options_bad_value_keeps_file_value),
 		cmocka_unit_test(test_options_empty),
 		cmocka_unit_test(test_log_mask_name),
+		cmocka_unit_test(test_break_list),
+		cmocka_unit_test(test_break_bad_word_keeps_previous),
+		cmocka_unit_test(test_stats_interval_values),
+		cmocka_unit_test(test_stats_interval_rejects_bad_values),
 		cmocka_unit_test(test_log_mask_name_returns_buf_and_truncates),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

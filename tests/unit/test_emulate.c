@@ -344,6 +344,9 @@ static struct cr_state long_mode(void)
 	s.cr0_fixed1 = caps_bochs_skylake_x.cr0_fixed1; /* 0xFFFFFFFF */
 	s.cr4_fixed0 = caps_bochs_skylake_x.cr4_fixed0;
 	s.cr4_fixed1 = caps_bochs_skylake_x.cr4_fixed1;
+	/* keel's masks (vmm/vmx.c setup_controls): NE in CR0; VMXE and the VMX-fixed bits in CR4. */
+	s.cr0_mask = s.cr0_fixed0 & ~(CR0_PE | CR0_PG);
+	s.cr4_mask = s.cr4_fixed0 | ~s.cr4_fixed1 | CR4_VMXE;
 	return s;
 }
 
@@ -409,6 +412,7 @@ static void test_cr0_clearing_pg_with_pcide_faults(void **state)
 	struct cr_state s = long_mode();
 	s.cs_l = 0; /* compatibility mode, where clearing PG is otherwise allowed */
 	s.cr4_shadow |= CR4_PCIDE;
+	s.cr4 |= CR4_PCIDE;
 	assert_cr0_faults(s, s.cr0_shadow & ~CR0_PG);
 }
 
@@ -431,12 +435,31 @@ static void test_cr0_pg_with_lme_but_no_pae_faults(void **state)
 	assert_cr0_faults(s, s.cr0_shadow | CR0_PG);
 }
 
+/* Regression: bits the guest changed without an exit live only in the real register; the shadow
+ * is stale for them (found when an AP's firmware reloaded CR0 in 64-bit mode and got #GP). */
+static void test_cr0_write_uses_real_value_of_unowned_bits(void **state)
+{
+	(void)state;
+	struct cr_state s = long_mode();
+	s.cr0_shadow = CR0_ET | CR0_CD | CR0_NW; /* as written at SIPI, before the guest enabled paging */
+	s.cr4_shadow = 0;
+	assert_int_equal(cr0_emulate_write(&s, CR0_PG | CR0_WP | CR0_NE | CR0_ET | CR0_MP | CR0_PE), 0);
+	assert_true(s.efer & EFER_LMA);
+}
+
+static void test_cr_guest_view_mixes_by_mask(void **state)
+{
+	(void)state;
+	assert_int_equal(cr_guest_view(0xF0, 0x0F, 0x3C), 0xCC);
+}
+
 static void test_cr0_setting_pg_with_lme_sets_lma(void **state)
 {
 	(void)state;
 	struct cr_state s = protected_mode();
 	s.efer = EFER_LME;
 	s.cr4_shadow = CR4_PAE;
+	s.cr4 = CR4_PAE | CR4_VMXE;
 	assert_int_equal(cr0_emulate_write(&s, s.cr0_shadow | CR0_PG), 0);
 	assert_int_equal(s.efer, EFER_LME | EFER_LMA);
 }
@@ -563,6 +586,7 @@ static void test_cr4_changing_la57_in_ia32e_faults(void **state)
 	s.cr4_fixed1 |= CR4_LA57; /* a CPU with 5-level paging */
 	assert_cr4_faults(s, s.cr4_shadow | CR4_LA57);
 	s.cr4_shadow |= CR4_LA57;
+	s.cr4 |= CR4_LA57;
 	assert_cr4_faults(s, s.cr4_shadow & ~CR4_LA57);
 }
 
@@ -680,6 +704,8 @@ int main(void)
 		cmocka_unit_test(test_cr0_clearing_pg_with_pcide_faults),
 		cmocka_unit_test(test_cr0_clearing_pg_in_compatibility_mode_leaves_ia32e),
 		cmocka_unit_test(test_cr0_pg_with_lme_but_no_pae_faults),
+		cmocka_unit_test(test_cr0_write_uses_real_value_of_unowned_bits),
+		cmocka_unit_test(test_cr_guest_view_mixes_by_mask),
 		cmocka_unit_test(test_cr0_setting_pg_with_lme_sets_lma),
 		cmocka_unit_test(test_cr0_setting_pg_without_lme_leaves_lma_clear),
 		cmocka_unit_test(test_cr0_rewriting_pg_keeps_lma),
