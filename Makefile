@@ -53,7 +53,8 @@ bench_SRCS := guest/bench/main.c guest/bench/ops.c guest/bench/efi_io.c
 bench_ASM :=
 GUEST_EFIS := $(addprefix $(BUILD)/guest/,$(addsuffix .efi,$(GUESTS)))
 
-.PHONY: all keel guests clean check check-unit check-boot run run-kvm bench help deps deps-boot unit-bins
+.PHONY: all keel guests clean check check-unit check-boot run run-kvm bench help deps deps-boot unit-bins \
+	image debug
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/keel.efi $(GUEST_EFIS)
@@ -163,6 +164,19 @@ run-kvm: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/run.sh kvm
 
+# A 64 MiB GPT disk image with keel, keel.cfg and the guests (docs/hardware.md). IMAGE_NEXT= picks the
+# next stage (default \EFI\keel\selftest.efi; none; a vmlinuz path installs the Linux guest),
+# IMAGE_CFG_EXTRA= adds keel.cfg lines. Both reach tools/mkimage.sh through the environment.
+image: deps $(if $(findstring vmlinuz,$(IMAGE_NEXT)),linux-guest)
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/mkimage.sh
+
+# Bochs with its debugger and keel's symbols, stopping at keel's magic breakpoints
+# (DEBUG_BREAK=launch|exit|launch,exit; docs/bochs-debugging.md).
+debug: deps-boot
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/debug.sh
+
 # Not part of check: it reports against the exit-cost goals and fails only when a run or a number fails.
 bench: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
@@ -184,6 +198,9 @@ help:
 	@echo "make check      unit tests, then boot tests; ends with 'N passed, N failed'"
 	@echo "make check-unit host unit tests only"
 	@echo "make bench      exit costs under Bochs, native vs keel (build/bench/bench.txt)"
+	@echo "make image      build/keel.img, a disk image for a USB stick or an emulator (IMAGE_NEXT=...)"
+	@echo "make debug      keel under the Bochs debugger with symbols (DEBUG_BREAK=launch,exit)"
+	@echo "make run-kvm    QEMU with KVM and nested VMX (an Intel host with kvm_intel nested=1)"
 	@echo "make clean      remove build/"
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,10 +1,10 @@
 #!/bin/bash
-# Checks that the Debian packages for the named sets (build, boot, linux, fuzz, all) are installed;
+# Checks that the Debian packages for the named sets (build, boot, linux, fuzz, bochs3, all) are installed;
 # installs the missing ones when run as root, otherwise says what to install and fails.
 set -euo pipefail
 
 usage() {
-	echo "usage: tools/deps.sh SET... (SET: build, boot, linux, fuzz, all)" >&2
+	echo "usage: tools/deps.sh SET... (SET: build, boot, linux, fuzz, bochs3, all)" >&2
 	exit 2
 }
 
@@ -12,6 +12,7 @@ pkgs_build=(gcc make binutils gnu-efi nasm libcmocka-dev mtools dosfstools)
 pkgs_boot=(bochs bochsbios vgabios bochs-term ovmf qemu-system-x86)
 pkgs_linux=(cpio busybox-static)
 pkgs_fuzz=(clang)
+pkgs_bochs3=(g++ libncurses-dev xz-utils)
 
 [[ $# -gt 0 ]] || usage
 wanted=()
@@ -21,7 +22,8 @@ for set in "$@"; do
 	boot) wanted+=("${pkgs_boot[@]}") ;;
 	linux) wanted+=("${pkgs_linux[@]}") ;;
 	fuzz) wanted+=("${pkgs_fuzz[@]}") ;;
-	all) wanted+=("${pkgs_build[@]}" "${pkgs_boot[@]}" "${pkgs_linux[@]}" "${pkgs_fuzz[@]}") ;;
+	bochs3) wanted+=("${pkgs_bochs3[@]}") ;;
+	all) wanted+=("${pkgs_build[@]}" "${pkgs_boot[@]}" "${pkgs_linux[@]}" "${pkgs_fuzz[@]}" "${pkgs_bochs3[@]}") ;;
 	*) echo "deps: unknown set '$set'" >&2; usage ;;
 	esac
 done

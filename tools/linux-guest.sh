@@ -160,7 +160,7 @@ mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,etc}
 cp "$OUT/busybox" "$R/bin/busybox"
 # One symlink per applet, at the path busybox gives for it (bin/sh, sbin/poweroff, ...).
 while IFS= read -r applet; do
-	[[ -n $applet && ! -e $R/$applet ]] || continue
+	[[ -n $applet && ! -e $R/$applet && ! -L $R/$applet ]] || continue
 	mkdir -p "$R/$(dirname "$applet")"
 	ln -s /bin/busybox "$R/$applet"
 done < <("$OUT/busybox" --list-full)

@@ -8,15 +8,36 @@ cd "$ROOT"
 PLATFORM=${1:-}
 NESTED=/sys/module/kvm_intel/parameters/nested
 
-# nested_vmx: succeeds when QEMU can run keel under KVM here; sets WHY_NOT otherwise.
+# nested_vmx: succeeds when QEMU can run keel under KVM here; sets WHY_NOT and HOW (the fix)
+# otherwise. A /dev/kvm alone proves nothing: some hosts offer KVM without VMX to pass on.
 nested_vmx() {
-	WHY_NOT=
+	local group
+	WHY_NOT= HOW=
 	if ! grep -qw vmx /proc/cpuinfo; then
 		WHY_NOT="the CPU flags in /proc/cpuinfo have no vmx (not an Intel VT-x host, or a VM without nested VMX)"
+		HOW=$(
+			cat <<'EOF'
+keel needs Intel VT-x on this host. On an Intel machine, enable "Intel Virtualization Technology"
+(VT-x) in the firmware setup: Linux drops the vmx flag when the firmware left VMX off, and
+'dmesg | grep -i vmx' then says "disabled by BIOS". Inside a VM, turn on nested virtualization in
+the hypervisor below it. An AMD host cannot run keel under KVM.
+EOF
+		)
 	elif [[ ! -r $NESTED ]] || ! grep -qE '^(Y|1)$' "$NESTED"; then
 		WHY_NOT="kvm_intel is not loaded with nested=1 ($NESTED: $(cat "$NESTED" 2>/dev/null || echo absent))"
+		HOW=$(
+			cat <<EOF
+As root, with no VM running (removing kvm_intel fails while it is in use):
+    modprobe -r kvm_intel && modprobe kvm_intel nested=1
+and to keep it across reboots:
+    echo 'options kvm_intel nested=1' > /etc/modprobe.d/kvm-nested.conf
+then check that $NESTED reads Y (or 1).
+EOF
+		)
 	elif [[ ! -r /dev/kvm || ! -w /dev/kvm ]]; then
 		WHY_NOT="/dev/kvm is not readable and writable by $(id -un)"
+		group=$(stat -c %G /dev/kvm 2>/dev/null || echo kvm)
+		HOW="Join the group that owns /dev/kvm, then log in again: sudo usermod -aG $group $(id -un)"
 	fi
 	[[ -z $WHY_NOT ]]
 }
@@ -34,16 +55,12 @@ case $PLATFORM in
 kvm)
 	if ! nested_vmx; then
 		echo "run: cannot use kvm: $WHY_NOT" >&2
-		cat >&2 <<EOF
-run: keel needs nested VMX from KVM on an Intel host. As root:
-run:     modprobe -r kvm_intel; modprobe kvm_intel nested=1
-run:   (to keep it: echo 'options kvm_intel nested=1' > /etc/modprobe.d/kvm-nested.conf)
-run: then check that $NESTED reads Y (or 1), and that you can read and write /dev/kvm.
-run: Without it: make run PLATFORM=bochs (VT-x emulated, slow) or PLATFORM=qemu (no VT-x).
-EOF
+		sed 's/^/run: /' <<<"$HOW" >&2
+		echo "run: Without it: make run PLATFORM=bochs (VT-x emulated, slow) or PLATFORM=qemu (no VT-x)." >&2
+		echo "run: More in docs/qemu-kvm.md." >&2
 		exit 1
 	fi
-	echo "run: platform kvm"
+	echo "run: platform kvm: QEMU -enable-kvm -cpu host,+vmx ($NESTED: $(cat "$NESTED"))"
 	;;
 bochs | qemu) echo "run: platform $PLATFORM" ;;
 *)

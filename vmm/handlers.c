@@ -277,15 +277,22 @@ static void handle_triple_fault(struct vcpu *v, struct guest_regs *r, const stru
 void hidden_access_log(struct vcpu *v, uint64_t page, int write, uint64_t rip)
 {
 	struct vm *vm = v->vm;
+	const unsigned max = sizeof(vm->hidden_logged) / sizeof(vm->hidden_logged[0]);
+
+	/* nhidden_logged never exceeds max: reading past the array would let the compiler assume
+	 * the bound check below always holds (it did, and overwrote the exit-handler table). */
 	for (unsigned i = 0; i < vm->nhidden_logged; i++)
 		if (vm->hidden_logged[i] == page)
 			return;
-	if (vm->nhidden_logged < sizeof(vm->hidden_logged) / sizeof(vm->hidden_logged[0]))
+	if (vm->nhidden_logged < max) {
 		vm->hidden_logged[vm->nhidden_logged++] = page;
-	else if (vm->nhidden_logged++ == sizeof(vm->hidden_logged) / sizeof(vm->hidden_logged[0]))
-		log_warn("keel: more guest accesses to keel's memory: no longer reported page by page");
-	else
+	} else {
+		if (!vm->hidden_log_full) {
+			vm->hidden_log_full = 1;
+			log_warn("keel: more guest accesses to keel's memory: no longer reported page by page");
+		}
 		return;
+	}
 	log_warn("keel: cpu%u: guest %s keel's hidden page 0x%llx at RIP 0x%llx: %s", v->index,
 		 write ? "wrote to" : "read", (unsigned long long)page, (unsigned long long)rip,
 		 write ? "write discarded" : "reads return all ones");

@@ -83,6 +83,11 @@ void host_exception(struct exc_frame *f)
 	log_err("keel: RAX %llx RBX %llx RCX %llx RDX %llx RSI %llx RDI %llx", (unsigned long long)f->rax,
 		(unsigned long long)f->rbx, (unsigned long long)f->rcx, (unsigned long long)f->rdx,
 		(unsigned long long)f->rsi, (unsigned long long)f->rdi);
+	const uint64_t *sp = (const uint64_t *)(uintptr_t)f->rsp;
+	log_err("keel: stack at RSP: %llx %llx %llx %llx %llx %llx %llx %llx", (unsigned long long)sp[0],
+		(unsigned long long)sp[1], (unsigned long long)sp[2], (unsigned long long)sp[3],
+		(unsigned long long)sp[4], (unsigned long long)sp[5], (unsigned long long)sp[6],
+		(unsigned long long)sp[7]);
 	struct vcpu *v = vcpu_current();
 	if (v)
 		vcpu_stop(v, "exception in VMX root");

@@ -82,6 +82,7 @@ struct vm {
 	struct vcpu *vcpus[KEEL_MAX_CPUS];
 	uint64_t hidden_logged[32]; /* pages already reported (a small set, then silence) */
 	unsigned nhidden_logged;
+	int hidden_log_full;
 };
 
 extern struct vm keel_vm;

@@ -2,6 +2,7 @@
  * are the baseline; under keel they check its emulation. UEFI boot services, CPL 0, any CPU. */
 #include "insn.h"
 #include "selftest.h"
+#include "efi_io.h"
 #include "trap.h"
 
 #include "../../arch/x86/cr.h"
@@ -819,6 +820,76 @@ static void trap_ac_cpl0_no_fault(struct result *r)
 }
 
 /* ---- the table, in run order ---- */
+/* ---- keel's memory is not the guest's (EPT) ---- */
+
+/*
+ * keel keeps a 64-byte canary in its hidden memory whose first 16 bytes are "KeEl-CaNary-64B!".
+ * Scan every page the memory map reports for that marker: under keel there must be no copy (keel's
+ * pages read as all ones). The marker is compared from two halves XORed with 0x33, so this program
+ * never holds a copy of it itself. Then read keel's own range (KEEL_HC_MEMRANGE): all ones, and
+ * keel is still answering afterwards.
+ */
+static const uint8_t canary_x[16] = {
+	'K' ^ 0x33, 'e' ^ 0x33, 'E' ^ 0x33, 'l' ^ 0x33, '-' ^ 0x33, 'C' ^ 0x33, 'a' ^ 0x33, 'N' ^ 0x33,
+	'a' ^ 0x33, 'r' ^ 0x33, 'y' ^ 0x33, '-' ^ 0x33, '6' ^ 0x33, '4' ^ 0x33, 'B' ^ 0x33, '!' ^ 0x33,
+};
+
+struct canary_scan {
+	uint64_t found, first, pages;
+};
+
+static void scan_region(uint64_t base, uint64_t bytes, void *arg)
+{
+	struct canary_scan *cs = arg;
+	uint64_t lo = 0, hi = 0;
+	for (int i = 0; i < 8; i++) {
+		lo |= (uint64_t)(canary_x[i] ^ 0x33) << (8 * i);
+		hi |= (uint64_t)(canary_x[8 + i] ^ 0x33) << (8 * i);
+	}
+	cs->pages += bytes / 4096;
+	for (uint64_t a = base; a + 16 <= base + bytes; a += 8) {
+		const volatile uint64_t *q = (const volatile uint64_t *)(uintptr_t)a;
+		if (q[0] == lo && q[1] == hi) {
+			if (!cs->found++)
+				cs->first = a;
+		}
+	}
+	lo = hi = 0;
+}
+
+static void ept_hidden_canary(struct result *r)
+{
+	if (!need_keel(r))
+		return;
+	struct canary_scan cs = { 0, 0, 0 };
+	if (io_memory_regions(scan_region, &cs) < 0) {
+		result_fail(r, "cannot read the memory map");
+		return;
+	}
+	if (cs.found) {
+		result_fail(r, "%lu copies of keel's canary in guest memory, first at 0x%lx (of %lu pages)",
+			    (unsigned long)cs.found, (unsigned long)cs.first, (unsigned long)cs.pages);
+		return;
+	}
+	struct hc_regs h = { .rax = KEEL_HC_MEMRANGE };
+	if (!hypercall(r, &h) || !hc_status_is(r, &h, KEEL_HC_OK, "memrange"))
+		return;
+	if (!h.rbx || !h.rcx) {
+		result_fail(r, "keel reports an empty range");
+		return;
+	}
+	const volatile uint64_t *k = (const volatile uint64_t *)(uintptr_t)h.rbx;
+	uint64_t all = ~0ULL;
+	for (uint64_t i = 0; i < 4096 / 8; i++)
+		all &= k[i];
+	if (all != ~0ULL)
+		result_fail(r, "keel's first page at 0x%lx reads 0x%lx, not all ones", (unsigned long)h.rbx,
+			    (unsigned long)all);
+	struct hc_regs again = { .rax = KEEL_HC_VERSION };
+	if (hypercall(r, &again))
+		hc_status_is(r, &again, KEEL_HC_OK, "version after reading keel's range");
+}
+
 const struct selftest_case selftest_cases[] = {
 	{ "cpuid.basic_leaf", cpuid_basic_leaf, CASE_ON_APS },
 	{ "cpuid.hypervisor_bit", cpuid_hypervisor_bit, CASE_ON_APS },
@@ -861,6 +932,7 @@ const struct selftest_case selftest_cases[] = {
 	{ "cache.wbinvd_completes", wbinvd_completes, 0 },
 	{ "invd.completes", invd_completes, 0 },
 	{ "hc.version", hc_version, CASE_ON_APS },
+	{ "ept.hidden_canary", ept_hidden_canary, 0 },
 	{ "hc.nop", hc_nop, 0 },
 	{ "hc.stats", hc_stats, 0 },
 	{ "hc.log", hc_log, 0 },

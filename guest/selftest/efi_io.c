@@ -243,3 +243,27 @@ void io_shutdown(void)
 	for (;;)
 		__asm__ volatile("cli; hlt");
 }
+
+int io_memory_regions(void (*fn)(uint64_t base, uint64_t bytes, void *arg), void *arg)
+{
+	UINTN size = 0, key, dsize;
+	UINT32 dver;
+	EFI_MEMORY_DESCRIPTOR *map = 0;
+	EFI_STATUS s = st->BootServices->GetMemoryMap(&size, map, &key, &dsize, &dver);
+	if (s != EFI_BUFFER_TOO_SMALL)
+		return -1;
+	size += 8 * dsize; /* the allocation below may add entries */
+	map = io_alloc(size);
+	if (!map || EFI_ERROR(st->BootServices->GetMemoryMap(&size, map, &key, &dsize, &dver)))
+		return -1;
+	int n = 0;
+	for (UINTN off = 0; off + dsize <= size; off += dsize) {
+		EFI_MEMORY_DESCRIPTOR *d = (EFI_MEMORY_DESCRIPTOR *)((char *)map + off);
+		if (d->Type == EfiMemoryMappedIO || d->Type == EfiMemoryMappedIOPortSpace ||
+		    d->Type == EfiReservedMemoryType || d->Type == EfiUnusableMemory)
+			continue;
+		fn(d->PhysicalStart, d->NumberOfPages * 4096, arg);
+		n++;
+	}
+	return n;
+}

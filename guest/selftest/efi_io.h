@@ -20,6 +20,10 @@ void *io_alloc(size_t size);
 
 /* Number of processors MP services knows about (1 without MP services). */
 unsigned io_cpu_count(void);
+
+/* Calls fn(base, bytes) for every memory-map region the OS could see as memory (all but MMIO and
+ * reserved). Returns the number of regions, or -1 when the map could not be read. */
+int io_memory_regions(void (*fn)(uint64_t base, uint64_t bytes, void *arg), void *arg);
 /* Runs fn(arg) on processor n and waits (at most 10 s). Returns 0 when done, 1 if n is the BSP or
  * disabled (nothing ran), -1 on failure with the reason in why. */
 int io_run_on_ap(unsigned n, void (*fn)(void *arg), void *arg, char *why, size_t why_size);

@@ -11,13 +11,15 @@ source "$ROOT/tests/boot/lib.sh"
 usage() {
 	cat <<EOF
 usage: tests/boot/bochs.sh --esp DIR --name NAME [--cpus 2] [--megs 512] [--timeout 300]
-                           [--end REGEX] [--allow-panic REGEX] [--grace SECONDS]
+                           [--end REGEX] [--allow-panic REGEX] [--grace SECONDS] [--bochs PATH]
+PATH: the emulator to run (default: bochs, Debian 12's 2.7; tools/bochs3.sh builds 3.0).
 Work files (bochsrc, cmds, serial.log, bochs.log, bochs.out, esp/) go to build/boot/NAME/.
 EOF
 	exit 2
 }
 
 ESP='' NAME='' CPUS=2 MEGS=512 TIMEOUT=300 END='selftest: [0-9]+ passed' ALLOW_PANIC='' GRACE=3
+EMU=bochs
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--esp) need_arg "$1" $#; ESP=$2; shift 2 ;;
@@ -28,6 +30,7 @@ while [[ $# -gt 0 ]]; do
 	--end) need_arg "$1" $#; END=$2; shift 2 ;;
 	--allow-panic) need_arg "$1" $#; ALLOW_PANIC=$2; shift 2 ;;
 	--grace) need_arg "$1" $#; GRACE=$2; shift 2 ;;
+	--bochs) need_arg "$1" $#; EMU=$2; shift 2 ;;
 	-h | --help) usage ;;
 	*) echo "$PROG: unknown argument '$1'" >&2; usage ;;
 	esac
@@ -79,7 +82,7 @@ BOCHS_PID=
 # Every bochs-bin started with our bochsrc (normally just BOCHS_PID after the wrapper's exec).
 our_emulators() {
 	local p
-	for p in $(pgrep -x bochs-bin || true); do
+	for p in $(pgrep -x bochs-bin || true) $(pgrep -x bochs || true); do
 		if cmdline_has "$p" "$RC"; then
 			echo "$p"
 		fi
@@ -113,7 +116,7 @@ START=$(now)
 echo "bochs.sh $NAME: Bochs, $CPUS CPUs, $MEGS MiB, timeout ${TIMEOUT}s, end marker /$END/ (logs in build/boot/$NAME/)"
 # /usr/bin/bochs is a script that execs bochs-bin: $! is the emulator itself once the exec is done.
 # TERM: the term display needs a terminfo entry even though its output goes to a file.
-(cd "$WORK" && TERM=xterm exec bochs -q -f "$RC" -rc "$CMDS" </dev/null >"$BOUT" 2>&1) &
+(cd "$WORK" && TERM=xterm exec "$EMU" -q -f "$RC" -rc "$CMDS" </dev/null >"$BOUT" 2>&1) &
 BOCHS_PID=$!
 start_guard "$BOCHS_PID" "$RC" KILL
 

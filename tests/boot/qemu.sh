@@ -1,6 +1,7 @@
 #!/bin/bash
-# Boots an ESP directory in QEMU (TCG, or KVM with nested VMX) + OVMF, echoes serial milestones live,
-# and passes when the end marker appears in build/boot/NAME/serial.log.
+# Boots an ESP directory (or, with --disk, a disk image such as build/keel.img) in QEMU (TCG, or KVM
+# with nested VMX) + OVMF, echoes serial milestones live, and passes when the end marker appears in
+# build/boot/NAME/serial.log.
 set -euo pipefail
 
 PROG="qemu.sh"
@@ -10,17 +11,20 @@ source "$ROOT/tests/boot/lib.sh"
 
 usage() {
 	cat <<EOF
-usage: tests/boot/qemu.sh --esp DIR --name NAME [--cpus 2] [--megs 512] [--timeout 60]
-                          [--end REGEX] [--kvm] [--grace SECONDS]
-Work files (serial.log, e9.log, qemu.out, OVMF.fd, esp/) go to build/boot/NAME/.
+usage: tests/boot/qemu.sh (--esp DIR | --disk FILE) --name NAME [--cpus 2] [--megs 512]
+                          [--timeout 60] [--end REGEX] [--kvm] [--grace SECONDS]
+  --esp DIR    a directory QEMU presents as a FAT disk (fat:rw)
+  --disk FILE  a raw disk image (tools/mkimage.sh); QEMU boots a private copy of it
+Work files (serial.log, e9.log, qemu.out, OVMF.fd, esp/ or disk.img) go to build/boot/NAME/.
 EOF
 	exit 2
 }
 
-ESP='' NAME='' CPUS=2 MEGS=512 TIMEOUT=60 END='selftest: [0-9]+ passed' KVM=0 GRACE=2
+ESP='' DISK='' NAME='' CPUS=2 MEGS=512 TIMEOUT=60 END='selftest: [0-9]+ passed' KVM=0 GRACE=2
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--esp) need_arg "$1" $#; ESP=$2; shift 2 ;;
+	--disk) need_arg "$1" $#; DISK=$2; shift 2 ;;
 	--name) need_arg "$1" $#; NAME=$2; shift 2 ;;
 	--cpus) need_arg "$1" $#; CPUS=$2; shift 2 ;;
 	--megs) need_arg "$1" $#; MEGS=$2; shift 2 ;;
@@ -32,31 +36,41 @@ while [[ $# -gt 0 ]]; do
 	*) echo "$PROG: unknown argument '$1'" >&2; usage ;;
 	esac
 done
-[[ -n $ESP && -n $NAME ]] || usage
+[[ -n $NAME && ( -n $ESP || -n $DISK ) ]] || usage
+if [[ -n $ESP && -n $DISK ]]; then
+	die "--esp and --disk exclude each other"
+fi
 check_name "$NAME"
 check_uint --cpus "$CPUS"
 check_uint --megs "$MEGS"
 check_uint --timeout "$TIMEOUT"
 check_uint --grace "$GRACE"
-[[ -d $ESP ]] || die "ESP directory '$ESP' not found"
+[[ -z $ESP || -d $ESP ]] || die "ESP directory '$ESP' not found"
+[[ -z $DISK || -f $DISK ]] || die "disk image '$DISK' not found"
 PROG="qemu.sh $NAME"
 
 OVMF=/usr/share/ovmf/OVMF.fd
 [[ -f $OVMF ]] || die "$OVMF missing (tools/deps.sh boot)"
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not installed (tools/deps.sh boot)"
 
-# ---- work directory: private copies of the firmware and of the ESP (fat:rw writes back) ----
-ESP=$(cd "$ESP" && pwd)
+# ---- work directory: private copies of the firmware and of the ESP or disk (QEMU writes back) ----
 WORK="$ROOT/build/boot/$NAME"
 rm -rf "$WORK"
 mkdir -p "$WORK"
-cp -r "$ESP" "$WORK/esp"
+if [[ -n $ESP ]]; then
+	ESP=$(cd "$ESP" && pwd)
+	cp -r "$ESP" "$WORK/esp"
+	DRIVE="format=raw,file=fat:rw:$WORK/esp"
+else
+	cp --sparse=always "$DISK" "$WORK/disk.img"
+	DRIVE="format=raw,file=$WORK/disk.img"
+fi
 cp "$OVMF" "$WORK/OVMF.fd"
 SERIAL="$WORK/serial.log" CLEAN="$WORK/serial.clean" E9LOG="$WORK/e9.log" QOUT="$WORK/qemu.out"
 : >"$SERIAL"
 
 # q35 and the default pc machine both boot Debian 12's OVMF.fd with QEMU 7.2; q35 is the modern one.
-ARGS=(-machine q35 -bios "$WORK/OVMF.fd" -drive "format=raw,file=fat:rw:$WORK/esp"
+ARGS=(-machine q35 -bios "$WORK/OVMF.fd" -drive "$DRIVE"
 	-serial "file:$SERIAL" -debugcon "file:$E9LOG" -global isa-debugcon.iobase=0xe9
 	-display none -monitor none -net none -m "$MEGS" -smp "$CPUS" -no-reboot)
 MODE=TCG

@@ -36,7 +36,7 @@ t_need "$LINUX/vmlinuz" "$LINUX/initrd.img"
 tools/mkesp.sh --out "$T_ESP" --guests /nonexistent \
 	--add "$LINUX/vmlinuz:EFI/keel/vmlinuz" --add "$LINUX/initrd.img:EFI/keel/initrd.img" \
 	--cfg 'next=\\EFI\\keel\\vmlinuz\nnext_args=console=ttyS0,115200 initrd=\\EFI\\keel\\initrd.img loglevel=4\n'
-t_run tests/boot/bochs.sh --esp "$T_ESP" --name "$T_NAME" --cpus 1 --megs 512 --timeout 900 \
+t_run tests/boot/bochs.sh --esp "$T_ESP" --name "$T_NAME" --cpus 1 --megs 512 --timeout 1200 \
 	--end 'keel-linux: done|Kernel panic'
 
 t_expect "keel virtualized the firmware" 'keel: cpu0 virtualized'
