@@ -47,9 +47,9 @@ KEEL_OBJS := $(addprefix $(BUILD)/,$(KEEL_BOOT:.c=.o) $(KEEL_C:.c=.o) $(KEEL_ASM
 # ---- guest programs (UEFI applications run inside the virtualized machine) ----
 GUEST_LIB := lib/string.c lib/fmt.c
 GUESTS := selftest bench
-selftest_SRCS := guest/selftest/main.c guest/selftest/cases.c guest/selftest/efi_io.c guest/selftest/trap.c
+selftest_SRCS := guest/selftest/main.c guest/selftest/cases.c guest/common/efi_io.c guest/selftest/trap.c
 selftest_ASM := guest/selftest/stubs.asm
-bench_SRCS := guest/bench/main.c guest/bench/ops.c guest/bench/efi_io.c
+bench_SRCS := guest/bench/main.c guest/bench/ops.c guest/common/efi_io.c
 bench_ASM :=
 GUEST_EFIS := $(addprefix $(BUILD)/guest/,$(addsuffix .efi,$(GUESTS)))
 

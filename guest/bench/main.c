@@ -9,7 +9,7 @@
  * interrupts masked too and still count. On Bochs the TSC counts instructions: the figures are exact. */
 #include <efi.h>
 
-#include "efi_io.h"
+#include "../common/efi_io.h"
 #include "ops.h"
 
 #include "../../arch/x86/cpu.h"

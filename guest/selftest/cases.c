@@ -2,7 +2,7 @@
  * are the baseline; under keel they check its emulation. UEFI boot services, CPL 0, any CPU. */
 #include "insn.h"
 #include "selftest.h"
-#include "efi_io.h"
+#include "../common/efi_io.h"
 #include "trap.h"
 
 #include "../../arch/x86/cr.h"

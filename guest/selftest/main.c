@@ -2,7 +2,7 @@
  * then powers off. UEFI application, natively or inside a machine keel has virtualized. */
 #include <efi.h>
 
-#include "efi_io.h"
+#include "../common/efi_io.h"
 #include "selftest.h"
 #include "trap.h"
 

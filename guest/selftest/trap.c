@@ -2,7 +2,7 @@
  * innermost trap_catch. UEFI boot services, CPL 0; BSP or AP, each with its own struct trap_cpu. */
 #include "trap.h"
 
-#include "efi_io.h"
+#include "../common/efi_io.h"
 #include "insn.h"
 
 #include "../../arch/x86/cr.h"

@@ -1,4 +1,4 @@
-/* The selftest's window on the firmware and the machine: COM1, port 0xE9, ConOut, load options,
+/* Guest programs' window on the firmware and the machine: COM1, port 0xE9, ConOut, load options,
  * pool memory, MP services, ResetSystem. UEFI boot services; io_raw also on APs. */
 #include <efi.h>
 
@@ -267,3 +267,9 @@ int io_memory_regions(void (*fn)(uint64_t base, uint64_t bytes, void *arg), void
 	}
 	return n;
 }
+
+static EFI_TPL quiet_old_tpl;
+
+void io_quiet_begin(void) { quiet_old_tpl = st->BootServices->RaiseTPL(TPL_HIGH_LEVEL); }
+
+void io_quiet_end(void) { st->BootServices->RestoreTPL(quiet_old_tpl); }

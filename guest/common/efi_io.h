@@ -15,6 +15,11 @@ void io_raw(const char *s);
 /* 1 if the image's load options contain word as a whole word. */
 int io_has_option(const char *word);
 
+/* Masks interrupts the firmware's way (TPL_HIGH_LEVEL) so that no timer callback runs inside a
+ * measurement; nothing may print until io_quiet_end(). Does not nest. */
+void io_quiet_begin(void);
+void io_quiet_end(void);
+
 /* Zeroed, 16-byte aligned boot-services memory, or 0. Never freed: the program is short-lived. */
 void *io_alloc(size_t size);
 
