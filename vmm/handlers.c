@@ -42,7 +42,9 @@ static void handle_rdmsr(struct vcpu *v, struct guest_regs *r, const struct exit
 
 	switch (msr_classify(msr)) {
 	case MSR_VIRT_FEATURE_CONTROL:
-		val = msr_feature_control_view(rdmsr(MSR_IA32_FEATURE_CONTROL));
+		if (safe_rdmsr(MSR_IA32_FEATURE_CONTROL, &val))
+			val = 0;
+		val = msr_feature_control_view(val);
 		break;
 	case MSR_VIRT_VMX_CAP:
 		vcpu_inject_gp(v); /* VMX is hidden: these MSRs do not exist for the guest */
