@@ -113,7 +113,7 @@ $(BUILD)/guest/lib/%.o: lib/%.c Makefile
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-prototypes \
 	-fno-tree-loop-distribute-patterns -DKEEL_VERSION='"$(KEEL_VERSION)"' \
 	-DKEEL_VERSION_CODE=$(KEEL_VERSION_CODE) -DKEEL_HOST_TEST -MMD -MP
-UNIT_TESTS := config fmt log memmap caps mtrr ept paging pool emulate vmx hypercall
+UNIT_TESTS := config fmt log memmap caps mtrr ept paging pool emulate vmx hypercall exit
 test_config_SRCS := boot/config.c lib/fmt.c lib/string.c
 test_fmt_SRCS := lib/fmt.c
 test_log_SRCS := lib/log.c lib/fmt.c lib/string.c
@@ -126,6 +126,7 @@ test_pool_SRCS := mm/pool.c lib/string.c
 test_emulate_SRCS := vmm/emulate.c
 test_vmx_SRCS := vmm/vmx.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c
 test_hypercall_SRCS := vmm/hypercall.c lib/log.c lib/fmt.c lib/string.c
+test_exit_SRCS := vmm/exit.c vmm/handlers.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c vmm/vmx.c vmm/caps.c mm/ept.c mm/mtrr.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c
 UNIT_BINS := $(addprefix $(BUILD)/tests/test_,$(UNIT_TESTS))
 
 define UNIT_RULES

@@ -15,7 +15,7 @@ if ! BOCHS3=$(tools/bochs3.sh); then
 	exit 1
 fi
 tools/mkesp.sh --out "$T_ESP" --cfg 'log=serial\nnext=\\EFI\\keel\\selftest.efi\n'
-t_run tests/boot/bochs.sh --bochs "$BOCHS3" --esp "$T_ESP" --name "$T_NAME" --cpus 2 --timeout 400
+t_run tests/boot/bochs.sh --bochs "$BOCHS3" --esp "$T_ESP" --name "$T_NAME" --cpus 2 --timeout 600
 t_expect "both CPUs virtualized" 'keel: virtualized 2 of 2 CPUs'
 t_expect "selftest sees keel" 'selftest: hypervisor keel'
 t_expect "the AP sees keel's CPUID leaf" '^PASS mp\.cpu1\.cpuid\.keel_leaf$'

@@ -56,7 +56,7 @@ unsigned ept_set_hidden_present(struct ept *e, int present)
 static struct vm vm;
 static struct vcpu cpu0, cpu1;
 static struct guest_regs regs;
-static const struct exit_info vmcall_exit = { EXIT_REASON_VMCALL, 0, 0x401000, 3 };
+static const struct exit_info vmcall_exit = { EXIT_REASON_VMCALL, 0 };
 static char log_text[4096];
 
 static void capture(const char *s, size_t n)
