@@ -80,6 +80,35 @@ static uint64_t read_gpr(struct guest_regs *r, unsigned n)
 	return n == GPR_RSP ? vmcs_readnat(VMCS_GUEST_RSP) : r->gpr[n];
 }
 
+/*
+ * MOV to/from CR3 exits only where the CPU forces CR3-load/store exiting (no TRUE controls). Reads
+ * return the guest's CR3; writes check reserved bits and flush this vCPU's translations unless
+ * bit 63 asks to keep them (CR4.PCIDE, SDM Vol. 3A 4.10.4.1).
+ */
+static void handle_cr3(struct vcpu *v, struct guest_regs *r, unsigned type, unsigned gpr)
+{
+	if (type == CRQ_TYPE_MOV_FROM) {
+		if (gpr == GPR_RSP)
+			vmcs_writenat(VMCS_GUEST_RSP, vmcs_readnat(VMCS_GUEST_CR3));
+		else
+			r->gpr[gpr] = vmcs_readnat(VMCS_GUEST_CR3);
+		vcpu_skip_instruction(v);
+		return;
+	}
+	uint64_t val = read_gpr(r, gpr);
+	int pcide = !!(vmcs_readnat(VMCS_GUEST_CR4) & CR4_PCIDE);
+	int keep = pcide && (val & BIT(63));
+	val &= ~BIT(63);
+	if (val >> v->vm->caps.max_phys_bits) {
+		vcpu_inject_gp(v);
+		return;
+	}
+	vmcs_writenat(VMCS_GUEST_CR3, val);
+	if (!keep && v->vpid)
+		invvpid(INVVPID_SINGLE_CONTEXT, v->vpid);
+	vcpu_skip_instruction(v);
+}
+
 static void handle_cr(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 {
 	unsigned cr = CRQ_CR(e->qualification), type = CRQ_TYPE(e->qualification);
@@ -101,6 +130,10 @@ static void handle_cr(struct vcpu *v, struct guest_regs *r, const struct exit_in
 	uint64_t val;
 	int fault;
 
+	if (cr == 3 && (type == CRQ_TYPE_MOV_TO || type == CRQ_TYPE_MOV_FROM)) {
+		handle_cr3(v, r, type, CRQ_GPR(e->qualification));
+		return;
+	}
 	if (type == CRQ_TYPE_MOV_TO && cr == 0)
 		fault = cr0_emulate_write(&s, read_gpr(r, CRQ_GPR(e->qualification)));
 	else if (type == CRQ_TYPE_MOV_TO && cr == 4)
@@ -138,6 +171,8 @@ static void handle_cr(struct vcpu *v, struct guest_regs *r, const struct exit_in
 
 /* ---- port I/O ---- */
 
+#define IO_REP_BATCH 4096
+
 static uint32_t io_port_in(unsigned port, unsigned size)
 {
 	return size == 1 ? inb((uint16_t)port) : size == 2 ? inw((uint16_t)port) : inl((uint16_t)port);
@@ -165,27 +200,41 @@ static void handle_io(struct vcpu *v, struct guest_regs *r, const struct exit_in
 	uint64_t mask = size == 1 ? 0xFF : size == 2 ? 0xFFFF : 0xFFFFFFFF;
 
 	if (IOQ_STRING(q)) {
-		uint64_t count = IOQ_REP(q) ? r->gpr[GPR_RCX] : 1;
+		/* Address size from the instruction information (SDM table 27-8, bits 9:7), segment
+		 * base outside 64-bit mode (INS always uses ES; OUTS DS, overrides aside). At most
+		 * IO_REP_BATCH elements per exit: a REP with a huge count then resumes where it left
+		 * off, as an interrupted REP does, instead of holding the CPU in root. */
+		uint32_t info = vmcs_read32(VMCS_EXIT_INSTR_INFO);
+		unsigned asz = (info >> 7) & 7;
+		uint64_t amask = asz == 0 ? 0xFFFF : asz == 1 ? 0xFFFFFFFF : ~0ULL;
 		int in = IOQ_IN(q), down = !!(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_DF);
+		int lm = (vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
+		uint64_t seg = lm ? 0 : in ? vmcs_readnat(VMCS_GUEST_ES_BASE) : vmcs_readnat(VMCS_GUEST_DS_BASE);
 		unsigned idx = in ? GPR_RDI : GPR_RSI;
+		uint64_t count = IOQ_REP(q) ? r->gpr[GPR_RCX] & amask : 1;
+		unsigned batch = 0;
 		for (; count; count--) {
 			uint32_t val = 0;
+			uint64_t addr = seg + (r->gpr[idx] & amask);
+			if (batch++ == IO_REP_BATCH)
+				return; /* RIP stays: the rest on the next exit */
 			if (in) {
 				val = io_port_in(port, size);
-				if (vcpu_write_guest(v, r->gpr[idx], &val, size)) {
+				if (vcpu_write_guest(v, addr, &val, size)) {
 					vcpu_inject_gp(v);
 					return;
 				}
 			} else {
-				if (vcpu_read_guest(v, r->gpr[idx], &val, size)) {
+				if (vcpu_read_guest(v, addr, &val, size)) {
 					vcpu_inject_gp(v);
 					return;
 				}
 				io_port_out(port, size, val);
 			}
-			r->gpr[idx] += down ? -(uint64_t)size : size;
+			uint64_t next = r->gpr[idx] + (down ? -(uint64_t)size : size);
+			r->gpr[idx] = (r->gpr[idx] & ~amask) | (next & amask);
 			if (IOQ_REP(q))
-				r->gpr[GPR_RCX]--;
+				r->gpr[GPR_RCX] = (r->gpr[GPR_RCX] & ~amask) | ((r->gpr[GPR_RCX] - 1) & amask);
 		}
 	} else if (IOQ_IN(q)) {
 		r->gpr[GPR_RAX] = (r->gpr[GPR_RAX] & ~mask) | (io_port_in(port, size) & mask);

@@ -9,9 +9,10 @@
  * stay off the paths that execute host-privileged instructions inline (INVEPT after a seal or on
  * EPT exits, INVVPID with a VPID, WBINVD for INVD, IN/OUT for port I/O, CLI/HLT in vcpu_stop,
  * VMCLEAR/VMXOFF after a failed first entry); every vCPU here has VPID 0 and the VM is not
- * sealed. Reaching one anyway raises SIGSEGV, which cmocka reports as a failure of that test (a
- * vcpu_stop is printed first, see capture()). CPUID runs natively: the cases check keel's
- * changes, never host values. */
+ * sealed. Reaching one anyway raises SIGSEGV or SIGILL, which cmocka reports as a failure of that
+ * test (a vcpu_stop is printed first, see capture()). CPUID runs natively: the cases check keel's
+ * changes, never host values. Port I/O that moves data executes IN/OUT and is left to the boot
+ * tests; only the REP-with-zero-count and unreadable-source paths are covered here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
