@@ -178,7 +178,7 @@ debug: interactive boot: Bochs starts with these debugger commands (build/boot/i
 debug:     $LDSYM
 debug:     c
 debug: keel stops at its magic breakpoints (break=$BREAK): Bochs prints "(0) Magic breakpoint".
-debug: Then: u /10 (disassemble), r, sreg, creg, s (step), n, c (continue), info symbols vmx_,
+debug: Then: u /10 (disassemble), r, sreg, creg, s (step), n, c (continue), info symbols "vmx_",
 debug:       lb "vmx_exit_handler", show "cpu0.VMX", vmexitbp, q (quit). docs/bochs-debugging.md.
 debug: keel's serial output: tail -f build/boot/image-debug/debug.serial.log (in another terminal)
 debug: The screen is on the pseudo-terminal Bochs names ("Bochs connected to screen ...").

@@ -44,12 +44,14 @@ const char *vmx_instruction_error_name(uint32_t err)
 void vmx_report_failure(const char *what, uint64_t operand, int result)
 {
 	failures++;
+	uint64_t err = 0;
+	if (result == VMX_FAIL_UNKNOWN)
+		result = vmread(VMCS_INSTRUCTION_ERROR, &err) ? VMX_FAIL_INVALID : VMX_FAIL_VALID;
 	if (result == VMX_FAIL_INVALID) {
 		log_err("keel: %s 0x%llx failed: VMfailInvalid (no current VMCS, or bad operand)", what,
 			(unsigned long long)operand);
 		return;
 	}
-	uint64_t err = 0;
 	vmread(VMCS_INSTRUCTION_ERROR, &err);
 	log_err("keel: %s 0x%llx failed: VMfailValid, VM-instruction error %u (%s)", what,
 		(unsigned long long)operand, (unsigned)err, vmx_instruction_error_name((uint32_t)err));

@@ -172,6 +172,7 @@ static inline uint32_t lsl(uint16_t sel)
 #define VMX_OK 0
 #define VMX_FAIL_INVALID 1
 #define VMX_FAIL_VALID 2
+#define VMX_FAIL_UNKNOWN 3 /* failed, kind not recorded: the reporter reads the error field to tell */
 
 #define VMX_RESULT_ASM "setc %b0\n\tsetz %h0\n\t"
 static inline int vmx_result(uint16_t cz)
