@@ -17,6 +17,8 @@
 #define CONFIG_BREAK_LAUNCH 0x1u /* just before the first VMLAUNCH on each CPU */
 #define CONFIG_BREAK_EXIT 0x2u   /* on entry to the VM-exit handler */
 #define CONFIG_STATS_INTERVAL_MAX 3600
+#define CONFIG_CORRUPT_NONE 0
+#define CONFIG_CORRUPT_GUEST_TR 1 /* guest TR made unusable: the entry fails its guest-state checks */
 
 enum config_on_error { ON_ERROR_CONTINUE, ON_ERROR_HALT };
 
@@ -27,12 +29,15 @@ struct keel_config {
 	#define CONFIG_BREAK_LAUNCH 0x1u /* just before the first VMLAUNCH on each CPU */
 #define CONFIG_BREAK_EXIT 0x2u   /* on entry to the VM-exit handler */
 #define CONFIG_STATS_INTERVAL_MAX 3600
+#define CONFIG_CORRUPT_NONE 0
+#define CONFIG_CORRUPT_GUEST_TR 1 /* guest TR made unusable: the entry fails its guest-state checks */
 
 enum config_on_error on_error;
 	int check;                       /* run the VM-entry checker before launch */
 	int virtualize;                  /* 0: report only, never VMXON */
 	unsigned break_mask;             /* CONFIG_BREAK_*: Bochs magic breakpoints (xchg bx, bx) */
 	unsigned stats_interval;         /* seconds between exit-statistics tables; 0 = off */
+	int debug_corrupt;               /* CONFIG_CORRUPT_*: break one VMCS field before launch (tests) */
 };
 
 /* Receives one finished diagnostic line (no trailing newline). */

@@ -113,6 +113,7 @@ static const char *virtualize(const struct vmx_caps *caps, unsigned ncpus)
 		.break_mask = (cfg.break_mask & CONFIG_BREAK_LAUNCH ? VMM_BREAK_LAUNCH : 0) |
 			      (cfg.break_mask & CONFIG_BREAK_EXIT ? VMM_BREAK_EXIT : 0),
 		.stats_interval = cfg.stats_interval,
+		.corrupt_guest_tr = cfg.debug_corrupt == CONFIG_CORRUPT_GUEST_TR,
 	};
 	p.pool_base = efi_alloc_pages(p.pool_pages);
 	if (!p.pool_base)
@@ -177,8 +178,14 @@ static uint64_t keel_main(void *handoff, void *unused)
 		 cfg.next[0] ? cfg.next : "(none)", cfg.next_args[0] ? cfg.next_args : "(none)",
 		 config_log_mask_name(cfg.log_mask, mask_name, sizeof(mask_name)),
 		 cfg.on_error == ON_ERROR_HALT ? "halt" : "continue", cfg.check ? "on" : "off",
-		 cfg.virtualize ? "on" : "off", cfg.break_mask & CONFIG_BREAK_LAUNCH ? "launch," : "",
-		 cfg.break_mask & CONFIG_BREAK_EXIT ? "exit" : (cfg.break_mask ? "" : "none"), cfg.stats_interval);
+		 cfg.virtualize ? "on" : "off", cfg.break_mask & CONFIG_BREAK_LAUNCH ? "launch" : "",
+		 cfg.break_mask == (CONFIG_BREAK_LAUNCH | CONFIG_BREAK_EXIT) ? ",exit"
+		 : cfg.break_mask == CONFIG_BREAK_EXIT			    ? "exit"
+		 : cfg.break_mask					    ? ""
+									    : "none",
+		 cfg.stats_interval);
+	if (cfg.check)
+		log_warn("keel: check=on: this build has no VM-entry checker yet; nothing is checked before launch");
 
 	report_memory();
 	unsigned total, enabled;

@@ -10,6 +10,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+PROG=debug
+# shellcheck source=tests/boot/lib.sh
+source tests/boot/lib.sh # start_guard: no Bochs outlives this script, even a SIGKILLed one
 
 usage() {
 	cat >&2 <<'EOF'
@@ -103,6 +106,7 @@ stop_bochs() {
 		wait "$BOCHS_PID" 2>/dev/null || true
 	fi
 	BOCHS_PID=
+	stop_guard
 }
 trap stop_bochs EXIT
 
@@ -118,6 +122,7 @@ if [[ -z $BASE ]]; then
 	echo "debug: first boot (Bochs, no breakpoints) to learn keel's image base; about 10-30 s"
 	(cd "$WORK" && TERM=xterm exec bochs -q -f probe.bochsrc -rc probe.cmds </dev/null >probe.bochs.out 2>&1) &
 	BOCHS_PID=$!
+	start_guard "$BOCHS_PID" probe.bochsrc KILL
 	start=$SECONDS
 	while [[ -z $BASE ]]; do
 		BASE=$(base_in "$WORK/probe.serial.log")
@@ -162,6 +167,7 @@ if [[ -n $BATCH ]]; then
 	echo "debug: batch run of $BATCH (output in $WORK/debug.bochs.out)"
 	(cd "$WORK" && TERM=xterm exec bochs -q -f debug.bochsrc -rc debug.cmds </dev/null >debug.bochs.out 2>&1) &
 	BOCHS_PID=$!
+	start_guard "$BOCHS_PID" debug.bochsrc KILL
 	start=$SECONDS
 	while kill -0 "$BOCHS_PID" 2>/dev/null && ((SECONDS - start < TIMEOUT)); do
 		sleep 0.5

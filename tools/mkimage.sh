@@ -17,7 +17,8 @@ usage: tools/mkimage.sh [--out FILE] [--next PATH|none] [--next-args TEXT] [--cf
                     writes no next= (keel returns to the firmware's boot manager). A path whose
                     file name starts with "vmlinuz" also installs build/guest/linux/vmlinuz there and
                     initrd.img beside it, with next_args for a serial and screen console
-  --next-args TEXT  next_args= in keel.cfg (default $IMAGE_NEXT_ARGS; set for vmlinuz, see above)
+  --next-args TEXT  next_args= in keel.cfg (default $IMAGE_NEXT_ARGS; for vmlinuz, see above;
+                    --next-args '' gives a vmlinuz no options)
   --cfg-extra TEXT  lines appended to keel.cfg as they are (default $IMAGE_CFG_EXTRA); separate
                     several lines with real newlines
   --keel FILE       the boot program (default build/keel.efi)
@@ -35,7 +36,7 @@ OUT=${IMAGE_OUT:-build/keel.img}
 NEXT=${IMAGE_NEXT:-'\EFI\keel\selftest.efi'}
 NEXT_ARGS=${IMAGE_NEXT_ARGS:-}
 HAVE_NEXT_ARGS=0
-[[ -n ${IMAGE_NEXT_ARGS+set} ]] && HAVE_NEXT_ARGS=1
+[[ -n $NEXT_ARGS ]] && HAVE_NEXT_ARGS=1
 EXTRA=${IMAGE_CFG_EXTRA:-}
 KEEL=build/keel.efi
 GUESTS=build/guest

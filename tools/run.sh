@@ -77,5 +77,12 @@ tools/mkesp.sh --out "$ESP" --cfg 'next=\\EFI\\keel\\selftest.efi\n'
 case $PLATFORM in
 kvm) exec tests/boot/qemu.sh --esp "$ESP" --name run-kvm --kvm --timeout 120 ;;
 qemu) exec tests/boot/qemu.sh --esp "$ESP" --name run-qemu --timeout 120 ;;
-bochs) exec tests/boot/bochs.sh --esp "$ESP" --name run-bochs --timeout 600 ;;
+bochs)
+	# Debian's Bochs 2.7 cannot wake an AP that runs under keel (docs/testing.md): with
+	# tools/bochs3.sh's Bochs 3.0 two CPUs run everything, else one CPU does.
+	if [[ -x build/tools/bochs-3.0/bin/bochs ]]; then
+		exec tests/boot/bochs.sh --bochs build/tools/bochs-3.0/bin/bochs --esp "$ESP" --name run-bochs --timeout 600
+	fi
+	echo "run: Bochs 2.7 with 1 CPU (build Bochs 3.0 with tools/bochs3.sh for two CPUs)"
+	exec tests/boot/bochs.sh --esp "$ESP" --name run-bochs --cpus 1 --timeout 600 ;;
 esac

@@ -74,6 +74,7 @@ struct vm {
 	uint64_t mem_base, mem_size; /* keel's footprint for the MEMRANGE hypercall */
 	int sealed;            /* keel's memory removed from the EPT (KEEL_HC_SEAL) */
 	unsigned break_mask;   /* VMM_BREAK_* */
+	int corrupt_guest_tr;  /* debug_corrupt=guest_tr: a deliberately failing first VM entry */
 	uint64_t stats_ticks;  /* TSC ticks between statistics tables; 0 = off */
 	uint64_t stats_last;   /* TSC at the last table */
 	uint32_t pin, proc, proc2, exit_ctls, entry_ctls;

@@ -197,6 +197,7 @@ const char *vmm_start(const struct vmm_platform *p)
 	memset(vm, 0, sizeof(*vm));
 	vm->caps = *p->caps;
 	vm->break_mask = p->break_mask;
+	vm->corrupt_guest_tr = p->corrupt_guest_tr;
 	if (p->stats_interval) {
 		if ((vmx_caps_pinbased(&vm->caps) >> 32) & PIN_PREEMPTION_TIMER)
 			vm->stats_ticks = p->stats_interval * tsc_hz();

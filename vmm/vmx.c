@@ -319,6 +319,11 @@ const char *vmx_vcpu_launch(struct vcpu *v, int (*precheck)(struct vcpu *v))
 		vmx_disable();
 		return "writing the VMCS failed (see the VMWRITE errors above)";
 	}
+	if (v->vm->corrupt_guest_tr) {
+		log_warn("keel: debug_corrupt=guest_tr: making cpu%u's guest TR unusable; its VM entry must fail",
+			 v->index);
+		vmcs_write32(VMCS_GUEST_TR_AR, AR_UNUSABLE);
+	}
 	if (precheck && precheck(v)) {
 		vmx_disable();
 		return "the VM-entry self-check found invalid state (see the rules named above)";

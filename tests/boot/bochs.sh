@@ -12,6 +12,7 @@ usage() {
 	cat <<EOF
 usage: tests/boot/bochs.sh --esp DIR --name NAME [--cpus 2] [--megs 512] [--timeout 300]
                            [--end REGEX] [--allow-panic REGEX] [--grace SECONDS] [--bochs PATH]
+                           [--expect-entry-failure]
 PATH: the emulator to run (default: bochs, Debian 12's 2.7; tools/bochs3.sh builds 3.0).
 Work files (bochsrc, cmds, serial.log, bochs.log, bochs.out, esp/) go to build/boot/NAME/.
 EOF
@@ -19,7 +20,7 @@ EOF
 }
 
 ESP='' NAME='' CPUS=2 MEGS=512 TIMEOUT=300 END='selftest: [0-9]+ passed' ALLOW_PANIC='' GRACE=3
-EMU=bochs
+EMU=bochs EXPECT_ENTRY_FAILURE=
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--esp) need_arg "$1" $#; ESP=$2; shift 2 ;;
@@ -31,6 +32,7 @@ while [[ $# -gt 0 ]]; do
 	--allow-panic) need_arg "$1" $#; ALLOW_PANIC=$2; shift 2 ;;
 	--grace) need_arg "$1" $#; GRACE=$2; shift 2 ;;
 	--bochs) need_arg "$1" $#; EMU=$2; shift 2 ;;
+	--expect-entry-failure) EXPECT_ENTRY_FAILURE=yes; shift ;;
 	-h | --help) usage ;;
 	*) echo "$PROG: unknown argument '$1'" >&2; usage ;;
 	esac
@@ -147,7 +149,15 @@ esac
 
 if [[ -f $BLOG ]]; then
 	BAD=$(grep -aE 'VMFAIL|VMENTER FAIL|Guest State Checks Failed' "$BLOG" | head -n 5 || true)
-	if [[ -n $BAD ]]; then
+	if [[ -n $EXPECT_ENTRY_FAILURE ]]; then
+		# A negative test: the failure must be there (and is reported, not counted against us).
+		if [[ -z $BAD ]]; then
+			echo "$PROG: expected a VM-entry failure in bochs.log, found none"
+			FAIL=1
+		else
+			printf '%s\n' "$BAD" | sed 's/^/  bochs.log (expected): /'
+		fi
+	elif [[ -n $BAD ]]; then
 		echo "$PROG: VM-entry failure in bochs.log:"
 		printf '%s\n' "$BAD" | sed 's/^/  bochs.log: /'
 		FAIL=1

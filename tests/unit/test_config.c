@@ -63,7 +63,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c.next_args, "");
 	assert_int_equal(c.log_mask, CONFIG_LOG_ALL);
 	assert_int_equal(c.on_error, ON_ERROR_CONTINUE);
-	assert_int_equal(c.check, 1);
+	assert_int_equal(c.check, 0);
 	assert_int_equal(c.virtualize, 1);
 }
 
@@ -179,7 +179,7 @@ static void test_value_runs_to_end_of_line(void **state)
 	/* No trailing comments: "# x" is part of the value, and "on # x" is no accepted word. */
 	assert_int_equal(parse_file(&c, &r, "check=off # x\n"), 1);
 	assert_contains(r.msg[0], "bad value 'off # x' for 'check'");
-	assert_int_equal(c.check, 1);
+	assert_int_equal(c.check, 0);
 }
 
 /* ---- keel.cfg bad input ---- */
@@ -190,7 +190,7 @@ static void test_unknown_key_message(void **state)
 	SETUP();
 	assert_int_equal(parse_file(&c, &r, "verbose=1\n"), 1);
 	assert_string_equal(r.msg[0], "keel: config keel.cfg:1: unknown key 'verbose' (accepted keys: next, "
-				      "next_args, log, on_error, check, virtualize, break, stats_interval)");
+				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt)");
 }
 
 static void test_origin_and_line_number_in_message(void **state)
@@ -245,8 +245,8 @@ static void test_bad_check(void **state)
 	(void)state;
 	SETUP();
 	assert_int_equal(parse_file(&c, &r, "check=yes\n"), 1);
-	assert_contains(r.msg[0], "bad value 'yes' for 'check' (accepted: off, on); keeping 'on'");
-	assert_int_equal(c.check, 1);
+	assert_contains(r.msg[0], "bad value 'yes' for 'check' (accepted: off, on); keeping 'off'");
+	assert_int_equal(c.check, 0);
 }
 
 static void test_bad_virtualize_keeps_previous_off(void **state)
@@ -293,7 +293,7 @@ static void test_empty_value_rejected(void **state)
 	assert_contains(r.msg[4], "keel.cfg:6: empty value for 'virtualize'");
 	assert_string_equal(c.next, "\\a.efi");
 	assert_int_equal(c.log_mask, CONFIG_LOG_ALL);
-	assert_int_equal(c.check, 1);
+	assert_int_equal(c.check, 0);
 }
 
 static void test_empty_next_args_allowed(void **state)
@@ -411,7 +411,7 @@ static void test_missing_key_before_equals(void **state)
 	SETUP();
 	assert_int_equal(parse_file(&c, &r, "  =off\n"), 1);
 	assert_string_equal(r.msg[0], "keel: config keel.cfg:1: missing key before '=' (accepted keys: next, "
-				      "next_args, log, on_error, check, virtualize, break, stats_interval)");
+				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt)");
 }
 
 static void test_overlong_line_rejected(void **state)
@@ -456,7 +456,7 @@ static void test_null_report_fn_still_counts(void **state)
 	config_defaults(&c);
 	const char *text = "a=b\ncheck=maybe\n";
 	assert_int_equal(config_parse_file(&c, text, strlen(text), "keel.cfg", NULL, NULL), 2);
-	assert_int_equal(c.check, 1);
+	assert_int_equal(c.check, 0);
 }
 
 static void test_empty_file(void **state)
@@ -465,7 +465,7 @@ static void test_empty_file(void **state)
 	SETUP();
 	assert_int_equal(config_parse_file(&c, "", 0, "keel.cfg", collect, &r), 0);
 	assert_int_equal(r.n, 0);
-	assert_int_equal(c.check, 1);
+	assert_int_equal(c.check, 0);
 }
 
 /* ---- load options ---- */
@@ -532,7 +532,7 @@ static void test_options_messages_name_origin_without_line(void **state)
 	SETUP();
 	assert_int_equal(parse_options(&c, &r, "keel.efi mode=fast =x check="), 3);
 	assert_string_equal(r.msg[0], "keel: config load options: unknown key 'mode' (accepted keys: next, "
-				      "next_args, log, on_error, check, virtualize, break, stats_interval)");
+				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt)");
 	assert_contains(r.msg[1], "keel: config load options: missing key before '='");
 	assert_contains(r.msg[2], "keel: config load options: empty value for 'check'");
 }
