@@ -245,8 +245,10 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 		log_remove_output(console_output);
 	}
 
-	/* From here on: the loader image's own copy of every static. */
-	setup_outputs(h.log_mask);
+	/* From here on: the loader image's own copy of every static. Once virtualized, port 0xE9 is
+	 * keel's trapped debug port: every byte written from here would be a VM exit, so the loader's
+	 * few remaining lines go to the serial port and the console only. */
+	setup_outputs(h.virtualized ? h.log_mask & ~CONFIG_LOG_E9 : h.log_mask);
 	/* The other CPUs flush their EPT caches themselves at their next exit (vmm/exit.c). */
 	if (h.virtualized && vmm_seal_this_cpu())
 		log_err("keel: sealing keel's memory failed on the BSP");
