@@ -182,6 +182,7 @@ debug: deps-boot
 bench: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh
+	$(Q)tools/bench-linux.sh
 
 # ---- the Linux guest: Debian's kernel and a busybox initramfs with keelctl (tools/linux-guest.sh) ----
 LINUX_GUEST_DIR := $(BUILD)/guest/linux
