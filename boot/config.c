@@ -233,7 +233,7 @@ void config_defaults(struct keel_config *c)
 	memset(c, 0, sizeof(*c));
 	c->log_mask = CONFIG_LOG_ALL;
 	c->on_error = ON_ERROR_CONTINUE;
-	c->check = 0; /* no VM-entry checker in this build yet: see docs/configuration.md */
+	c->check = 0; /* the VM-entry checker runs after a failed entry anyway; on: before launch too */
 	c->virtualize = 1;
 }
 

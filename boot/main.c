@@ -184,8 +184,7 @@ static uint64_t keel_main(void *handoff, void *unused)
 		 : cfg.break_mask					    ? ""
 									    : "none",
 		 cfg.stats_interval);
-	if (cfg.check)
-		log_warn("keel: check=on: this build has no VM-entry checker yet; nothing is checked before launch");
+
 
 	report_memory();
 	unsigned total, enabled;

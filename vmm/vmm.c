@@ -12,6 +12,7 @@
 #include "exit.h"
 #include "host.h"
 #include "hypercall.h"
+#include "vmcheck.h"
 #include "vmcs.h"
 #include "vmx.h"
 
@@ -187,7 +188,29 @@ static void ap_launch(void *arg)
 	__atomic_fetch_add(&a->vm->nvirt, 1, __ATOMIC_SEQ_CST);
 }
 
-int (*vmm_precheck)(struct vcpu *v);
+static void check_report(void *ctx, const char *rule, const char *sdm, const char *detail)
+{
+	struct vcpu *v = ctx;
+	log_err("keel: check: cpu%u breaks %s (SDM Vol. 3C %s): %s", v->index, rule, sdm, detail);
+}
+
+/* check=on: the software VM-entry checker before each VMLAUNCH; nonzero stops the launch. */
+static int run_checker(struct vcpu *v)
+{
+	unsigned n = vmcheck_run(&v->vm->caps, check_report, v);
+	if (!n)
+		log_info("keel: check: cpu%u's VMCS passes keel's VM-entry checks", v->index);
+	return (int)n;
+}
+
+/* After a failed VM entry: name the rules the VMCS breaks, if the checker knows them. */
+static void explain_failed_entry(struct vcpu *v)
+{
+	if (!vmcheck_run(&v->vm->caps, check_report, v))
+		log_err("keel: check: keel's checker finds no broken rule; the CPU checks more than it does");
+}
+
+int (*vmm_precheck)(struct vcpu *v) = run_checker;
 
 const char *vmm_start(const struct vmm_platform *p)
 {
@@ -207,6 +230,7 @@ const char *vmm_start(const struct vmm_platform *p)
 	pool_init(p->pool_base, p->pool_pages);
 	log_set_cpu_fn(vmm_cpu_index);
 	handlers_register();
+	vmx_entry_check_hook = explain_failed_entry;
 
 	why = vmx_compute_controls(vm);
 	if (!why)

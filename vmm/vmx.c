@@ -324,16 +324,18 @@ const char *vmx_vcpu_launch(struct vcpu *v, int (*precheck)(struct vcpu *v))
 			 v->index);
 		vmcs_write32(VMCS_GUEST_TR_AR, AR_UNUSABLE);
 	}
-	if (precheck && precheck(v)) {
-		vmx_disable();
-		return "the VM-entry self-check found invalid state (see the rules named above)";
-	}
 
 	if (v->vm->break_mask & VMM_BREAK_LAUNCH)
 		magic_break(); /* Bochs debugger: the VMCS is complete, the next instruction launches */
 	uint64_t flags = read_rflags();
 	cli();
 	vmcs_writenat(VMCS_GUEST_RFLAGS, flags);
+	/* The checker sees the VMCS exactly as VMLAUNCH will (RFLAGS included). */
+	if (precheck && precheck(v)) {
+		write_rflags(flags);
+		vmx_disable();
+		return "the VM-entry self-check found invalid state (see the rules named above)";
+	}
 	int r = vmx_launch(VMCS_GUEST_RSP, VMCS_GUEST_RIP);
 	if (r == 0) {
 		/* Now the guest: the firmware's context, in VMX non-root operation. */

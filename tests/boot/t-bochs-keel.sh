@@ -1,7 +1,8 @@
 #!/bin/bash
 # Bochs 2.7, 2 CPUs. First keel with virtualize=off (the platform report, and selftest's native
-# baseline), then keel virtualizing both CPUs with selftest as next stage. Checks the report, the
-# launch, the EPT size, the canary, and that every case passing natively passes under keel.
+# baseline), then keel virtualizing both CPUs (check=on: its VM-entry checker must pass each VMCS)
+# with selftest as next stage. Checks the report, the launch, the EPT size, the canary, and that
+# every case passing natively passes under keel.
 # selftest gets "nomp": on Bochs 2.7 an INIT to a virtualized AP is never consumed (docs/testing.md);
 # t-bochs3-mp.sh covers the per-CPU cases on Bochs 3.0.
 set -euo pipefail
@@ -26,9 +27,11 @@ NATIVE_FAILS=$T_FAILS
 
 # ---- keel virtualizing ----
 t_init bochs-keel
-tools/mkesp.sh --out "$T_ESP" --cfg 'log=serial\nnext=\\EFI\\keel\\selftest.efi\nnext_args=nomp\n'
+tools/mkesp.sh --out "$T_ESP" --cfg 'log=serial\ncheck=on\nnext=\\EFI\\keel\\selftest.efi\nnext_args=nomp\n'
 t_run tests/boot/bochs.sh --esp "$T_ESP" --name "$T_NAME" --cpus 2 --timeout 600
 T_FAILS=$((T_FAILS + NATIVE_FAILS))
+t_expect "keel's VM-entry checker passes the BSP's VMCS" "keel: check: cpu0's VMCS passes keel's VM-entry checks"
+t_expect "keel's VM-entry checker passes the AP's VMCS" "keel: check: cpu1's VMCS passes keel's VM-entry checks"
 t_expect "both CPUs virtualized" 'keel: virtualized 2 of 2 CPUs in [0-9]+ TSC ticks'
 t_expect "selftest sees keel" 'selftest: hypervisor keel [0-9]+\.[0-9]+\.[0-9]+'
 t_expect "canary not visible to the guest" '^PASS ept\.hidden_canary$'
