@@ -217,23 +217,13 @@ int efi_cpu_count(unsigned *total, unsigned *enabled)
 	return 0;
 }
 
-struct ap_call {
-	void (*fn)(void *);
-	void *arg;
-};
-
-static VOID EFIAPI ap_trampoline(VOID *p)
-{
-	struct ap_call *c = p;
-	c->fn(c->arg);
-}
 
 int efi_run_on_aps(void (*fn)(void *arg), void *arg)
 {
-	struct ap_call call = { fn, arg };
+	struct mp_call call = { fn, arg };
 	if (!mp)
 		return -1;
-	EFI_STATUS s = mp->StartupAllAPs(mp, ap_trampoline, TRUE, 0, AP_TIMEOUT_US, &call, 0);
+	EFI_STATUS s = mp->StartupAllAPs(mp, mp_call_trampoline, TRUE, 0, AP_TIMEOUT_US, &call, 0);
 	if (s == EFI_NOT_STARTED)
 		return 0; /* no enabled APs */
 	if (EFI_ERROR(s)) {

@@ -19,4 +19,16 @@ struct mp_services {
 	EFI_STATUS(EFIAPI *WhoAmI)(struct mp_services *self, UINTN *cpu);
 };
 
+/* StartupAllAPs/StartupThisAP call an EFIAPI procedure; this carries a plain C one across. */
+struct mp_call {
+	void (*fn)(void *);
+	void *arg;
+};
+
+static inline VOID EFIAPI mp_call_trampoline(VOID *p)
+{
+	struct mp_call *c = p;
+	c->fn(c->arg);
+}
+
 #endif

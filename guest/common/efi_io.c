@@ -164,16 +164,6 @@ unsigned io_cpu_count(void)
 	return (unsigned)total;
 }
 
-struct ap_call {
-	void (*fn)(void *);
-	void *arg;
-};
-
-static VOID EFIAPI ap_trampoline(VOID *p)
-{
-	struct ap_call *c = p;
-	c->fn(c->arg);
-}
 
 static const char *status_name(EFI_STATUS s)
 {
@@ -205,8 +195,8 @@ int io_run_on_ap(unsigned n, void (*fn)(void *arg), void *arg, char *why, size_t
 	}
 	if ((info.status & MP_STATUS_BSP) || !(info.status & MP_STATUS_ENABLED))
 		return 1;
-	struct ap_call call = { fn, arg };
-	s = mp->StartupThisAP(mp, ap_trampoline, n, 0, AP_TIMEOUT_US, &call, 0);
+	struct mp_call call = { fn, arg };
+	s = mp->StartupThisAP(mp, mp_call_trampoline, n, 0, AP_TIMEOUT_US, &call, 0);
 	if (EFI_ERROR(s)) {
 		strlcpy(why, "StartupThisAP: ", why_size);
 		strlcpy(why + strlen(why), status_name(s), why_size - strlen(why));
