@@ -28,6 +28,13 @@ CFLAGS := -std=gnu11 -O2 -g $(WARN) -ffreestanding -fno-stack-protector -fno-sta
 	-fshort-wchar -mno-red-zone -mgeneral-regs-only -maccumulate-outgoing-args \
 	-fno-tree-loop-distribute-patterns -fno-strict-aliasing -fno-asynchronous-unwind-tables \
 	-DKEEL_VERSION='"$(KEEL_VERSION)"' -DKEEL_VERSION_CODE=$(KEEL_VERSION_CODE) -MMD -MP
+# DEBUG=1: a debug build of keel (KEEL_DEBUG: the VM-entry checker on by default, check=on). The
+# flags are recorded in build/cflags, so switching rebuilds every object.
+DEBUG ?= 0
+ifneq ($(DEBUG),0)
+CFLAGS += -DKEEL_DEBUG
+endif
+CFLAGS_STAMP := $(BUILD)/cflags
 # Only boot/ and guest/ may see the firmware's headers.
 EFI_CFLAGS := -DGNU_EFI_USE_MS_ABI -isystem $(EFI_INC) -isystem $(EFI_INC)/x86_64
 LDFLAGS := -nostdlib -znocombreloc -shared -Bsymbolic -T linker.ld --no-undefined
@@ -54,27 +61,34 @@ bench_ASM :=
 GUEST_EFIS := $(addprefix $(BUILD)/guest/,$(addsuffix .efi,$(GUESTS)))
 
 .PHONY: all keel guests clean check check-unit check-boot run run-kvm bench help deps deps-boot unit-bins \
-	image debug
+	image debug fuzz fuzz-bin
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/keel.efi $(GUEST_EFIS)
 keel: $(BUILD)/keel.efi
 guests: $(GUEST_EFIS)
 
-$(BUILD)/boot/%.o: boot/%.c Makefile
+$(BUILD)/boot/%.o: boot/%.c Makefile $(CFLAGS_STAMP)
 	$(call say,CC,$<)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(EFI_CFLAGS) -c $< -o $@
 
-$(BUILD)/guest/%.o: guest/%.c Makefile
+$(BUILD)/guest/%.o: guest/%.c Makefile $(CFLAGS_STAMP)
 	$(call say,CC,$<)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(EFI_CFLAGS) -c $< -o $@
 
-$(BUILD)/%.o: %.c Makefile
+$(BUILD)/%.o: %.c Makefile $(CFLAGS_STAMP)
 	$(call say,CC,$<)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(CFLAGS_STAMP): FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CFLAGS)' | cmp -s - $@ || echo '$(CFLAGS)' > $@
+
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/%.o: %.asm Makefile
 	$(call say,NASM,$<)
@@ -104,7 +118,7 @@ endef
 $(foreach g,$(GUESTS),$(eval $(call GUEST_RULES,$(g))))
 
 # Guests get their own copy of lib/ objects (same flags; kept apart so they never mix with keel's).
-$(BUILD)/guest/lib/%.o: lib/%.c Makefile
+$(BUILD)/guest/lib/%.o: lib/%.c Makefile $(CFLAGS_STAMP)
 	$(call say,CC,$<)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
@@ -127,8 +141,8 @@ test_emulate_SRCS := vmm/emulate.c
 test_vmx_SRCS := vmm/vmx.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c
 test_hypercall_SRCS := vmm/hypercall.c lib/log.c lib/fmt.c lib/string.c
 test_exit_SRCS := vmm/exit.c vmm/handlers.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c vmm/vmx.c vmm/caps.c mm/ept.c mm/mtrr.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c
-test_vmcheck_SRCS := vmm/vmcheck.c vmm/vmx.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c
-UNIT_BINS := $(addprefix $(BUILD)/tests/test_,$(UNIT_TESTS))
+test_vmcheck_SRCS := vmm/vmcheck.c vmm/vmx.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c
+UNIT_BINS := $(addprefix $(BUILD)/tests/test_,$(UNIT_TESTS)) $(BUILD)/tests/test_config_debug
 
 define UNIT_RULES
 $(BUILD)/tests/test_$(1): tests/unit/test_$(1).c $$(test_$(1)_SRCS) tests/unit/*.h Makefile
@@ -138,7 +152,39 @@ $(BUILD)/tests/test_$(1): tests/unit/test_$(1).c $$(test_$(1)_SRCS) tests/unit/*
 endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call UNIT_RULES,$(t))))
 
+# The configuration defaults of a debug build (make DEBUG=1).
+$(BUILD)/tests/test_config_debug: tests/unit/test_config.c $(test_config_SRCS) tests/unit/*.h Makefile
+	$(call say,HOSTCC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(HOST_CFLAGS) -DKEEL_DEBUG -o $@ tests/unit/test_config.c $(test_config_SRCS) -lcmocka
+
 unit-bins: $(UNIT_BINS)
+
+# ---- exit-path fuzzer (libFuzzer; tests/fuzz/fuzz_exit.c, docs/testing.md) ----
+# lib/string.c stays out: its memcpy/memmove would replace libc's for libFuzzer and ASan too.
+FUZZ_CC := clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-prototypes \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-fsanitize-coverage-allowlist=tests/fuzz/coverage.allow \
+	-DKEEL_VERSION='"$(KEEL_VERSION)"' -DKEEL_VERSION_CODE=$(KEEL_VERSION_CODE) -DKEEL_HOST_TEST -DKEEL_HOST_FAKES
+FUZZ_SRCS := tests/fuzz/fuzz_exit.c vmm/exit.c vmm/handlers.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c \
+	vmm/vmx.c vmm/caps.c vmm/vmcheck.c mm/ept.c mm/mtrr.c lib/log.c lib/fmt.c \
+	tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c tests/unit/host_pages.c
+FUZZ_BIN := $(BUILD)/fuzz/fuzz_exit
+
+$(FUZZ_BIN): $(FUZZ_SRCS) tests/fuzz/coverage.allow $(wildcard */*.h */*/*.h tests/*/*.h) Makefile
+	$(call say,FUZZCC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_SRCS) -lcmocka
+
+fuzz-bin: $(FUZZ_BIN)
+
+# A bounded campaign: FUZZ_SECONDS of libFuzzer over the exit handlers, corpus in build/fuzz/corpus.
+fuzz:
+	$(Q)tools/deps.sh build fuzz
+	$(Q)$(MAKE) --no-print-directory fuzz-bin
+	$(Q)tools/fuzz.sh --seconds $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 deps:
 	$(Q)tools/deps.sh build
@@ -154,9 +200,10 @@ check-boot: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/boot/run-all.sh
 
-check: deps-boot
-	$(Q)$(MAKE) --no-print-directory all unit-bins
-	$(Q)tools/check.sh $(UNIT_BINS)
+check:
+	$(Q)tools/deps.sh build boot fuzz
+	$(Q)$(MAKE) --no-print-directory all unit-bins fuzz-bin
+	$(Q)FUZZ_BIN=$(FUZZ_BIN) tools/check.sh $(UNIT_BINS)
 
 run: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
@@ -196,10 +243,11 @@ clean:
 	rm -rf $(BUILD)
 
 help:
-	@echo "make            build build/keel.efi and build/guest/*.efi"
+	@echo "make            build build/keel.efi and build/guest/*.efi (DEBUG=1: debug build, check=on)"
 	@echo "make run        boot keel with its default guest (PLATFORM=kvm|bochs|qemu to choose)"
 	@echo "make check      unit tests, then boot tests; ends with 'N passed, N failed'"
 	@echo "make check-unit host unit tests only"
+	@echo "make fuzz       libFuzzer over the exit handlers for FUZZ_SECONDS (default 60)"
 	@echo "make bench      exit costs under Bochs, native vs keel (build/bench/bench.txt)"
 	@echo "make image      build/keel.img, a disk image for a USB stick or an emulator (IMAGE_NEXT=...)"
 	@echo "make debug      keel under the Bochs debugger with symbols (DEBUG_BREAK=launch,exit)"

@@ -233,7 +233,13 @@ void config_defaults(struct keel_config *c)
 	memset(c, 0, sizeof(*c));
 	c->log_mask = CONFIG_LOG_ALL;
 	c->on_error = ON_ERROR_CONTINUE;
-	c->check = 0; /* the VM-entry checker runs after a failed entry anyway; on: before launch too */
+	/* The VM-entry checker runs after a failed entry anyway; on: before each launch too. Debug
+	 * builds (make DEBUG=1) turn it on by default. */
+#ifdef KEEL_DEBUG
+	c->check = 1;
+#else
+	c->check = 0;
+#endif
 	c->virtualize = 1;
 }
 

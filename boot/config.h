@@ -26,13 +26,7 @@ struct keel_config {
 	char next[CONFIG_PATH_MAX];      /* "" = return to the firmware's boot manager */
 	char next_args[CONFIG_ARGS_MAX]; /* load options for next, ASCII here */
 	unsigned log_mask;               /* CONFIG_LOG_* */
-	#define CONFIG_BREAK_LAUNCH 0x1u /* just before the first VMLAUNCH on each CPU */
-#define CONFIG_BREAK_EXIT 0x2u   /* on entry to the VM-exit handler */
-#define CONFIG_STATS_INTERVAL_MAX 3600
-#define CONFIG_CORRUPT_NONE 0
-#define CONFIG_CORRUPT_GUEST_TR 1 /* guest TR made unusable: the entry fails its guest-state checks */
-
-enum config_on_error on_error;
+	enum config_on_error on_error;
 	int check;                       /* run the VM-entry checker before launch */
 	int virtualize;                  /* 0: report only, never VMXON */
 	unsigned break_mask;             /* CONFIG_BREAK_*: Bochs magic breakpoints (xchg bx, bx) */

@@ -157,6 +157,12 @@ static void setup_outputs(unsigned mask)
 }
 
 /* Runs in the copy of keel that lives in runtime-services memory (boot/relocate.c). */
+#ifdef KEEL_DEBUG
+#define KEEL_BUILD_KIND " (debug build)"
+#else
+#define KEEL_BUILD_KIND ""
+#endif
+
 static uint64_t keel_main(void *handoff, void *unused)
 {
 	struct handoff *h = handoff;
@@ -165,7 +171,7 @@ static uint64_t keel_main(void *handoff, void *unused)
 
 	(void)unused;
 	setup_outputs(CONFIG_LOG_ALL);
-	log_info("keel: keel %s starting, image base 0x%llx, size %llu KiB%s", KEEL_VERSION,
+	log_info("keel: keel %s%s starting, image base 0x%llx, size %llu KiB%s", KEEL_VERSION, KEEL_BUILD_KIND,
 		 (unsigned long long)relocate_base(), (unsigned long long)(relocate_size() >> 10),
 		 relocate_is_runtime() ? "" : " (loader memory)");
 	if (relocate_failed)

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Runs the host unit tests (tools/run-unit.sh UNIT_BIN...) and then the boot tests
-# (tests/boot/run-all.sh), and ends with one line "N passed, N failed" summing both.
+# Runs the host unit tests (tools/run-unit.sh UNIT_BIN...), a 10-second smoke run of the exit-path
+# fuzzer (tools/fuzz.sh, binary in $FUZZ_BIN) and then the boot tests (tests/boot/run-all.sh), and
+# ends with one line "N passed, N failed" summing all three.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,6 +39,12 @@ if [[ -f tools/run-unit.sh ]]; then
 	run_suite unit 'unit: ' bash tools/run-unit.sh "$@"
 else
 	echo "check: warning: tools/run-unit.sh not found; counting the unit tests as 0 passed, 0 failed"
+fi
+if [[ -n ${FUZZ_BIN:-} ]]; then
+	run_suite fuzz 'fuzz: ' tools/fuzz.sh --check --seconds "${FUZZ_SMOKE_SECONDS:-10}" "$FUZZ_BIN"
+else
+	echo "check: FUZZ_BIN not set: no fuzz smoke run (make check sets it)"
+	broken=1
 fi
 run_suite boot 'boot: ' tests/boot/run-all.sh
 

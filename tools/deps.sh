@@ -11,7 +11,7 @@ usage() {
 pkgs_build=(gcc make binutils gnu-efi nasm libcmocka-dev mtools dosfstools)
 pkgs_boot=(bochs bochsbios vgabios bochs-term ovmf qemu-system-x86)
 pkgs_linux=(cpio busybox-static)
-pkgs_fuzz=(clang)
+pkgs_fuzz=(clang libclang-rt-14-dev)
 pkgs_bochs3=(g++ libncurses-dev xz-utils)
 
 [[ $# -gt 0 ]] || usage

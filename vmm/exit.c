@@ -6,6 +6,7 @@
 #include "../arch/x86/msr.h"
 #include "../lib/log.h"
 #include "../lib/string.h"
+#include "../mm/phys.h"
 #include "host.h"
 #include "vmcs.h"
 #include "vmm.h"
@@ -44,7 +45,8 @@ void vcpu_inject_exception(struct vcpu *v, unsigned vector, int has_error, uint3
 {
 	(void)v;
 	uint32_t info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | vector;
-	if (has_error) {
+	/* Real mode pushes no error code, and VM entry refuses one there (SDM Vol. 3C 26.2.1.3). */
+	if (has_error && (vmcs_readnat(VMCS_GUEST_CR0) & CR0_PE)) {
 		info |= INTR_INFO_DELIVER_CODE;
 		vmcs_write32(VMCS_ENTRY_EXCEPTION_ERROR, error);
 	}
@@ -104,6 +106,15 @@ void vcpu_stop(struct vcpu *v, const char *why)
 #define PTE_PS BIT(7)
 #define PTE_ADDR 0x000FFFFFFFFFF000ULL
 
+/* Guest-physical memory keel may read or write for the guest: inside the EPT map built at start
+ * (RAM and the firmware's holes, never a device placed above it) and not keel's own. */
+static int guest_phys_ok(uint64_t gpa, uint64_t len)
+{
+	const struct ept *e = &keel_vm.ept;
+	return gpa < e->map_top && len <= e->map_top - gpa && !ept_is_hidden(e, gpa) &&
+	       !ept_is_hidden(e, gpa + len - 1);
+}
+
 /* Guest-virtual to guest-physical through the guest's 4-level tables (or none without paging).
  * Guest-physical equals host-physical under keel's identity EPT. Returns -1 when not mapped. */
 static int guest_translate(uint64_t gva, uint64_t *gpa)
@@ -117,9 +128,10 @@ static int guest_translate(uint64_t gva, uint64_t *gpa)
 		return -1; /* 32-bit and 5-level paging: not needed by any caller yet */
 	uint64_t table = vmcs_readnat(VMCS_GUEST_CR3) & PTE_ADDR;
 	for (int level = 3; level >= 0; level--) {
-		if (ept_is_hidden(&keel_vm.ept, table))
+		uint64_t slot = table + ((gva >> (12 + 9 * level)) & 511) * 8;
+		if (!guest_phys_ok(slot, 8))
 			return -1;
-		uint64_t e = ((const uint64_t *)(uintptr_t)table)[(gva >> (12 + 9 * level)) & 511];
+		uint64_t e = *(const uint64_t *)phys_ptr(slot);
 		if (!(e & PTE_P))
 			return -1;
 		if (level == 0 || (level <= 2 && (e & PTE_PS))) {
@@ -132,7 +144,7 @@ static int guest_translate(uint64_t gva, uint64_t *gpa)
 	return -1;
 }
 
-/* Copies between keel and guest-virtual memory, page by page; never touches keel's hidden pages. */
+/* Copies between keel and guest-virtual memory, page by page, only where guest_phys_ok allows. */
 static int guest_copy(uint64_t gva, uint8_t *out, size_t len, int to_guest)
 {
 	while (len) {
@@ -140,13 +152,12 @@ static int guest_copy(uint64_t gva, uint8_t *out, size_t len, int to_guest)
 		size_t chunk = 4096 - (gva & 4095);
 		if (chunk > len)
 			chunk = len;
-		if (guest_translate(gva, &gpa) || ept_is_hidden(&keel_vm.ept, gpa) ||
-		    ept_is_hidden(&keel_vm.ept, gpa + chunk - 1))
+		if (guest_translate(gva, &gpa) || !guest_phys_ok(gpa, chunk))
 			return -1;
 		if (to_guest)
-			memcpy((void *)(uintptr_t)gpa, out, chunk);
+			memcpy(phys_ptr(gpa), out, chunk);
 		else
-			memcpy(out, (const void *)(uintptr_t)gpa, chunk);
+			memcpy(out, phys_ptr(gpa), chunk);
 		out += chunk;
 		gva += chunk;
 		len -= chunk;

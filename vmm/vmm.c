@@ -132,10 +132,7 @@ static const char *build_vm(struct vm *vm, const struct vmm_platform *p)
 		return "out of memory for bitmaps";
 	memset(vm->ones_page, 0xFF, 4096);
 	canary_write(vm->canary);
-	vmx_msr_bitmap_trap(vm->msr_bitmap, MSR_IA32_FEATURE_CONTROL, 1, 1);
-	for (uint32_t m = MSR_IA32_VMX_FIRST; m <= MSR_IA32_VMX_LAST; m++)
-		vmx_msr_bitmap_trap(vm->msr_bitmap, m, 1, 1);
-	vmx_io_bitmap_trap(vm->io_bitmap, KEEL_TRAPPED_PORT);
+	vmx_traps_init(vm);
 
 	/* EPT: everything below max(4 GiB, top of the memory map), keel's image and pool left out. */
 	struct ept *e = &vm->ept;

@@ -9,6 +9,7 @@
 #include "../lib/string.h"
 #include "../mm/pool.h"
 #include "host.h"
+#include "hypercall_abi.h"
 #include "vmcs.h"
 #include "vmm.h"
 
@@ -72,6 +73,14 @@ void vmx_msr_bitmap_trap(uint8_t *bm, uint32_t msr, int read, int write)
 }
 
 void vmx_io_bitmap_trap(uint8_t *bm, uint16_t port) { bm[port / 8] |= (uint8_t)(1u << (port % 8)); }
+
+void vmx_traps_init(struct vm *vm)
+{
+	vmx_msr_bitmap_trap(vm->msr_bitmap, MSR_IA32_FEATURE_CONTROL, 1, 1);
+	for (uint32_t m = MSR_IA32_VMX_FIRST; m <= MSR_IA32_VMX_LAST; m++)
+		vmx_msr_bitmap_trap(vm->msr_bitmap, m, 1, 1);
+	vmx_io_bitmap_trap(vm->io_bitmap, KEEL_TRAPPED_PORT);
+}
 
 uint32_t vmx_stats_timer_value(const struct vm *vm)
 {

@@ -13,6 +13,10 @@ const char *vmx_compute_controls(struct vm *vm);
 void vmx_msr_bitmap_trap(uint8_t *bitmap, uint32_t msr, int read, int write);
 void vmx_io_bitmap_trap(uint8_t *bitmap, uint16_t port);
 
+/* What keel traps, in vm's zeroed bitmaps: IA32_FEATURE_CONTROL and the VMX capability MSRs
+ * (VMX is hidden from the guest) and the debug port KEEL_TRAPPED_PORT. */
+void vmx_traps_init(struct vm *vm);
+
 /*
  * Enables VMX on this CPU, builds v's VMCS from the current state and launches it, so the caller
  * returns NULL as the guest. On failure returns why, with VMX off again. precheck (may be NULL)

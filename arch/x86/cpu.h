@@ -73,6 +73,7 @@ static inline void write_rflags(uint64_t v)
 	__asm__ volatile("pushq %0; popfq" ::"r"(v) : "memory", "cc");
 }
 
+#ifndef KEEL_HOST_FAKES /* else cpu_fakes.h: the same names, for host fuzz builds */
 static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
 static inline void hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
@@ -117,6 +118,8 @@ static inline uint32_t inl(uint16_t port)
 	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
 	return v;
 }
+
+#endif
 
 /* Descriptor-table registers, as SGDT/SIDT store them. */
 struct __attribute__((packed)) dtr {
@@ -184,6 +187,7 @@ static inline int vmx_result(uint16_t cz)
 	return VMX_OK;
 }
 
+#ifndef KEEL_HOST_FAKES
 static inline int vmxon(uint64_t pa)
 {
 	uint16_t cz;
@@ -249,5 +253,11 @@ static inline int invvpid(uint64_t type, uint16_t vpid)
 	__asm__ volatile("invvpid %1, %2\n\t" VMX_RESULT_ASM : "=Q"(cz) : "m"(d), "r"(type) : "cc", "memory");
 	return vmx_result(cz);
 }
+
+#endif /* KEEL_HOST_FAKES */
+
+#ifdef KEEL_HOST_FAKES
+#include "cpu_fakes.h"
+#endif
 
 #endif

@@ -51,6 +51,15 @@ static const char *repeat(const char *prefix, char ch, size_t n)
 	memset(&r, 0, sizeof(r));                                                                 \
 	config_defaults(&c)
 
+/* check= defaults to on in debug builds (build/tests/test_config_debug, as make DEBUG=1). */
+#ifdef KEEL_DEBUG
+#define CHECK_DEFAULT 1
+#define CHECK_DEFAULT_WORD "on"
+#else
+#define CHECK_DEFAULT 0
+#define CHECK_DEFAULT_WORD "off"
+#endif
+
 /* ---- defaults and accepted values ---- */
 
 static void test_defaults(void **state)
@@ -63,7 +72,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c.next_args, "");
 	assert_int_equal(c.log_mask, CONFIG_LOG_ALL);
 	assert_int_equal(c.on_error, ON_ERROR_CONTINUE);
-	assert_int_equal(c.check, 0);
+	assert_int_equal(c.check, CHECK_DEFAULT);
 	assert_int_equal(c.virtualize, 1);
 }
 
@@ -179,7 +188,7 @@ static void test_value_runs_to_end_of_line(void **state)
 	/* No trailing comments: "# x" is part of the value, and "on # x" is no accepted word. */
 	assert_int_equal(parse_file(&c, &r, "check=off # x\n"), 1);
 	assert_contains(r.msg[0], "bad value 'off # x' for 'check'");
-	assert_int_equal(c.check, 0);
+	assert_int_equal(c.check, CHECK_DEFAULT);
 }
 
 /* ---- keel.cfg bad input ---- */
@@ -245,8 +254,8 @@ static void test_bad_check(void **state)
 	(void)state;
 	SETUP();
 	assert_int_equal(parse_file(&c, &r, "check=yes\n"), 1);
-	assert_contains(r.msg[0], "bad value 'yes' for 'check' (accepted: off, on); keeping 'off'");
-	assert_int_equal(c.check, 0);
+	assert_contains(r.msg[0], "bad value 'yes' for 'check' (accepted: off, on); keeping '" CHECK_DEFAULT_WORD "'");
+	assert_int_equal(c.check, CHECK_DEFAULT);
 }
 
 static void test_bad_virtualize_keeps_previous_off(void **state)
@@ -293,7 +302,7 @@ static void test_empty_value_rejected(void **state)
 	assert_contains(r.msg[4], "keel.cfg:6: empty value for 'virtualize'");
 	assert_string_equal(c.next, "\\a.efi");
 	assert_int_equal(c.log_mask, CONFIG_LOG_ALL);
-	assert_int_equal(c.check, 0);
+	assert_int_equal(c.check, CHECK_DEFAULT);
 }
 
 static void test_empty_next_args_allowed(void **state)
@@ -456,7 +465,7 @@ static void test_null_report_fn_still_counts(void **state)
 	config_defaults(&c);
 	const char *text = "a=b\ncheck=maybe\n";
 	assert_int_equal(config_parse_file(&c, text, strlen(text), "keel.cfg", NULL, NULL), 2);
-	assert_int_equal(c.check, 0);
+	assert_int_equal(c.check, CHECK_DEFAULT);
 }
 
 static void test_empty_file(void **state)
@@ -465,7 +474,7 @@ static void test_empty_file(void **state)
 	SETUP();
 	assert_int_equal(config_parse_file(&c, "", 0, "keel.cfg", collect, &r), 0);
 	assert_int_equal(r.n, 0);
-	assert_int_equal(c.check, 0);
+	assert_int_equal(c.check, CHECK_DEFAULT);
 }
 
 /* ---- load options ---- */

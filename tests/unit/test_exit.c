@@ -666,6 +666,17 @@ static void test_wrmsr_feature_control_gp(void **state)
 	assert_int_equal(wrmsr_fake.calls, 0);
 }
 
+/* Found by tests/fuzz: a real-mode guest (an AP after SIPI) gets #GP without an error code; with
+ * one, the next VM entry fails (SDM Vol. 3C 26.2.1.3) and the vCPU would stop. */
+static void test_wrmsr_fault_in_real_mode_gp_without_error_code(void **state)
+{
+	(void)state;
+	vm_exit(EXIT_REASON_SIPI, 0x10, 0);
+	msr_exit(EXIT_REASON_MSR_WRITE, 0x3A, 0, 0);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0x8000030Du); /* valid, type 3, vector 13 */
+	assert_int_equal(rip(), 0);
+}
+
 static void test_wrmsr_vmx_capability_msrs_gp(void **state)
 {
 	(void)state;
@@ -956,6 +967,7 @@ static int setup_paging(void **state)
 	pt[(GUEST_TEXT_GVA >> 12) & 511] = (pa + 4 * 4096) | 3;
 	memcpy((char *)(pages + 2048) + 0x10, "hello\x01keel", 10);
 	vmcs_writenat(VMCS_GUEST_CR3, pa);
+	keel_vm.ept.map_top = 4ULL << 30; /* as keel maps a machine with less than 4 GiB */
 	return 0;
 }
 
@@ -986,6 +998,21 @@ static void test_vmcall_log_from_keel_hidden_page_efault(void **state)
 {
 	(void)state;
 	assert_int_equal(ept_hide(&keel_vm.ept, (uint64_t)(uintptr_t)(pages + 2048), 4096), 0);
+	vmcall(KEEL_HC_LOG, GUEST_TEXT_GVA + 0x10, 10);
+	assert_int_equal(regs.gpr[GPR_RAX], (uint64_t)KEEL_HC_EFAULT);
+	assert_not_contains(log_text, "says");
+}
+
+/* A guest PTE may name any address; keel reads only what its EPT map covers (not a device above). */
+static void test_vmcall_log_beyond_ept_map_efault(void **state)
+{
+	(void)state;
+	uint64_t *pt = pages + 1536;
+	pt[(GUEST_TEXT_GVA >> 12) & 511] = (keel_vm.ept.map_top + 0x1000) | 3;
+	vmcall(KEEL_HC_LOG, GUEST_TEXT_GVA + 0x10, 10);
+	assert_int_equal(regs.gpr[GPR_RAX], (uint64_t)KEEL_HC_EFAULT);
+	keel_vm.ept.map_top = (uint64_t)(uintptr_t)(pages + 2048) + 0x14; /* now the text crosses the top */
+	pt[(GUEST_TEXT_GVA >> 12) & 511] = (uint64_t)(uintptr_t)(pages + 2048) | 3;
 	vmcall(KEEL_HC_LOG, GUEST_TEXT_GVA + 0x10, 10);
 	assert_int_equal(regs.gpr[GPR_RAX], (uint64_t)KEEL_HC_EFAULT);
 	assert_not_contains(log_text, "says");
@@ -1172,10 +1199,12 @@ int main(void)
 		P(test_vmcall_log_unmapped_address_efault),
 		P(test_vmcall_log_from_keel_hidden_page_efault),
 		P(test_vmcall_log_hidden_page_table_efault),
+		P(test_vmcall_log_beyond_ept_map_efault),
 		P(test_vmcall_log_from_cpl3_ud),
 		T(test_rep_outs_with_zero_count_completes_without_access),
 		P(test_outs_from_unmapped_memory_gp),
 		T(test_sipi_starts_real_mode_at_vector),
+		T(test_wrmsr_fault_in_real_mode_gp_without_error_code),
 		T(test_init_parks_in_wait_for_sipi),
 		T(test_init_right_after_sipi_ignored),
 		T(test_init_after_started_cpu_ran_parks_it),

@@ -2,7 +2,7 @@
  * fake (vmcs_fake.c) as vmm/vmx.c builds it, for each recorded CPU (caps_data.h), passes; each
  * test then breaks ONE field and expects exactly the named rule. Host program (cmocka); links
  * vmm/vmcheck.c, vmm/vmx.c (vmx_compute_controls), vmm/caps.c, lib/log.c, lib/fmt.c,
- * lib/string.c and vmcs_fake.c. Nothing here executes a VMX instruction. */
+ * lib/string.c vmcs_fake.c and vmcs_valid.c. Nothing here executes a VMX instruction. */
 #include "unit.h"
 
 #include "../../arch/x86/cr.h"
@@ -13,6 +13,7 @@
 #include "../../vmm/vmx.h"
 #include "caps_data.h"
 #include "vmcs_fake.h"
+#include "vmcs_valid.h"
 
 /* ---- reports captured through the callback ---- */
 
@@ -77,108 +78,17 @@ static void assert_only(const char *rule)
 	assert_true(got.detail[0][0] != 0);
 }
 
-/* ---- the valid VMCS, as vmm/vmx.c builds it for the firmware guest ---- */
-
-#define HOST_CS 0x08
-#define HOST_DS 0x10
-#define HOST_TR 0x18
-#define HOST_CR3 0x7F000000ULL
-#define EPT_TABLE 0x7E000000ULL
-#define MSR_BITMAP 0x7E100000ULL
-#define IO_BITMAP_A 0x7E101000ULL
-#define IO_BITMAP_B 0x7E102000ULL
-#define EPTP_VALID (EPT_TABLE | (3 << 3) | 6) /* WB, 4-level walk */
-
-#define GUEST_CR0 0x80010033ULL
-#define GUEST_CR4 (0x668ULL | CR4_VMXE)
-#define GUEST_EFER 0xD00ULL
-#define CS_AR 0xA09B
-#define DATA_AR 0xC093
-#define TR_AR 0x8B
+/* ---- the valid VMCS (vmcs_valid.c) ---- */
 
 static uint32_t ctl_pin, ctl_proc, ctl_proc2, ctl_exit, ctl_entry;
 
 static void build_valid(const struct vmx_caps *c)
 {
 	static struct vm vm;
-	memset(&vm, 0, sizeof(vm));
-	vm.caps = *c;
-	assert_null(vmx_compute_controls(&vm));
+	assert_null(vmcs_valid_build(&vm, c));
 	caps = c;
 	ctl_pin = vm.pin, ctl_proc = vm.proc, ctl_proc2 = vm.proc2;
 	ctl_exit = vm.exit_ctls, ctl_entry = vm.entry_ctls;
-
-	vmcs_fake_reset(NULL);
-	/* controls */
-	vmcs_write32(VMCS_PIN_CONTROLS, vm.pin);
-	vmcs_write32(VMCS_PROC_CONTROLS, vm.proc);
-	vmcs_write32(VMCS_PROC2_CONTROLS, vm.proc2);
-	vmcs_write32(VMCS_EXIT_CONTROLS, vm.exit_ctls);
-	vmcs_write32(VMCS_ENTRY_CONTROLS, vm.entry_ctls);
-	vmcs_write32(VMCS_CR3_TARGET_COUNT, 0);
-	vmcs_write64(VMCS_MSR_BITMAP, MSR_BITMAP);
-	vmcs_write64(VMCS_IO_BITMAP_A, IO_BITMAP_A);
-	vmcs_write64(VMCS_IO_BITMAP_B, IO_BITMAP_B);
-	vmcs_write64(VMCS_EPT_POINTER, EPTP_VALID);
-	vmcs_write16(VMCS_VPID, 1);
-	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
-	vmcs_write32(VMCS_ENTRY_INSTR_LEN, 0);
-
-	/* host state */
-	uint64_t cr0 = (0x80050033ULL | c->cr0_fixed0) & c->cr0_fixed1;
-	uint64_t cr4 = (c->cr4 | CR4_VMXE | CR4_PAE | c->cr4_fixed0) & c->cr4_fixed1;
-	vmcs_writenat(VMCS_HOST_CR0, cr0);
-	vmcs_writenat(VMCS_HOST_CR3, HOST_CR3);
-	vmcs_writenat(VMCS_HOST_CR4, cr4);
-	vmcs_write16(VMCS_HOST_CS_SEL, HOST_CS);
-	vmcs_write16(VMCS_HOST_SS_SEL, HOST_DS);
-	vmcs_write16(VMCS_HOST_DS_SEL, HOST_DS);
-	vmcs_write16(VMCS_HOST_ES_SEL, HOST_DS);
-	vmcs_write16(VMCS_HOST_FS_SEL, HOST_DS);
-	vmcs_write16(VMCS_HOST_GS_SEL, HOST_DS);
-	vmcs_write16(VMCS_HOST_TR_SEL, HOST_TR);
-	vmcs_writenat(VMCS_HOST_FS_BASE, 0);
-	vmcs_writenat(VMCS_HOST_GS_BASE, 0x7D000000ULL);
-	vmcs_writenat(VMCS_HOST_TR_BASE, 0x7D001000ULL);
-	vmcs_writenat(VMCS_HOST_GDTR_BASE, 0x7D002000ULL);
-	vmcs_writenat(VMCS_HOST_IDTR_BASE, 0x7D003000ULL);
-	vmcs_writenat(VMCS_HOST_RSP, 0x7D010000ULL);
-	vmcs_writenat(VMCS_HOST_RIP, 0x7C001234ULL);
-	vmcs_write64(VMCS_HOST_EFER, GUEST_EFER);
-
-	/* guest state: the firmware as it runs */
-	vmcs_writenat(VMCS_GUEST_CR0, (GUEST_CR0 | c->cr0_fixed0) & c->cr0_fixed1);
-	vmcs_writenat(VMCS_GUEST_CR3, 0x7F800000ULL);
-	vmcs_writenat(VMCS_GUEST_CR4, GUEST_CR4);
-	vmcs_write64(VMCS_GUEST_EFER, GUEST_EFER);
-	vmcs_write16(VMCS_GUEST_CS_SEL, 0x38);
-	vmcs_write32(VMCS_GUEST_CS_AR, CS_AR);
-	vmcs_write32(VMCS_GUEST_CS_LIMIT, 0xFFFFFFFF);
-	static const uint32_t sel[] = { VMCS_GUEST_SS_SEL, VMCS_GUEST_DS_SEL, VMCS_GUEST_ES_SEL,
-					VMCS_GUEST_FS_SEL, VMCS_GUEST_GS_SEL };
-	static const uint32_t ar[] = { VMCS_GUEST_SS_AR, VMCS_GUEST_DS_AR, VMCS_GUEST_ES_AR,
-				       VMCS_GUEST_FS_AR, VMCS_GUEST_GS_AR };
-	static const uint32_t lim[] = { VMCS_GUEST_SS_LIMIT, VMCS_GUEST_DS_LIMIT, VMCS_GUEST_ES_LIMIT,
-					VMCS_GUEST_FS_LIMIT, VMCS_GUEST_GS_LIMIT };
-	for (unsigned i = 0; i < 5; i++) {
-		vmcs_write_raw(sel[i], 0x30);
-		vmcs_write_raw(ar[i], DATA_AR);
-		vmcs_write_raw(lim[i], 0xFFFFFFFF);
-	}
-	vmcs_write16(VMCS_GUEST_LDTR_SEL, 0);
-	vmcs_write32(VMCS_GUEST_LDTR_AR, AR_UNUSABLE);
-	vmcs_write16(VMCS_GUEST_TR_SEL, 0);
-	vmcs_write32(VMCS_GUEST_TR_AR, TR_AR);
-	vmcs_write32(VMCS_GUEST_TR_LIMIT, 0x67);
-	vmcs_writenat(VMCS_GUEST_TR_BASE, 0);
-	vmcs_writenat(VMCS_GUEST_GDTR_BASE, 0x7F9DE000ULL);
-	vmcs_write32(VMCS_GUEST_GDTR_LIMIT, 0x47);
-	vmcs_writenat(VMCS_GUEST_IDTR_BASE, 0x7F4F0018ULL);
-	vmcs_write32(VMCS_GUEST_IDTR_LIMIT, 0xFFF);
-	vmcs_write64(VMCS_LINK_POINTER, ~0ULL);
-	vmcs_writenat(VMCS_GUEST_RFLAGS, 0x202);
-	vmcs_write32(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
-	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0);
 }
 
 static int setup_bochs(void **state)

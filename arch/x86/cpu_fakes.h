@@ -1,0 +1,33 @@
+/* The privileged instructions of cpu.h as plain functions, for host fuzz builds (KEEL_HOST_FAKES):
+ * the harness (tests/fuzz/fuzz_exit.c) defines them and records what keel asked the CPU to do.
+ * Host only: keel.efi never includes this file. */
+#ifndef KEEL_ARCH_X86_CPU_FAKES_H
+#define KEEL_ARCH_X86_CPU_FAKES_H
+
+#include <stdint.h>
+
+void cli(void);
+void sti(void);
+void hlt(void);
+void pause(void);
+void magic_break(void);
+void wbinvd(void);
+uint64_t xgetbv(uint32_t idx);
+void xsetbv(uint32_t idx, uint64_t v);
+void outb(uint16_t port, uint8_t v);
+void outw(uint16_t port, uint16_t v);
+void outl(uint16_t port, uint32_t v);
+uint8_t inb(uint16_t port);
+uint16_t inw(uint16_t port);
+uint32_t inl(uint16_t port);
+
+int vmxon(uint64_t pa);
+int vmxoff(void);
+int vmclear(uint64_t pa);
+int vmptrld(uint64_t pa);
+int vmread(uint64_t field, uint64_t *val);
+int vmwrite(uint64_t field, uint64_t val);
+int invept(uint64_t type, uint64_t eptp);
+int invvpid(uint64_t type, uint16_t vpid);
+
+#endif
