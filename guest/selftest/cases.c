@@ -3,6 +3,7 @@
 #include "insn.h"
 #include "selftest.h"
 #include "../common/efi_io.h"
+#include "ring3.h"
 #include "trap.h"
 
 #include "../../arch/x86/cr.h"
@@ -666,7 +667,54 @@ static void hc_unknown_enosys(struct result *r)
 		hc_status_is(r, &h, KEEL_HC_ENOSYS, "call 0x7fff");
 }
 
-static void hc_cpl3_ud(struct result *r) { result_skip(r, "needs a ring-3 harness"); }
+/* VMCALL at CPL 3 through the ring-3 harness; returns 0 (and skips r) when it cannot run here. */
+static int ring3_vmcall(struct result *r, struct ring3_vmcall *h)
+{
+	const char *why = ring3_run_vmcall(h);
+	if (why)
+		result_skip(r, "no ring-3 harness here: %s", why);
+	return !why;
+}
+
+/* A call keel allows only at CPL 0 (LOG), made at CPL 3: #UD at the VMCALL, as on a CPU without
+ * a hypervisor (natively VMCALL always raises #UD). */
+static void hc_cpl3_ud(struct result *r)
+{
+	static const char msg[] = "selftest: this line must not appear";
+	struct ring3_vmcall h = { .rax = KEEL_HC_LOG, .rbx = (uint64_t)(uintptr_t)msg, .rcx = sizeof(msg) - 1 };
+	if (!ring3_vmcall(r, &h))
+		return;
+	char what[32];
+	trap_describe(&h.fault, what, sizeof(what));
+	if (h.fault.vector != VEC_UD)
+		result_fail(r, "ring 3 ended with %s, expected #UD", what);
+	else if (h.fault.rip != (uint64_t)(uintptr_t)ring3_vmcall_insn)
+		result_fail(r, "#UD at 0x%lx, expected at the VMCALL (0x%lx)%s", (unsigned long)h.fault.rip,
+			    (unsigned long)(uintptr_t)ring3_vmcall_insn, h.completed ? ": the call completed" : "");
+}
+
+/* VERSION at CPL 3: keel allows it (so user programs such as keelctl can find keel): it completes
+ * with keel's version. Natively: #UD at the VMCALL. */
+static void hc_cpl3_version(struct result *r)
+{
+	struct ring3_vmcall h = { .rax = KEEL_HC_VERSION };
+	if (!ring3_vmcall(r, &h))
+		return;
+	if (!platform.keel) {
+		if (h.fault.vector != VEC_UD || h.fault.rip != (uint64_t)(uintptr_t)ring3_vmcall_insn)
+			result_fail(r, "natively VMCALL at CPL 3 must raise #UD at the VMCALL");
+		return;
+	}
+	struct cpuid_regs c;
+	cpuid(KEEL_CPUID_MAX_LEAF, 0, &c);
+	if (!h.completed) {
+		char what[32];
+		trap_describe(&h.fault, what, sizeof(what));
+		result_fail(r, "VERSION at CPL 3 raised %s at 0x%lx", what, (unsigned long)h.fault.rip);
+	} else if (h.rax != KEEL_HC_OK || h.rbx != c.eax) {
+		result_fail(r, "status %ld, version 0x%lx (CPUID says 0x%x)", (long)h.rax, (unsigned long)h.rbx, c.eax);
+	}
+}
 
 /* ---- exceptions delivered by the CPU itself ---- */
 
@@ -938,6 +986,7 @@ const struct selftest_case selftest_cases[] = {
 	{ "hc.log", hc_log, 0 },
 	{ "hc.unknown_enosys", hc_unknown_enosys, 0 },
 	{ "hc.cpl3_ud", hc_cpl3_ud, 0 },
+	{ "hc.cpl3_version", hc_cpl3_version, 0 },
 	{ "trap.tf_over_cpuid_db", trap_tf_over_cpuid_db, 0 },
 	{ "trap.int3_bp", trap_int3_bp, 0 },
 	{ "trap.ud2_ud", trap_ud2_ud, 0 },

@@ -96,7 +96,39 @@ trap_resume:
 	pop rbx
 	ret
 
+; void ring3_enter(const struct ring3_frame *f) (ring3.c): loads RAX/RBX/RCX from f and IRETQs to
+; f->rip at CPL 3 with f's CS, RFLAGS, RSP and SS. Never returns: the #UD that ends ring 3 goes
+; through trap_dispatch back to the catch point.
+global ring3_enter
+ring3_enter:
+	push qword [rdi + 32]		; SS
+	push qword [rdi + 24]		; RSP
+	push qword [rdi + 16]		; RFLAGS
+	push qword [rdi + 8]		; CS
+	push qword [rdi]		; RIP
+	mov rax, [rdi + 40]
+	mov rbx, [rdi + 48]
+	mov rcx, [rdi + 56]
+	iretq
+
+; The code ring3_enter runs at CPL 3: the VMCALL, then what it left in RAX/RBX/RCX, then UD2 to
+; get back to CPL 0.
+global ring3_vmcall_insn
+global ring3_ud2_insn
+ring3_vmcall_insn:
+	vmcall
+	mov [rel ring3_out], rax
+	mov [rel ring3_out + 8], rbx
+	mov [rel ring3_out + 16], rcx
+ring3_ud2_insn:
+	ud2
+
 section .data
+global ring3_out
+align 8
+ring3_out:
+	dq 0, 0, 0
+
 ; Stub addresses by vector, for the IDT (relocated at load like any pointer).
 global trap_stub_table
 align 8

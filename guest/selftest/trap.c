@@ -21,6 +21,7 @@ _Static_assert(sizeof(struct trap_frame) == 22 * 8, "must match the pushes in st
 struct trap_jmp {
 	uint64_t rsp;
 	uint64_t rflags;
+	uint16_t cs, ss; /* the catch point's: a fault at CPL 3 (ring3.c) comes back to them */
 	struct trap_jmp *outer;
 };
 
@@ -67,7 +68,7 @@ void trap_leave(struct trap_cpu *c) { lidt(&c->firmware_idt); }
 struct fault trap_catch(void (*fn)(void *), void *arg)
 {
 	struct trap_cpu *c = trap_this_cpu();
-	struct trap_jmp j = { .rflags = read_rflags(), .outer = c->jmp };
+	struct trap_jmp j = { .rflags = read_rflags(), .cs = read_cs(), .ss = read_ss(), .outer = c->jmp };
 
 	c->jmp = &j;
 	int faulted = trap_catch_asm(fn, arg, &j.rsp);
@@ -104,7 +105,9 @@ void trap_dispatch(struct trap_frame *f)
 	if (!j)
 		trap_die(f);
 	f->rip = (uint64_t)(uintptr_t)trap_resume;
+	f->cs = j->cs;
 	f->rsp = j->rsp;
+	f->ss = j->ss;
 	f->rflags = j->rflags & ~RFLAGS_TF;
 	f->rax = 1;
 }

@@ -16,6 +16,7 @@
  *
  * Input layout (missing bytes read as zero): see struct input and decode() below. */
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
