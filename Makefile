@@ -140,7 +140,8 @@ test_pool_SRCS := mm/pool.c lib/string.c
 test_emulate_SRCS := vmm/emulate.c
 test_vmx_SRCS := vmm/vmx.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c
 test_hypercall_SRCS := vmm/hypercall.c lib/log.c lib/fmt.c lib/string.c
-test_exit_SRCS := vmm/exit.c vmm/handlers.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c vmm/vmx.c vmm/caps.c mm/ept.c mm/mtrr.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c
+test_exit_SRCS := vmm/exit.c vmm/handlers.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c vmm/vmx.c vmm/caps.c mm/ept.c mm/mtrr.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/cpu_fakes.c
+test_exit_CFLAGS := -DKEEL_HOST_FAKES
 test_vmcheck_SRCS := vmm/vmcheck.c vmm/vmx.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c
 UNIT_BINS := $(addprefix $(BUILD)/tests/test_,$(UNIT_TESTS)) $(BUILD)/tests/test_config_debug
 
@@ -148,7 +149,7 @@ define UNIT_RULES
 $(BUILD)/tests/test_$(1): tests/unit/test_$(1).c $$(test_$(1)_SRCS) tests/unit/*.h Makefile
 	$$(call say,HOSTCC,$$@)
 	@mkdir -p $$(dir $$@)
-	$$(Q)$$(CC) $$(HOST_CFLAGS) -o $$@ tests/unit/test_$(1).c $$(test_$(1)_SRCS) -lcmocka
+	$$(Q)$$(CC) $$(HOST_CFLAGS) $$(test_$(1)_CFLAGS) -o $$@ tests/unit/test_$(1).c $$(test_$(1)_SRCS) -lcmocka
 endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call UNIT_RULES,$(t))))
 
@@ -170,7 +171,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-pro
 	-DKEEL_VERSION='"$(KEEL_VERSION)"' -DKEEL_VERSION_CODE=$(KEEL_VERSION_CODE) -DKEEL_HOST_TEST -DKEEL_HOST_FAKES
 FUZZ_SRCS := tests/fuzz/fuzz_exit.c vmm/exit.c vmm/handlers.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c \
 	vmm/vmx.c vmm/caps.c vmm/vmcheck.c mm/ept.c mm/mtrr.c lib/log.c lib/fmt.c \
-	tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c tests/unit/host_pages.c
+	tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c tests/unit/host_pages.c tests/unit/cpu_fakes.c
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_exit
 
 $(FUZZ_BIN): $(FUZZ_SRCS) tests/fuzz/coverage.allow $(wildcard */*.h */*/*.h tests/*/*.h) Makefile

@@ -103,8 +103,13 @@ void vcpu_stop(struct vcpu *v, const char *why)
 /* ---- guest memory ---- */
 
 #define PTE_P BIT(0)
+#define PTE_RW BIT(1)
+#define PTE_US BIT(2)
 #define PTE_PS BIT(7)
 #define PTE_ADDR 0x000FFFFFFFFFF000ULL
+#define PF_P BIT(0) /* #PF error code (SDM Vol. 3A 4.7): protection, not "not present" */
+#define PF_W BIT(1)
+#define PF_U BIT(2)
 
 /* Guest-physical memory keel may read or write for the guest: inside the EPT map built at start
  * (RAM and the firmware's holes, never a device placed above it) and not keel's own. */
@@ -115,50 +120,81 @@ static int guest_phys_ok(uint64_t gpa, uint64_t len)
 	       !ept_is_hidden(e, gpa + len - 1);
 }
 
-/* Guest-virtual to guest-physical through the guest's 4-level tables (or none without paging).
- * Guest-physical equals host-physical under keel's identity EPT. Returns -1 when not mapped. */
-static int guest_translate(uint64_t gva, uint64_t *gpa)
+/*
+ * Guest-virtual to guest-physical through the guest's 4-level tables (identity without paging),
+ * for a data access at the guest's CPL, checked as the CPU checks it: present; writable (for
+ * supervisor writes only with CR0.WP); user-accessible at CPL 3; and SMAP for supervisor accesses
+ * to user pages without RFLAGS.AC. Guest-physical equals host-physical under keel's identity EPT.
+ * Returns 0, GUEST_PAGE_FAULT with *pf_error, or GUEST_REFUSED (tables keel will not read: its
+ * own memory, beyond the EPT map; 32-bit and 5-level paging, not walked yet).
+ */
+static int guest_translate(uint64_t gva, int write, uint64_t *gpa, uint32_t *pf_error)
 {
-	uint64_t cr0 = vmcs_readnat(VMCS_GUEST_CR0);
+	uint64_t cr0 = vmcs_readnat(VMCS_GUEST_CR0), cr4 = vmcs_readnat(VMCS_GUEST_CR4);
 	if (!(cr0 & CR0_PG)) {
 		*gpa = gva & 0xFFFFFFFF;
 		return 0;
 	}
-	if (!(vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) || (vmcs_readnat(VMCS_GUEST_CR4) & CR4_LA57))
-		return -1; /* 32-bit and 5-level paging: not needed by any caller yet */
-	uint64_t table = vmcs_readnat(VMCS_GUEST_CR3) & PTE_ADDR;
+	if (!(vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) || (cr4 & CR4_LA57))
+		return GUEST_REFUSED;
+	int user = vcpu_cpl() == 3;
+	uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0);
+	uint64_t table = vmcs_readnat(VMCS_GUEST_CR3) & PTE_ADDR, allow = PTE_RW | PTE_US;
 	for (int level = 3; level >= 0; level--) {
 		uint64_t slot = table + ((gva >> (12 + 9 * level)) & 511) * 8;
 		if (!guest_phys_ok(slot, 8))
-			return -1;
+			return GUEST_REFUSED;
 		uint64_t e = *(const uint64_t *)phys_ptr(slot);
-		if (!(e & PTE_P))
-			return -1;
+		if (!(e & PTE_P)) {
+			*pf_error = err;
+			return GUEST_PAGE_FAULT;
+		}
+		allow &= e; /* R/W and U/S hold only when every level grants them */
 		if (level == 0 || (level <= 2 && (e & PTE_PS))) {
+			int smap = (cr4 & CR4_SMAP) && !(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_AC);
+			if ((user && !(allow & PTE_US)) || (!user && (allow & PTE_US) && smap) ||
+			    (write && !(allow & PTE_RW) && (user || (cr0 & CR0_WP)))) {
+				*pf_error = err | PF_P;
+				return GUEST_PAGE_FAULT;
+			}
 			uint64_t page = 1ULL << (12 + 9 * level);
 			*gpa = (e & PTE_ADDR & ~(page - 1)) | (gva & (page - 1));
 			return 0;
 		}
 		table = e & PTE_ADDR;
 	}
-	return -1;
+	return GUEST_REFUSED;
 }
 
-/* Copies between keel and guest-virtual memory, page by page, only where guest_phys_ok allows. */
-static int guest_copy(uint64_t gva, uint8_t *out, size_t len, int to_guest)
+int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *buf, size_t len, int write,
+		    struct guest_fault *pf)
 {
+	(void)v;
+	uint8_t *p = buf;
 	while (len) {
-		uint64_t gpa;
+		uint64_t gpa, page = gva & ~0xFFFULL;
 		size_t chunk = 4096 - (gva & 4095);
 		if (chunk > len)
 			chunk = len;
-		if (guest_translate(gva, &gpa) || !guest_phys_ok(gpa, chunk))
-			return -1;
-		if (to_guest)
-			memcpy(phys_ptr(gpa), out, chunk);
+		if (tlb && tlb->valid && tlb->gva_page == page && tlb->write == write) {
+			gpa = tlb->gpa_page | (gva & 0xFFF);
+		} else {
+			uint32_t err = 0;
+			int rc = guest_translate(gva, write, &gpa, &err);
+			if (rc == GUEST_PAGE_FAULT && pf)
+				*pf = (struct guest_fault){ gva, err };
+			if (rc)
+				return rc;
+			if (!guest_phys_ok(gpa, chunk))
+				return GUEST_REFUSED;
+			if (tlb && guest_phys_ok(gpa & ~0xFFFULL, 4096))
+				*tlb = (struct guest_tlb){ page, gpa & ~0xFFFULL, write, 1 };
+		}
+		if (write)
+			memcpy(phys_ptr(gpa), p, chunk);
 		else
-			memcpy(out, phys_ptr(gpa), chunk);
-		out += chunk;
+			memcpy(p, phys_ptr(gpa), chunk);
+		p += chunk;
 		gva += chunk;
 		len -= chunk;
 	}
@@ -167,14 +203,14 @@ static int guest_copy(uint64_t gva, uint8_t *out, size_t len, int to_guest)
 
 int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len)
 {
-	(void)v;
-	return guest_copy(gva, buf, len, 0);
+	return vcpu_copy_guest(v, 0, gva, buf, len, 0, 0) ? -1 : 0;
 }
 
-int vcpu_write_guest(struct vcpu *v, uint64_t gva, const void *buf, size_t len)
+void vcpu_inject_page_fault(struct vcpu *v, const struct guest_fault *pf)
 {
-	(void)v;
-	return guest_copy(gva, (uint8_t *)(uintptr_t)buf, len, 1);
+	/* CR2 is not switched by VM entry or exit: what root leaves in it, the guest sees. */
+	write_cr2(pf->addr);
+	vcpu_inject_exception(v, VEC_PF, 1, pf->error);
 }
 
 /* ---- dispatch ---- */

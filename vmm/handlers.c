@@ -213,24 +213,27 @@ static void handle_io(struct vcpu *v, struct guest_regs *r, const struct exit_in
 		unsigned idx = in ? GPR_RDI : GPR_RSI;
 		uint64_t count = IOQ_REP(q) ? r->gpr[GPR_RCX] & amask : 1;
 		unsigned batch = 0;
+		struct guest_tlb tlb = { 0 };
 		for (; count; count--) {
 			uint32_t val = 0;
 			uint64_t addr = seg + (r->gpr[idx] & amask);
+			struct guest_fault pf;
+			int rc;
 			if (batch++ == IO_REP_BATCH)
 				return; /* RIP stays: the rest on the next exit */
-			if (in) {
+			if (in)
 				val = io_port_in(port, size);
-				if (vcpu_write_guest(v, addr, &val, size)) {
-					vcpu_inject_gp(v);
-					return;
-				}
-			} else {
-				if (vcpu_read_guest(v, addr, &val, size)) {
-					vcpu_inject_gp(v);
-					return;
-				}
-				io_port_out(port, size, val);
+			rc = vcpu_copy_guest(v, &tlb, addr, &val, size, in, &pf);
+			if (rc == GUEST_PAGE_FAULT) {
+				vcpu_inject_page_fault(v, &pf);
+				return;
 			}
+			if (rc) {
+				vcpu_inject_gp(v); /* keel's own memory or beyond its map: refused */
+				return;
+			}
+			if (!in)
+				io_port_out(port, size, val);
 			uint64_t next = r->gpr[idx] + (down ? -(uint64_t)size : size);
 			r->gpr[idx] = (r->gpr[idx] & ~amask) | (next & amask);
 			if (IOQ_REP(q))

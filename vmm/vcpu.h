@@ -116,9 +116,27 @@ void vcpu_start_at_sipi_vector(struct vcpu *v, unsigned vector);
 /* Reports a guest access to keel's hidden memory, once per page (vmm/handlers.c). */
 void hidden_access_log(struct vcpu *v, uint64_t page, int write, uint64_t rip);
 
-/* Reads len bytes of guest-virtual memory at gva through the guest's page tables. Returns 0, or -1
- * if a page is not present or lies in keel's hidden memory. */
+/* Guest memory accessed on the guest's behalf, through its page tables at its CPL. */
+#define GUEST_PAGE_FAULT (-1) /* the CPU would raise #PF: inject it (vcpu_inject_page_fault) */
+#define GUEST_REFUSED (-2)    /* keel will not touch it (its own memory, beyond the EPT map) */
+struct guest_fault {
+	uint64_t addr;  /* CR2 */
+	uint32_t error; /* #PF error code */
+};
+/* One cached translation, valid for the exit that fills it (zero-initialize). */
+struct guest_tlb {
+	uint64_t gva_page, gpa_page;
+	int write, valid;
+};
+
+/* Copies len bytes between buf and guest-virtual gva (write: into the guest). Returns 0,
+ * GUEST_PAGE_FAULT (with *pf when pf is not NULL) or GUEST_REFUSED; bytes before the failing page
+ * may have been copied. tlb (may be NULL) saves the page walk for later accesses in this exit. */
+int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *buf, size_t len, int write,
+		    struct guest_fault *pf);
+/* vcpu_copy_guest into buf: 0, or -1 on any failure. */
 int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len);
-int vcpu_write_guest(struct vcpu *v, uint64_t gva, const void *buf, size_t len);
+/* Sets CR2 and queues #PF with the error code. */
+void vcpu_inject_page_fault(struct vcpu *v, const struct guest_fault *pf);
 
 #endif

@@ -37,6 +37,7 @@ static inline uint64_t rdtsc(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
+#ifndef KEEL_HOST_FAKES
 #define DEFINE_CR_ACCESSORS(n)                                                 \
 	static inline uint64_t read_cr##n(void)                                \
 	{                                                                      \
@@ -53,6 +54,7 @@ DEFINE_CR_ACCESSORS(2)
 DEFINE_CR_ACCESSORS(3)
 DEFINE_CR_ACCESSORS(4)
 #undef DEFINE_CR_ACCESSORS
+#endif
 
 static inline uint64_t read_dr7(void)
 {

@@ -1,11 +1,19 @@
 /* The privileged instructions of cpu.h as plain functions, for host fuzz builds (KEEL_HOST_FAKES):
- * the harness (tests/fuzz/fuzz_exit.c) defines them and records what keel asked the CPU to do.
+ * tests/unit/cpu_fakes.c defines them and records what keel asked the CPU to do.
  * Host only: keel.efi never includes this file. */
 #ifndef KEEL_ARCH_X86_CPU_FAKES_H
 #define KEEL_ARCH_X86_CPU_FAKES_H
 
 #include <stdint.h>
 
+uint64_t read_cr0(void);
+uint64_t read_cr2(void);
+uint64_t read_cr3(void);
+uint64_t read_cr4(void);
+void write_cr0(uint64_t v);
+void write_cr2(uint64_t v);
+void write_cr3(uint64_t v);
+void write_cr4(uint64_t v);
 void cli(void);
 void sti(void);
 void hlt(void);

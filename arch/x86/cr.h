@@ -47,6 +47,7 @@
 #define RFLAGS_IOPL (3ULL << 12)
 #define RFLAGS_VM BIT(17)
 #define RFLAGS_RF BIT(16)
+#define RFLAGS_AC BIT(18)
 
 /* CPUID.1 */
 #define CPUID1_ECX_VMX BIT(5)

@@ -36,6 +36,7 @@
 #include "../../vmm/vmcs.h"
 #include "../../vmm/vmx.h"
 #include "../unit/caps_data.h"
+#include "../unit/cpu_fakes.h"
 #include "../unit/host_pages.h"
 #include "../unit/vmcs_valid.h"
 
@@ -135,57 +136,46 @@ void vmx_launch_unwind(struct unwind_ctx *ctx)
 	bug("failed-launch unwind after the vCPU had launched");
 }
 
-void cli(void) {}
-void sti(void) { bug("STI in VMX root"); }
-void hlt(void)
+/* The fake CPU's hooks (tests/unit/cpu_fakes.c). keel may touch exactly the ports the guest's
+ * trapped IN/OUT named, with its operand size (the guest reaches untrapped ports directly
+ * anyway); nothing else, in no other exit. */
+static unsigned io_port = ~0u, io_size;
+
+static void fake_halt(void)
 {
 	if (!in_exit)
 		bug("HLT outside an exit");
 	longjmp(stop_env, 1); /* vcpu_stop parks the CPU: the exit ends here */
 }
-void pause(void) {}
-void magic_break(void) {}
-void wbinvd(void) {}
-uint64_t xgetbv(uint32_t idx) { return idx == 0 ? 7 : 0; }
-void xsetbv(uint32_t idx, uint64_t v) { bug("raw XSETBV(%u, 0x%llx): keel must use safe_xsetbv", idx, (unsigned long long)v); }
 
-/* keel may touch exactly the ports the guest's trapped IN/OUT named, with its operand size (the
- * guest reaches untrapped ports directly anyway); nothing else, in no other exit. */
-static unsigned io_port = ~0u, io_size;
+static void fake_unexpected(const char *insn) { bug("%s executed in an exit handler", insn); }
+
 static void port_check(uint16_t port, unsigned size)
 {
 	if (port != io_port || size != io_size)
 		bug("keel accessed port 0x%x (size %u); the guest's access was port 0x%x size %u", port, size,
 		    io_port, io_size);
 }
-void outb(uint16_t port, uint8_t v) { (void)v, port_check(port, 1); }
-void outw(uint16_t port, uint16_t v) { (void)v, port_check(port, 2); }
-void outl(uint16_t port, uint32_t v) { (void)v, port_check(port, 4); }
-uint8_t inb(uint16_t port) { return port_check(port, 1), 0xE9; }
-uint16_t inw(uint16_t port) { return port_check(port, 2), 0xE9E9; }
-uint32_t inl(uint16_t port) { return port_check(port, 4), 0xE9E9E9E9; }
 
-#define NO_VMX(insn) bug("%s executed in an exit handler", insn)
-int vmxon(uint64_t pa) { (void)pa, NO_VMX("VMXON"); }
-int vmxoff(void) { NO_VMX("VMXOFF"); }
-int vmclear(uint64_t pa) { (void)pa, NO_VMX("VMCLEAR"); }
-int vmptrld(uint64_t pa) { (void)pa, NO_VMX("VMPTRLD"); }
-int vmread(uint64_t f, uint64_t *v) { (void)f, (void)v, NO_VMX("raw VMREAD"); }
-int vmwrite(uint64_t f, uint64_t v) { (void)f, (void)v, NO_VMX("raw VMWRITE"); }
-
-int invept(uint64_t type, uint64_t eptp)
+static uint32_t fake_port_in(uint16_t port, unsigned size)
 {
-	if (type != INVEPT_SINGLE_CONTEXT || eptp != keel_vm.eptp)
-		bug("INVEPT type %llu with EPTP 0x%llx (keel's is 0x%llx)", (unsigned long long)type,
-		    (unsigned long long)eptp, (unsigned long long)keel_vm.eptp);
-	return 0;
+	port_check(port, size);
+	return 0xE9E9E9E9u;
 }
 
-int invvpid(uint64_t type, uint16_t vpid)
+static void fake_port_out(uint16_t port, unsigned size, uint32_t value)
 {
-	if (type != INVVPID_SINGLE_CONTEXT || vpid == 0 || vpid != cpu0.vpid)
-		bug("INVVPID type %llu with VPID %u (the vCPU's is %u)", (unsigned long long)type, vpid, cpu0.vpid);
-	return 0;
+	(void)value;
+	port_check(port, size);
+}
+
+static void fake_invalidate(const char *insn, uint64_t type, uint64_t operand)
+{
+	int ept = insn[3] == 'E';
+	if (ept ? type != INVEPT_SINGLE_CONTEXT || operand != keel_vm.eptp
+		: type != INVVPID_SINGLE_CONTEXT || operand == 0 || operand != cpu0.vpid)
+		bug("%s type %llu with operand 0x%llx (keel's EPTP 0x%llx, VPID %u)", insn, (unsigned long long)type,
+		    (unsigned long long)operand, (unsigned long long)keel_vm.eptp, cpu0.vpid);
 }
 
 /* ---- the input ---- */
@@ -354,7 +344,7 @@ static void decode(struct reader *rd, struct input *in)
 	for (unsigned i = 0; i < 16; i++)
 		regs.gpr[i] = take(rd, 8);
 	if (!in->long_rep)
-		regs.gpr[GPR_RCX] &= 0xFF; /* REP counts past keel's 4096-element batch only when asked */
+		regs.gpr[GPR_RCX] &= 0x1F; /* REP counts past keel's 4096-element batch only when asked */
 }
 
 /* What the rest of the input writes into guest RAM: (offset, length, bytes) records, never into
@@ -610,6 +600,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	phys_host_base = (uintptr_t)base;
 	memset(ones, 0xFF, sizeof(ones));
+	cpu_fake_hooks = (struct cpu_fake_hooks){ fake_halt, fake_unexpected, fake_port_in, fake_port_out,
+						 fake_invalidate };
 	log_add_output(log_sink);
 	log_set_level(LOG_DEBUG);
 	handlers_register();
@@ -668,6 +660,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	io_port = reason == EXIT_REASON_IO_INSTRUCTION ? IOQ_PORT(in.qual) : ~0u;
 	io_size = IOQ_SIZE(in.qual);
 	uint64_t rip0 = vmcs_readnat(VMCS_GUEST_RIP), rcx0 = regs.gpr[GPR_RCX];
+	cpu_fake_cr2_writes = 0;
 	n_run++;
 	per_reason[reason < EXIT_REASON_COUNT ? reason : 0]++;
 	per_mode[in.mode]++;
@@ -697,6 +690,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t rip1 = vmcs_readnat(VMCS_GUEST_RIP);
 	if ((inj & INTR_INFO_VALID) && inj != vec)
 		n_injected++;
+	if ((inj & INTR_INFO_VALID) && inj != vec && INTR_INFO_VECTOR(inj) == 14 && !cpu_fake_cr2_writes)
+		bug("exit %u (%s) injected #PF without setting CR2", reason, exit_reason_name(reason));
 	if (instruction_exit(reason)) {
 		int injected = (inj & INTR_INFO_VALID) && inj != vec;
 		int completed = ((rip1 - rip0) & 0xFFFF) == in.len;

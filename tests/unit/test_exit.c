@@ -5,14 +5,11 @@
  * mm/mtrr.c, lib/log.c, lib/fmt.c, lib/string.c and vmcs_fake.c.
  *
  * The assembly helpers (safe_rdmsr, safe_wrmsr, safe_xsetbv, vmx_launch_unwind) are fakes below:
- * they record their calls and fail the test when called more often than it allowed. The cases
- * stay off the paths that execute host-privileged instructions inline (INVEPT after a seal or on
- * EPT exits, INVVPID with a VPID, WBINVD for INVD, IN/OUT for port I/O, CLI/HLT in vcpu_stop,
- * VMCLEAR/VMXOFF after a failed first entry); every vCPU here has VPID 0 and the VM is not
- * sealed. Reaching one anyway raises SIGSEGV or SIGILL, which cmocka reports as a failure of that
- * test (a vcpu_stop is printed first, see capture()). CPUID runs natively: the cases check keel's
- * changes, never host values. Port I/O that moves data executes IN/OUT and is left to the boot
- * tests; only the REP-with-zero-count and unreadable-source paths are covered here. */
+ * they record their calls and fail the test when called more often than it allowed. Built with
+ * KEEL_HOST_FAKES, the privileged instructions go to the fake CPU (tests/unit/cpu_fakes.c): port
+ * I/O and INVEPT/INVVPID are recorded here, CR2 lives in cpu_fake_cr[2], and HLT (vcpu_stop) or
+ * a VMX instruction fails the test. CPUID runs natively: the cases check keel's changes, never
+ * host values. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -28,6 +25,7 @@
 #include "../../vmm/host.h"
 #include "../../vmm/hypercall.h"
 #include "../../vmm/vmcs.h"
+#include "cpu_fakes.h"
 #include "vmcs_fake.h"
 
 /* The exit stub's C entry (vmm/exit.c declares it there, for vmx_entry.asm only). */
@@ -78,6 +76,43 @@ void vmx_launch_unwind(struct unwind_ctx *ctx)
 	(void)ctx;
 	fail_msg("unexpected call to %s in a host test", __func__);
 	abort();
+}
+
+/* ---- the fake CPU's hooks (cpu_fakes.h) and guest-physical memory (mm/phys.h) ---- */
+
+uintptr_t phys_host_base; /* 0: guest-physical addresses are host addresses below 4 GiB here */
+
+#define MAX_PORT_OPS 8
+static struct port_op {
+	uint16_t port;
+	unsigned size, in;
+	uint32_t value;
+} port_ops[MAX_PORT_OPS];
+static unsigned nport_ops, ninvalidations;
+static uint32_t port_in_value;
+
+static void fake_halt(void) { fail_msg("vcpu_stop parked the CPU (HLT) in a host test"); }
+static void fake_unexpected(const char *insn) { fail_msg("%s executed in an exit handler", insn); }
+
+static void record_port(uint16_t port, unsigned size, unsigned in, uint32_t value)
+{
+	if (nport_ops < MAX_PORT_OPS)
+		port_ops[nport_ops] = (struct port_op){ port, size, in, value };
+	nport_ops++;
+}
+
+static uint32_t fake_port_in(uint16_t port, unsigned size)
+{
+	record_port(port, size, 1, port_in_value);
+	return port_in_value;
+}
+
+static void fake_port_out(uint16_t port, unsigned size, uint32_t value) { record_port(port, size, 0, value); }
+
+static void fake_invalidate(const char *insn, uint64_t type, uint64_t operand)
+{
+	(void)insn, (void)type, (void)operand;
+	ninvalidations++;
 }
 
 /* ---- log ---- */
@@ -141,6 +176,11 @@ static int setup(void **state)
 	memset(&rdmsr_fake, 0, sizeof(rdmsr_fake));
 	memset(&wrmsr_fake, 0, sizeof(wrmsr_fake));
 	memset(&xsetbv_fake, 0, sizeof(xsetbv_fake));
+	cpu_fake_hooks = (struct cpu_fake_hooks){ fake_halt, fake_unexpected, fake_port_in, fake_port_out,
+						 fake_invalidate };
+	memset(cpu_fake_cr, 0, sizeof(cpu_fake_cr));
+	nport_ops = ninvalidations = 0;
+	port_in_value = 0;
 	cpu0.vm = &keel_vm;
 	cpu0.launched = 1;
 	cpu0.sipi_vector = -1;
@@ -1036,28 +1076,153 @@ static void test_vmcall_log_from_cpl3_ud(void **state)
 	assert_not_contains(log_text, "says");
 }
 
-/* ---- port I/O: only the paths that move no data (the others execute IN/OUT) ---- */
+/* ---- port I/O (the fake CPU records IN/OUT) ---- */
 
 #define IOQ_OUTSB_REP_E9 ((0xE9ull << 16) | BIT(5) | BIT(4)) /* size 1, out, string, REP */
+#define IOQ_INSB_REP_E9 (IOQ_OUTSB_REP_E9 | BIT(3))
+
+/* A string I/O exit with 64-bit addressing (instruction information bits 9:7 = 2, SDM table 27-8). */
+static void string_io_exit(uint64_t qualification)
+{
+	vmcs_write32(VMCS_EXIT_INSTR_INFO, 2u << 7);
+	vm_exit(EXIT_REASON_IO_INSTRUCTION, qualification, 2);
+}
 
 static void test_rep_outs_with_zero_count_completes_without_access(void **state)
 {
 	(void)state;
 	regs.gpr[GPR_RCX] = 0;
 	regs.gpr[GPR_RSI] = GUEST_TEXT_GVA;
-	vm_exit(EXIT_REASON_IO_INSTRUCTION, IOQ_OUTSB_REP_E9, 2);
+	string_io_exit(IOQ_OUTSB_REP_E9);
 	assert_completed(2);
 	assert_int_equal(regs.gpr[GPR_RSI], GUEST_TEXT_GVA);
 }
 
-static void test_outs_from_unmapped_memory_gp(void **state)
+/* #PF(error) with CR2 = addr, RIP on the instruction. */
+static void assert_pf(uint64_t addr, uint32_t error)
+{
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0x80000B0Eu); /* valid, type 3, code, vector 14 */
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_EXCEPTION_ERROR), error);
+	assert_int_equal(cpu_fake_cr[2], addr);
+	assert_int_equal(rip(), RIP0);
+}
+
+static void test_outs_from_unmapped_memory_pf(void **state)
 {
 	(void)state;
 	regs.gpr[GPR_RCX] = 3;
-	regs.gpr[GPR_RSI] = GUEST_TEXT_GVA + 4096; /* no PTE: #GP before the first OUT */
-	vm_exit(EXIT_REASON_IO_INSTRUCTION, IOQ_OUTSB_REP_E9, 2);
-	assert_gp0();
+	regs.gpr[GPR_RSI] = GUEST_TEXT_GVA + 4096; /* no PTE: #PF before the first OUT */
+	string_io_exit(IOQ_OUTSB_REP_E9);
+	assert_pf(GUEST_TEXT_GVA + 4096, 0); /* not present, read, supervisor */
 	assert_int_equal(regs.gpr[GPR_RCX], 3);
+	assert_int_equal(nport_ops, 0);
+}
+
+static void test_rep_outsb_writes_each_byte_and_completes(void **state)
+{
+	(void)state;
+	regs.gpr[GPR_RCX] = 5;
+	regs.gpr[GPR_RSI] = GUEST_TEXT_GVA + 0x10; /* "hello" */
+	string_io_exit(IOQ_OUTSB_REP_E9);
+	assert_completed(2);
+	assert_int_equal(nport_ops, 5);
+	for (unsigned i = 0; i < 5; i++) {
+		assert_int_equal(port_ops[i].port, 0xE9);
+		assert_int_equal(port_ops[i].size, 1);
+		assert_false(port_ops[i].in);
+		assert_int_equal(port_ops[i].value, (uint8_t)"hello"[i]);
+	}
+	assert_int_equal(regs.gpr[GPR_RSI], GUEST_TEXT_GVA + 0x15);
+	assert_int_equal(regs.gpr[GPR_RCX], 0);
+}
+
+/* INS into a read-only page with CR0.WP: #PF(P|W) after the port read, memory unchanged. */
+static void test_ins_into_read_only_page_pf(void **state)
+{
+	(void)state;
+	uint64_t *pt = pages + 1536;
+	pt[(GUEST_TEXT_GVA >> 12) & 511] &= ~2ULL; /* R/W = 0 */
+	port_in_value = 0x41;
+	regs.gpr[GPR_RCX] = 1;
+	regs.gpr[GPR_RDI] = GUEST_TEXT_GVA + 0x10;
+	string_io_exit(IOQ_INSB_REP_E9); /* INSB */
+	assert_pf(GUEST_TEXT_GVA + 0x10, 3);
+	assert_int_equal(((char *)(pages + 2048))[0x10], 'h');
+	assert_int_equal(regs.gpr[GPR_RDI], GUEST_TEXT_GVA + 0x10);
+}
+
+static void test_ins_writes_guest_memory(void **state)
+{
+	(void)state;
+	port_in_value = 0x41;
+	regs.gpr[GPR_RCX] = 2;
+	regs.gpr[GPR_RDI] = GUEST_TEXT_GVA + 0x10;
+	string_io_exit(IOQ_INSB_REP_E9);
+	assert_completed(2);
+	assert_int_equal(nport_ops, 2);
+	assert_true(port_ops[0].in);
+	assert_memory_equal((char *)(pages + 2048) + 0x10, "AAllo", 5);
+}
+
+/* At CPL 3 the page must be user-accessible at every level: #PF(P|U) otherwise. */
+static void test_outs_at_cpl3_from_supervisor_page_pf(void **state)
+{
+	(void)state;
+	guest_cpl(3);
+	regs.gpr[GPR_RCX] = 1;
+	regs.gpr[GPR_RSI] = GUEST_TEXT_GVA + 0x10;
+	string_io_exit(IOQ_OUTSB_REP_E9);
+	assert_pf(GUEST_TEXT_GVA + 0x10, 5);
+	assert_int_equal(nport_ops, 0);
+}
+
+static void set_user_pages(void)
+{
+	for (unsigned i = 0; i < 4; i++)
+		pages[512 * i + ((GUEST_TEXT_GVA >> (39 - 9 * i)) & 511)] |= 4; /* U/S at each level */
+}
+
+static void test_outs_at_cpl3_from_user_page_completes(void **state)
+{
+	(void)state;
+	set_user_pages();
+	guest_cpl(3);
+	regs.gpr[GPR_RCX] = 1;
+	regs.gpr[GPR_RSI] = GUEST_TEXT_GVA + 0x10;
+	string_io_exit(IOQ_OUTSB_REP_E9);
+	assert_completed(2);
+	assert_int_equal(nport_ops, 1);
+}
+
+/* SMAP: a supervisor OUTS from a user page faults unless RFLAGS.AC is set. */
+static void test_outs_smap(void **state)
+{
+	(void)state;
+	set_user_pages();
+	guest_cr4(GUEST_CR4 | CR4_SMAP);
+	regs.gpr[GPR_RCX] = 1;
+	regs.gpr[GPR_RSI] = GUEST_TEXT_GVA + 0x10;
+	string_io_exit(IOQ_OUTSB_REP_E9);
+	assert_pf(GUEST_TEXT_GVA + 0x10, 1);
+
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	vmcs_writenat(VMCS_GUEST_RFLAGS, vmcs_readnat(VMCS_GUEST_RFLAGS) | RFLAGS_AC);
+	string_io_exit(IOQ_OUTSB_REP_E9);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0);
+	assert_int_equal(rip(), RIP0 + 2);
+	assert_int_equal(nport_ops, 1);
+}
+
+/* keel's own memory is refused with #GP, as before the seal (docs/memory.md). */
+static void test_outs_from_keel_hidden_page_gp(void **state)
+{
+	(void)state;
+	assert_int_equal(ept_hide(&keel_vm.ept, (uint64_t)(uintptr_t)(pages + 2048), 4096), 0);
+	regs.gpr[GPR_RCX] = 1;
+	regs.gpr[GPR_RSI] = GUEST_TEXT_GVA + 0x10;
+	string_io_exit(IOQ_OUTSB_REP_E9);
+	assert_gp0();
+	assert_int_equal(nport_ops, 0);
 }
 
 /* ---- INIT and SIPI ---- */
@@ -1202,7 +1367,14 @@ int main(void)
 		P(test_vmcall_log_beyond_ept_map_efault),
 		P(test_vmcall_log_from_cpl3_ud),
 		T(test_rep_outs_with_zero_count_completes_without_access),
-		P(test_outs_from_unmapped_memory_gp),
+		P(test_outs_from_unmapped_memory_pf),
+		P(test_rep_outsb_writes_each_byte_and_completes),
+		P(test_ins_into_read_only_page_pf),
+		P(test_ins_writes_guest_memory),
+		P(test_outs_at_cpl3_from_supervisor_page_pf),
+		P(test_outs_at_cpl3_from_user_page_completes),
+		P(test_outs_smap),
+		P(test_outs_from_keel_hidden_page_gp),
 		T(test_sipi_starts_real_mode_at_vector),
 		T(test_wrmsr_fault_in_real_mode_gp_without_error_code),
 		T(test_init_parks_in_wait_for_sipi),

@@ -1,0 +1,21 @@
+/* The fake CPU behind arch/x86/cpu_fakes.h, for host programs built with KEEL_HOST_FAKES (the
+ * exit-path unit tests and the fuzzer): control registers in memory, port I/O and TLB
+ * invalidations handed to the program's hooks. Host only. */
+#ifndef KEEL_TESTS_UNIT_CPU_FAKES_H
+#define KEEL_TESTS_UNIT_CPU_FAKES_H
+
+#include <stdint.h>
+
+struct cpu_fake_hooks {
+	void (*halt)(void);                  /* HLT (vcpu_stop parks the CPU): must not return */
+	void (*unexpected)(const char *insn); /* an instruction no exit handler may execute: must not return */
+	uint32_t (*port_in)(uint16_t port, unsigned size);
+	void (*port_out)(uint16_t port, unsigned size, uint32_t value);
+	void (*invalidate)(const char *insn, uint64_t type, uint64_t operand); /* INVEPT, INVVPID */
+};
+
+extern struct cpu_fake_hooks cpu_fake_hooks;
+extern uint64_t cpu_fake_cr[5]; /* CR0, -, CR2, CR3, CR4 as read and written */
+extern unsigned cpu_fake_cr2_writes;
+
+#endif
