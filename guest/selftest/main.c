@@ -11,7 +11,7 @@
 #include "../../lib/string.h"
 #include "../../vmm/hypercall_abi.h"
 
-#define MAX_AP_CASES 8
+#define MAX_AP_CASES 64
 
 struct platform platform;
 
@@ -181,6 +181,13 @@ static void run_on_aps(void)
 		report("", "mp.each_ap", &each);
 		return;
 	}
+
+	unsigned flagged = 0;
+	for (size_t i = 0; i < selftest_case_count; i++)
+		flagged += !!(selftest_cases[i].flags & CASE_ON_APS);
+	if (flagged > MAX_AP_CASES)
+		result_fail(&each, "%u cases marked CASE_ON_APS, room for %u: only the first run", flagged,
+			    MAX_AP_CASES);
 
 	for (unsigned cpu = 0; cpu < n; cpu++) {
 		char why[64], prefix[24];

@@ -21,5 +21,11 @@ t_expect "selftest sees keel" 'selftest: hypervisor keel'
 t_expect "the AP sees keel's CPUID leaf" '^PASS mp\.cpu1\.cpuid\.keel_leaf$'
 t_expect "the AP's version hypercall works" '^PASS mp\.cpu1\.hc\.version$'
 t_expect "per-CPU cases ran" '^PASS mp\.each_ap$'
+t_expect "the AP's VMX instructions raise #UD" '^PASS mp\.cpu1\.vmx\.vmxon_ud$'
+t_expect "the AP's ring-0 traps work under keel" '^PASS mp\.cpu1\.trap\.tf_over_cpuid_db$'
+no_ap_failure() { ! grep -aqE '^FAIL mp\.cpu1\.' "$T_TEXT"; }
+ap_passes_at_least() { (($(grep -aE '^PASS mp\.cpu1\.' "$T_TEXT" | sort -u | wc -l) >= $1)); }
+t_check "no case failed on the AP" no_ap_failure
+t_check "at least 40 different cases passed on the AP" ap_passes_at_least 40
 t_expect "selftest summary with 0 failed" 'selftest: [0-9]+ passed, 0 failed'
 t_done
