@@ -54,6 +54,17 @@ static void enter(void *p) { ring3_enter(p); }
 
 static int below_4g(const void *p, uint64_t size) { return (uint64_t)(uintptr_t)p + size <= (1ULL << 32); }
 
+/* A busy 64-bit TSS descriptor at sel in table: a TR the firmware loaded, to give back afterwards.
+ * (OVMF loads none; after a failed VM launch TR may still hold keel's host selector, which names
+ * some other descriptor of the firmware's GDT.) */
+static int is_busy_tss(const struct dtr *table, uint16_t sel)
+{
+	if (!sel || (sel & ~7u) + 15u > table->limit)
+		return 0;
+	uint64_t d = ((const uint64_t *)(uintptr_t)table->base)[sel >> 3];
+	return ((d >> 40) & 0x1F) == 0x0B; /* S = 0, type 1011 */
+}
+
 const char *ring3_run_vmcall(struct ring3_vmcall *h)
 {
 	if (read_cr4() & (CR4_SMEP | CR4_SMAP))
@@ -99,6 +110,7 @@ const char *ring3_run_vmcall(struct ring3_vmcall *h)
 
 	uint64_t flags = read_rflags();
 	uint16_t ds = read_ds(), es = read_es(), fs = read_fs(), gs = read_gs(), old_tr = str();
+	int restore_tr = is_busy_tss(&fw_gdt, old_tr);
 	struct dtr mine = { (uint16_t)((n + 4) * 8 - 1), (uint64_t)(uintptr_t)gdt };
 	cli();
 	write_cr3((uint64_t)(uintptr_t)pml4);
@@ -120,9 +132,9 @@ const char *ring3_run_vmcall(struct ring3_vmcall *h)
 
 	/* Back at CPL 0: the firmware's GDT, TR (its descriptor made available again), tables. */
 	lgdt(&fw_gdt);
-	/* OVMF loads no TR: ours stays loaded, pointing past the firmware's GDT limit, which nothing
-	 * reads at CPL 0 (and it is not a firmware TR to restore on the next run). */
-	if (old_tr && old_tr + 15u <= fw_gdt.limit) {
+	/* Without a firmware TR ours stays loaded, pointing past the firmware's GDT limit, which
+	 * nothing reads at CPL 0 (and it is no firmware TR to restore on the next run). */
+	if (restore_tr) {
 		((uint64_t *)(uintptr_t)fw_gdt.base)[old_tr / 8] &= ~(2ULL << 40); /* busy -> available */
 		ltr(old_tr);
 	}
