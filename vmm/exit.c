@@ -288,6 +288,23 @@ static void reinject_vectoring(uint32_t idt_info)
 	vmcs_write32(VMCS_ENTRY_INTR_INFO, idt_info & ~INTR_INFO_NMI_UNBLOCK_IRET);
 }
 
+/*
+ * An NMI that hit keel in VMX root (vmm/host.c) is injected as soon as the guest could take one:
+ * no other event queued, no blocking by NMI, STI or MOV-SS, active state (SDM Vol. 3C 26.3.1.5).
+ * Otherwise it waits for a later exit: keel does not use NMI-window exiting, so an NMI arriving
+ * while the guest is blocked, or after this check, is delayed until the next exit of that CPU.
+ */
+static void deliver_pending_nmi(struct vcpu *v)
+{
+	uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
+	if ((vmcs_read32(VMCS_ENTRY_INTR_INFO) & INTR_INFO_VALID) ||
+	    (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS | INTERRUPTIBILITY_NMI)) ||
+	    vmcs_read32(VMCS_GUEST_ACTIVITY_STATE) != ACTIVITY_ACTIVE)
+		return;
+	v->nmi_pending = 0;
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | VEC_NMI);
+}
+
 static void failed_entry(struct vcpu *v, uint32_t raw)
 {
 	unsigned basic = EXIT_REASON_BASIC(raw);
@@ -359,6 +376,8 @@ void vmx_exit_handler(struct guest_regs *r, struct vcpu *v)
 
 	exit_handler_fn fn = e.reason < EXIT_REASON_COUNT ? handlers[e.reason] : 0;
 	(fn ? fn : exit_unhandled)(v, r, &e);
+	if (v->nmi_pending)
+		deliver_pending_nmi(v);
 	v->in_root = 0;
 }
 

@@ -63,7 +63,7 @@ int host_setup_idt(struct vm *vm)
 	return 0;
 }
 
-/* An exception in VMX root is keel's own bug, except #GP on the safe_* instructions. */
+/* An exception in VMX root is keel's own bug, except #GP on the safe_* instructions and NMIs. */
 void host_exception(struct exc_frame *f);
 void host_exception(struct exc_frame *f)
 {
@@ -74,7 +74,13 @@ void host_exception(struct exc_frame *f)
 				return;
 			}
 	if (f->vector == VEC_NMI) {
-		log_warn("keel: NMI in VMX root at RIP 0x%llx: ignored", (unsigned long long)f->rip);
+		/* The guest's NMI, arrived while this CPU ran keel: vmx_exit_handler injects it. Nothing
+		 * is logged here: the NMI may have interrupted the logger, which holds its lock. */
+		struct vcpu *v = vcpu_current();
+		if (v) {
+			v->nmi_pending = 1;
+			v->nmis_in_root++;
+		}
 		return;
 	}
 	log_err("keel: PANIC: exception %llu (error 0x%llx) in VMX root at RIP 0x%llx RSP 0x%llx CR2 0x%llx",

@@ -19,6 +19,9 @@ void stats_print(const struct vm *vm)
 		if (!v || !v->launched)
 			continue;
 		log_info("keel:   cpu%u total %llu", c, (unsigned long long)v->exits_total);
+		if (v->nmis_in_root)
+			log_info("keel:   cpu%u NMIs taken in VMX root, passed to the guest: %llu", c,
+				 (unsigned long long)v->nmis_in_root);
 		for (unsigned i = 0; i < EXIT_REASON_COUNT; i++)
 			if (v->exits[i])
 				log_info("keel:   cpu%u %-22s %llu", c, exit_reason_name(i), (unsigned long long)v->exits[i]);

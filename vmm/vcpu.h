@@ -53,6 +53,8 @@ struct vcpu {
 	int seen_seal;        /* this CPU flushed its EPT caches after the seal */
 	int sipi_vector;      /* vector of the SIPI that just started this vCPU, -1 once it ran */
 	unsigned init_echo_logged;
+	volatile int nmi_pending; /* an NMI hit keel in VMX root: the guest's, injected when it can take it */
+	uint64_t nmis_in_root;
 	uint64_t exits[EXIT_REASON_COUNT];
 	uint64_t exits_total;
 	uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;

@@ -235,6 +235,29 @@ static void check_guest(struct checker *c)
 		fail(c, "guest.interruptibility", "26.3.1.5",
 		     "interruptibility 0x%x: reserved bits, STI with MOV-SS, SMI blocking outside SMM, or STI with IF=0",
 		     intr);
+	if (act != ACTIVITY_ACTIVE && (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS)))
+		fail(c, "guest.activity_blocking", "26.3.1.5",
+		     "activity state %u with blocking by STI or MOV-SS (interruptibility 0x%x)", act, intr);
+
+	uint32_t info = vmcs_read32(VMCS_ENTRY_INTR_INFO);
+	if (!(info & INTR_INFO_VALID))
+		return;
+	unsigned type = INTR_INFO_TYPE(info), vec = INTR_INFO_VECTOR(info);
+	/* Only events the activity state would let through may be injected into it. */
+	int allowed = act == ACTIVITY_ACTIVE ||
+		      (act == ACTIVITY_HLT && (type == INTR_TYPE_EXT_INTR || type == INTR_TYPE_NMI ||
+					       (type == INTR_TYPE_HW_EXCEPTION && (vec == 1 || vec == 18)) ||
+					       (type == INTR_TYPE_OTHER && vec == 0))) ||
+		      (act == ACTIVITY_SHUTDOWN && (type == INTR_TYPE_NMI || (type == INTR_TYPE_HW_EXCEPTION && vec == 18)));
+	if (!allowed)
+		fail(c, "guest.activity_event", "26.3.1.5", "event type %u vector %u injected in activity state %u", type,
+		     vec, act);
+	if ((type == INTR_TYPE_EXT_INTR && (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))) ||
+	    (type == INTR_TYPE_NMI && (intr & INTERRUPTIBILITY_MOV_SS)))
+		fail(c, "guest.interruptibility_event", "26.3.1.5",
+		     "event type %u injected under blocking by STI or MOV-SS (interruptibility 0x%x)", type, intr);
+	if (type == INTR_TYPE_NMI && (intr & INTERRUPTIBILITY_NMI) && (vmcs_read32(VMCS_PIN_CONTROLS) & PIN_VIRTUAL_NMIS))
+		fail(c, "guest.nmi_blocking_event", "26.3.1.5", "NMI injected under virtual-NMI blocking");
 }
 
 unsigned vmcheck_run(const struct vmx_caps *caps, vmcheck_report_fn report, void *ctx)

@@ -12,7 +12,8 @@
  *  - after the exit, vmm/vmcheck.c finds nothing wrong with the VMCS (the next VM entry works);
  *  - an instruction exit either completed the instruction (RIP moved by its length) or injected
  *    a fault (RIP unchanged), never both nor neither;
- *  - a vCPU stops only for a triple fault or a failed VM entry; INVEPT/INVVPID get valid operands.
+ *  - a vCPU stops only for a triple fault or a failed VM entry; INVEPT/INVVPID get valid operands;
+ *    an injected #PF comes with CR2 set; a pending NMI never goes into the guest's NMI handler.
  *
  * Input layout (missing bytes read as zero): see struct input and decode() below. */
 #include <setjmp.h>
@@ -306,7 +307,7 @@ static void page_tables(void)
 }
 
 struct input {
-	unsigned caps, mode, sealed, stats, sipi_echo, long_rep;
+	unsigned caps, mode, sealed, stats, sipi_echo, long_rep, nmi_pending;
 	uint64_t rflags_bits, intr, cr4_bits;
 	unsigned kind;
 	uint64_t qual, gpa;
@@ -323,9 +324,11 @@ static void decode(struct reader *rd, struct input *in)
 	in->sealed = (f >> 4) & 1;
 	in->stats = (f >> 5) & 1;
 	in->sipi_echo = (f >> 6) & 1;
+	in->nmi_pending = f >> 7; /* an NMI arrived while keel ran (vmm/host.c) */
 	uint8_t g = (uint8_t)take(rd, 1);
 	in->rflags_bits = (g & 1 ? RFLAGS_TF : 0) | (g & 2 ? RFLAGS_DF : 0) | (g & 4 ? RFLAGS_IF : 0);
-	in->intr = (g & 8 ? INTERRUPTIBILITY_STI : 0) | (g & 16 ? INTERRUPTIBILITY_MOV_SS : 0);
+	in->intr = (g & 8 ? INTERRUPTIBILITY_STI : 0) | (g & 16 ? INTERRUPTIBILITY_MOV_SS : 0) |
+		   (g & 128 ? INTERRUPTIBILITY_NMI : 0);
 	in->long_rep = ((g >> 5) & 3) == 3; /* rare: a 4096-element REP costs as much as 100 other exits */
 	in->cr4_bits = take(rd, 4);
 	in->kind = (unsigned)(take(rd, 1) % NKINDS);
@@ -431,6 +434,7 @@ static int build(const struct input *in)
 	cpu0.launched = 1;
 	cpu0.seen_seal = in->sealed;
 	cpu0.sipi_vector = -1;
+	cpu0.nmi_pending = (int)in->nmi_pending;
 	cpu0.cr0_fixed0 = c->cr0_fixed0;
 	cpu0.cr0_fixed1 = c->cr0_fixed1;
 	cpu0.cr4_fixed0 = c->cr4_fixed0;
@@ -487,7 +491,7 @@ static int build(const struct input *in)
 	vmcs_writenat(VMCS_GUEST_RSP, rsp);
 	uint64_t rflags = RFLAGS_FIXED1 | (in->rflags_bits & (RFLAGS_TF | RFLAGS_DF | RFLAGS_IF));
 	vmcs_writenat(VMCS_GUEST_RFLAGS, rflags);
-	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, (uint32_t)(in->intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS)));
+	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, (uint32_t)in->intr);
 
 	if (in->mode == M_REAL || in->mode == M_WAIT_SIPI) {
 		/* keel's own code for an AP's start state (vmm/sipi.c) */
@@ -653,6 +657,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else
 			type = INTR_TYPE_HW_EXCEPTION, vector = 13, has_code = pe;
 		vec = INTR_INFO_VALID | (type << 8) | vector | (has_code ? INTR_INFO_DELIVER_CODE : 0);
+		if (type == INTR_TYPE_EXT_INTR || type == INTR_TYPE_NMI) /* delivered only outside these shadows */
+			vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY) &
+									 ~(INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS));
 		vmcs_write32(VMCS_IDT_VECTORING_ERROR, in.qual >> 32 & 0x7FFF);
 	}
 	vmcs_write32(VMCS_IDT_VECTORING_INFO, vec);
@@ -690,10 +697,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t rip1 = vmcs_readnat(VMCS_GUEST_RIP);
 	if ((inj & INTR_INFO_VALID) && inj != vec)
 		n_injected++;
+	if ((inj & INTR_INFO_VALID) && INTR_INFO_TYPE(inj) == INTR_TYPE_NMI && inj != vec &&
+	    (vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY) & INTERRUPTIBILITY_NMI))
+		bug("exit %u (%s) injected an NMI into the guest's NMI handler (blocking by NMI)", reason,
+		    exit_reason_name(reason));
 	if ((inj & INTR_INFO_VALID) && inj != vec && INTR_INFO_VECTOR(inj) == 14 && !cpu_fake_cr2_writes)
 		bug("exit %u (%s) injected #PF without setting CR2", reason, exit_reason_name(reason));
 	if (instruction_exit(reason)) {
-		int injected = (inj & INTR_INFO_VALID) && inj != vec;
+		int injected = (inj & INTR_INFO_VALID) && inj != vec && INTR_INFO_TYPE(inj) == INTR_TYPE_HW_EXCEPTION;
 		int completed = ((rip1 - rip0) & 0xFFFF) == in.len;
 		int resumes = reason == EXIT_REASON_IO_INSTRUCTION && IOQ_REP(in.qual) && rip1 == rip0 &&
 			      regs.gpr[GPR_RCX] != rcx0; /* a long REP continues at the next exit */

@@ -1076,6 +1076,59 @@ static void test_vmcall_log_from_cpl3_ud(void **state)
 	assert_not_contains(log_text, "says");
 }
 
+/* ---- NMIs that arrive in VMX root (host_exception sets nmi_pending) ---- */
+
+#define ENTRY_NMI 0x80000202u /* valid, type 2 (NMI), vector 2 */
+
+static void test_pending_nmi_injected_at_exit_end(void **state)
+{
+	(void)state;
+	cpu0.nmi_pending = 1;
+	vm_exit(EXIT_REASON_CPUID, 0, 2);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), ENTRY_NMI);
+	assert_int_equal(rip(), RIP0 + 2); /* the CPUID completed; the NMI is delivered before the next one */
+	assert_int_equal(cpu0.nmi_pending, 0);
+}
+
+/* While the guest runs its NMI handler (blocking by NMI, until IRET) the NMI waits. */
+static void test_pending_nmi_waits_for_guest_iret(void **state)
+{
+	(void)state;
+	cpu0.nmi_pending = 1;
+	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, INTERRUPTIBILITY_NMI);
+	vm_exit(EXIT_REASON_CPUID, 0, 2);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0);
+	assert_int_equal(cpu0.nmi_pending, 1);
+
+	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0); /* the guest's IRET */
+	vm_exit(EXIT_REASON_CPUID, 0, 2);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), ENTRY_NMI);
+	assert_int_equal(cpu0.nmi_pending, 0);
+}
+
+/* MOV-SS blocking ends with the instruction keel completes: the NMI goes in at once. A fault
+ * leaves the instruction (and the blocking) in place: then the NMI waits. */
+static void test_pending_nmi_after_mov_ss_shadow(void **state)
+{
+	(void)state;
+	cpu0.nmi_pending = 1;
+	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, INTERRUPTIBILITY_MOV_SS);
+	vm_exit(EXIT_REASON_CPUID, 0, 2);
+	assert_int_equal(vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY), 0);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), ENTRY_NMI);
+	assert_int_equal(cpu0.nmi_pending, 0);
+}
+
+/* A fault the handler injects goes first; the NMI waits for a later exit. */
+static void test_pending_nmi_waits_behind_injected_fault(void **state)
+{
+	(void)state;
+	cpu0.nmi_pending = 1;
+	vm_exit(EXIT_REASON_VMXON, 0, 4);
+	assert_ud();
+	assert_int_equal(cpu0.nmi_pending, 1);
+}
+
 /* ---- port I/O (the fake CPU records IN/OUT) ---- */
 
 #define IOQ_OUTSB_REP_E9 ((0xE9ull << 16) | BIT(5) | BIT(4)) /* size 1, out, string, REP */
@@ -1367,6 +1420,10 @@ int main(void)
 		P(test_vmcall_log_beyond_ept_map_efault),
 		P(test_vmcall_log_from_cpl3_ud),
 		T(test_rep_outs_with_zero_count_completes_without_access),
+		T(test_pending_nmi_injected_at_exit_end),
+		T(test_pending_nmi_waits_for_guest_iret),
+		T(test_pending_nmi_after_mov_ss_shadow),
+		T(test_pending_nmi_waits_behind_injected_fault),
 		P(test_outs_from_unmapped_memory_pf),
 		P(test_rep_outsb_writes_each_byte_and_completes),
 		P(test_ins_into_read_only_page_pf),
