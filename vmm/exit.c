@@ -120,13 +120,24 @@ static int guest_phys_ok(uint64_t gpa, uint64_t len)
 	       !ept_is_hidden(e, gpa + len - 1);
 }
 
+/* Reads one paging-structure entry of size bytes at gpa; -1 where keel will not read. */
+static int guest_entry(uint64_t gpa, unsigned size, uint64_t *e)
+{
+	if (!guest_phys_ok(gpa, size))
+		return -1;
+	*e = size == 8 ? *(const uint64_t *)phys_ptr(gpa) : *(const uint32_t *)phys_ptr(gpa);
+	return 0;
+}
+
 /*
- * Guest-virtual to guest-physical through the guest's 4-level tables (identity without paging),
- * for a data access at the guest's CPL, checked as the CPU checks it: present; writable (for
- * supervisor writes only with CR0.WP); user-accessible at CPL 3; and SMAP for supervisor accesses
- * to user pages without RFLAGS.AC. Guest-physical equals host-physical under keel's identity EPT.
- * Returns 0, GUEST_PAGE_FAULT with *pf_error, or GUEST_REFUSED (tables keel will not read: its
- * own memory, beyond the EPT map; 32-bit and 5-level paging, not walked yet).
+ * Guest-virtual to guest-physical through the guest's page tables (identity without paging):
+ * 4-level (IA-32e), PAE (its four PDPTEs from the VMCS, where VM exits save them with EPT on) or
+ * 32-bit paging (4 MiB pages with CR4.PSE, PSE-36 address bits). The access, a data access at the
+ * guest's CPL, is checked as the CPU checks it: present; writable (for supervisor writes only with
+ * CR0.WP); user-accessible at CPL 3; and SMAP for supervisor accesses to user pages without
+ * RFLAGS.AC. Guest-physical equals host-physical under keel's identity EPT. Returns 0,
+ * GUEST_PAGE_FAULT with *pf_error, or GUEST_REFUSED (a table keel will not read: its own memory,
+ * beyond the EPT map; 5-level paging, not walked).
  */
 static int guest_translate(uint64_t gva, int write, uint64_t *gpa, uint32_t *pf_error)
 {
@@ -135,35 +146,55 @@ static int guest_translate(uint64_t gva, int write, uint64_t *gpa, uint32_t *pf_
 		*gpa = gva & 0xFFFFFFFF;
 		return 0;
 	}
-	if (!(vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) || (cr4 & CR4_LA57))
+	if (cr4 & CR4_LA57)
 		return GUEST_REFUSED;
-	int user = vcpu_cpl() == 3;
+	int user = vcpu_cpl() == 3, lma = !!(vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA);
 	uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0);
-	uint64_t table = vmcs_readnat(VMCS_GUEST_CR3) & PTE_ADDR, allow = PTE_RW | PTE_US;
-	for (int level = 3; level >= 0; level--) {
-		uint64_t slot = table + ((gva >> (12 + 9 * level)) & 511) * 8;
-		if (!guest_phys_ok(slot, 8))
+	uint64_t allow = PTE_RW | PTE_US, table = vmcs_readnat(VMCS_GUEST_CR3), e;
+	unsigned size = 8, bits = 9; /* entry size and index bits per level */
+	int level = 3;
+	if (!lma) {
+		gva &= 0xFFFFFFFF;
+		level = 1;
+		if (cr4 & CR4_PAE) {
+			/* PDPTE registers: no R/W or U/S bits of their own */
+			e = vmcs_read_raw(VMCS_GUEST_PDPTE0 + 2 * ((gva >> 30) & 3)); /* 64-bit fields, 2 apart */
+			if (!(e & PTE_P)) {
+				*pf_error = err;
+				return GUEST_PAGE_FAULT;
+			}
+			table = e;
+		} else {
+			size = 4;
+			bits = 10;
+		}
+	}
+	for (table &= PTE_ADDR & (size == 4 ? 0xFFFFF000 : ~0ULL);; table = e & PTE_ADDR) {
+		unsigned shift = 12 + bits * (unsigned)level;
+		if (guest_entry(table + ((gva >> shift) & ((1u << bits) - 1)) * size, size, &e))
 			return GUEST_REFUSED;
-		uint64_t e = *(const uint64_t *)phys_ptr(slot);
 		if (!(e & PTE_P)) {
 			*pf_error = err;
 			return GUEST_PAGE_FAULT;
 		}
 		allow &= e; /* R/W and U/S hold only when every level grants them */
-		if (level == 0 || (level <= 2 && (e & PTE_PS))) {
-			int smap = (cr4 & CR4_SMAP) && !(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_AC);
-			if ((user && !(allow & PTE_US)) || (!user && (allow & PTE_US) && smap) ||
-			    (write && !(allow & PTE_RW) && (user || (cr0 & CR0_WP)))) {
-				*pf_error = err | PF_P;
-				return GUEST_PAGE_FAULT;
-			}
-			uint64_t page = 1ULL << (12 + 9 * level);
-			*gpa = (e & PTE_ADDR & ~(page - 1)) | (gva & (page - 1));
-			return 0;
+		int large = level > 0 && level < 3 && (e & PTE_PS) && (size == 8 || (cr4 & CR4_PSE));
+		if (level > 0 && !large) {
+			level--;
+			continue;
 		}
-		table = e & PTE_ADDR;
+		int smap = (cr4 & CR4_SMAP) && !(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_AC);
+		if ((user && !(allow & PTE_US)) || (!user && (allow & PTE_US) && smap) ||
+		    (write && !(allow & PTE_RW) && (user || (cr0 & CR0_WP)))) {
+			*pf_error = err | PF_P;
+			return GUEST_PAGE_FAULT;
+		}
+		uint64_t page = 1ULL << shift, base = e & PTE_ADDR & ~(page - 1);
+		if (size == 4) /* 32-bit entries: bits 31:12 (31:22 for 4 MiB pages, PSE-36 bits 20:13) */
+			base = large ? (e & 0xFFC00000) | ((e >> 13) & 0xFF) << 32 : e & 0xFFFFF000;
+		*gpa = base | (gva & (page - 1));
+		return 0;
 	}
-	return GUEST_REFUSED;
 }
 
 int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *buf, size_t len, int write,

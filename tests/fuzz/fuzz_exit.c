@@ -82,6 +82,8 @@ static void log_sink(const char *s, size_t n)
 #define PD_GPA 0x3000ULL
 #define PT_GPA 0x4000ULL
 #define PD32_GPA 0x5000ULL /* 32-bit paging: one page directory of 4 MiB pages */
+#define PDPT_PAE_GPA 0x6000ULL /* PAE paging: CR3 (the VMCS holds the four PDPTEs) */
+#define PD_PAE_GPA 0x7000ULL /* PAE paging: the page directory of PDPTE 0, then PT_GPA */
 #define HIGH_GVA 0xFFFF800000000000ULL /* a kernel's direct map: also maps guest-physical 0 */
 
 uintptr_t phys_host_base;
@@ -194,9 +196,9 @@ static uint64_t take(struct reader *r, unsigned bytes)
 	return v;
 }
 
-enum mode { M_LONG0, M_LONG3, M_COMPAT, M_PROT32, M_PAGED32, M_REAL, M_WAIT_SIPI, M_COUNT };
+enum mode { M_LONG0, M_LONG3, M_COMPAT, M_PROT32, M_PAGED32, M_PAE, M_REAL, M_WAIT_SIPI, M_COUNT };
 static const char *const mode_names[M_COUNT] = { "64-bit CPL0", "64-bit CPL3", "compatibility", "32-bit flat",
-						 "32-bit paged", "real", "wait-for-SIPI" };
+						 "32-bit paged", "PAE paged", "real", "wait-for-SIPI" };
 
 /* Exits keel can meet: the ones every guest can cause, and the ones keel's controls enable
  * (proc/proc2 bit; 0 = unconditional). */
@@ -303,7 +305,9 @@ static void page_tables(void)
 	for (unsigned i = 0; i < 512; i++)
 		pt[i] = ((uint64_t)i << 12) | 7;
 	uint32_t *pd32 = (uint32_t *)ram(PD32_GPA);
-	pd32[0] = 0x87; /* 4 MiB page at 0 */
+	pd32[0] = 0x87; /* a 4 MiB page at 0 with CR4.PSE; without it, a page table at 0 */
+	uint64_t *pd_pae = (uint64_t *)ram(PD_PAE_GPA);
+	pd_pae[0] = PT_GPA | 7;
 }
 
 struct input {
@@ -450,7 +454,7 @@ static int build(const struct input *in)
 	page_tables();
 	uint64_t cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG, cr3 = PML4_GPA;
 	uint64_t cr4 = CR4_PAE | (in->cr4_bits & (CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE | CR4_PCIDE |
-						   CR4_SMEP | CR4_FSGSBASE | CR4_TSD | CR4_DE));
+						   CR4_SMEP | CR4_FSGSBASE | CR4_TSD | CR4_DE | CR4_PSE));
 	uint64_t efer = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE, rip = in->rip, rsp = in->rsp;
 	uint32_t entry = keel_vm.entry_ctls | ENTRY_IA32E_MODE_GUEST;
 	switch (in->mode) {
@@ -466,12 +470,18 @@ static int build(const struct input *in)
 		break;
 	case M_PAGED32:
 	case M_PROT32:
+	case M_PAE:
 		efer = 0;
 		entry &= ~ENTRY_IA32E_MODE_GUEST;
 		cr4 &= ~(CR4_PAE | CR4_PCIDE);
 		cr3 = PD32_GPA;
 		if (in->mode == M_PROT32)
 			cr0 &= ~CR0_PG;
+		if (in->mode == M_PAE) {
+			cr4 |= CR4_PAE;
+			cr3 = PDPT_PAE_GPA;
+			vmcs_write64(VMCS_GUEST_PDPTE0, PD_PAE_GPA | 1);
+		}
 		flat_segments(0xC09B, 0xC093, 0);
 		rip &= 0xFFFFFFFF;
 		break;

@@ -1266,6 +1266,104 @@ static void test_outs_smap(void **state)
 	assert_int_equal(nport_ops, 1);
 }
 
+/* ---- string I/O under 32-bit and PAE paging ---- */
+
+/* A 32-bit guest at CPL 0 (EFER 0, no IA-32e entry) with paging; OUTSB with 32-bit addressing. */
+static void guest_paging32(uint64_t cr3, uint64_t cr4_extra)
+{
+	vmcs_write64(VMCS_GUEST_EFER, 0);
+	vmcs_write32(VMCS_ENTRY_CONTROLS, ENTRY_LOAD_EFER);
+	vmcs_write32(VMCS_GUEST_CS_AR, AR_CODE32);
+	guest_cr4(CR4_OSFXSR | cr4_extra);
+	vmcs_writenat(VMCS_GUEST_CR3, cr3);
+}
+
+static void outsb32(uint64_t gva, unsigned count)
+{
+	regs.gpr[GPR_RCX] = count;
+	regs.gpr[GPR_RSI] = gva;
+	vmcs_write32(VMCS_EXIT_INSTR_INFO, 1u << 7); /* 32-bit address size */
+	vm_exit(EXIT_REASON_IO_INSTRUCTION, IOQ_OUTSB_REP_E9, 2);
+}
+
+static void assert_outs_hello(void)
+{
+	assert_completed(2);
+	assert_int_equal(nport_ops, 5);
+	for (unsigned i = 0; i < 5; i++)
+		assert_int_equal(port_ops[i].value, (uint8_t)"hello"[i]);
+}
+
+/* Four pages below 4 GiB: a page directory, a page table, data ("hello" at 0x10), a PAE PD. */
+static uint8_t *low_pages(void)
+{
+	uint8_t *p = mmap(0, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	assert_true(p != MAP_FAILED);
+	memcpy(p + 2 * 4096 + 0x10, "hello", 5);
+	return p;
+}
+
+static uint64_t pa(const void *p) { return (uint64_t)(uintptr_t)p; }
+
+/* 32-bit paging, 4 KiB pages: PDE (4 bytes) -> PTE (4 bytes) -> page. A PS bit without CR4.PSE
+ * is ignored: the PDE still points at a page table. */
+static void test_outs_32bit_paging(void **state)
+{
+	(void)state;
+	uint8_t *p = low_pages();
+	uint32_t *pd = (uint32_t *)p, *pt = (uint32_t *)(p + 4096);
+	uint64_t gva = 0x00403000;
+	pd[gva >> 22] = (uint32_t)pa(pt) | 0x83; /* P, RW, PS (ignored: CR4.PSE is 0) */
+	pt[(gva >> 12) & 1023] = (uint32_t)pa(p + 2 * 4096) | 3;
+	guest_paging32(pa(pd), 0);
+	outsb32(gva + 0x10, 5);
+	assert_outs_hello();
+	munmap(p, 4 * 4096);
+}
+
+/* 32-bit paging with CR4.PSE: a 4 MiB page straight from the PDE. */
+static void test_outs_32bit_paging_4m_page(void **state)
+{
+	(void)state;
+	uint8_t *p = low_pages();
+	uint8_t *big = mmap(0, 8 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	assert_true(big != MAP_FAILED);
+	uint64_t base = (pa(big) + (4 << 20) - 1) & ~((4ULL << 20) - 1); /* 4 MiB aligned, inside */
+	memcpy((void *)(uintptr_t)(base + 0x1234), "hello", 5);
+	uint32_t *pd = (uint32_t *)p;
+	pd[3] = (uint32_t)base | 0x83;
+	guest_paging32(pa(pd), CR4_PSE);
+	outsb32((3ULL << 22) + 0x1234, 5);
+	assert_outs_hello();
+	munmap(big, 8 << 20);
+	munmap(p, 4 * 4096);
+}
+
+/* PAE paging: the PDPTE comes from the VMCS (saved there on exit with EPT), then 8-byte PDE and
+ * PTE. A PDPTE that is not present is a #PF. */
+static void test_outs_pae_paging(void **state)
+{
+	(void)state;
+	uint8_t *p = low_pages();
+	uint64_t *pd = (uint64_t *)(p + 3 * 4096), *pt = (uint64_t *)(p + 4096);
+	uint64_t gva = 0x40403000; /* PDPTE 1, PDE 2, PTE 3 */
+	memset(pt, 0, 4096);
+	pd[(gva >> 21) & 511] = pa(pt) | 3;
+	pt[(gva >> 12) & 511] = pa(p + 2 * 4096) | 3;
+	vmcs_write64(VMCS_GUEST_PDPTE0, 0);
+	vmcs_write_raw(VMCS_GUEST_PDPTE0 + 2, pa(pd) | 1);
+	guest_paging32(0x1000, CR4_PAE);
+	outsb32(gva + 0x10, 5);
+	assert_outs_hello();
+
+	nport_ops = 0;
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	outsb32(0x00003010, 1); /* PDPTE 0: not present */
+	assert_pf(0x00003010, 0);
+	assert_int_equal(nport_ops, 0);
+	munmap(p, 4 * 4096);
+}
+
 /* keel's own memory is refused with #GP, as before the seal (docs/memory.md). */
 static void test_outs_from_keel_hidden_page_gp(void **state)
 {
@@ -1432,6 +1530,9 @@ int main(void)
 		P(test_outs_at_cpl3_from_user_page_completes),
 		P(test_outs_smap),
 		P(test_outs_from_keel_hidden_page_gp),
+		P(test_outs_32bit_paging),
+		P(test_outs_32bit_paging_4m_page),
+		P(test_outs_pae_paging),
 		T(test_sipi_starts_real_mode_at_vector),
 		T(test_wrmsr_fault_in_real_mode_gp_without_error_code),
 		T(test_init_parks_in_wait_for_sipi),
