@@ -322,16 +322,20 @@ static void reinject_vectoring(uint32_t idt_info)
 /*
  * An NMI that hit keel in VMX root (vmm/host.c) is injected as soon as the guest could take one:
  * no other event queued, no blocking by NMI, STI or MOV-SS, active state (SDM Vol. 3C 26.3.1.5).
- * Otherwise it waits for a later exit: keel does not use NMI-window exiting, so an NMI arriving
- * while the guest is blocked, or after this check, is delayed until the next exit of that CPU.
+ * Otherwise the preemption timer brings the CPU back shortly to try again (keel uses no NMI
+ * exiting, hence no NMI-window exiting). An NMI arriving after this check arms the timer itself.
  */
+#define NMI_RETRY_TICKS 64 /* preemption-timer ticks: long enough for the guest to move on */
+
 static void deliver_pending_nmi(struct vcpu *v)
 {
 	uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
 	if ((vmcs_read32(VMCS_ENTRY_INTR_INFO) & INTR_INFO_VALID) ||
 	    (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS | INTERRUPTIBILITY_NMI)) ||
-	    vmcs_read32(VMCS_GUEST_ACTIVITY_STATE) != ACTIVITY_ACTIVE)
+	    vmcs_read32(VMCS_GUEST_ACTIVITY_STATE) != ACTIVITY_ACTIVE) {
+		vmx_nmi_timer_arm(v, NMI_RETRY_TICKS); /* without a timer: at the next exit */
 		return;
+	}
 	v->nmi_pending = 0;
 	vmcs_write32(VMCS_ENTRY_INTR_INFO, INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | VEC_NMI);
 }

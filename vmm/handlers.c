@@ -394,12 +394,17 @@ static void handle_ept_misconfig(struct vcpu *v, struct guest_regs *r, const str
 	vcpu_stop(v, "EPT misconfiguration (a keel bug)");
 }
 
-/* CPU 0's preemption timer: the statistics clock (stats_interval=). */
+/* The preemption timer: a retry for a pending NMI (vmx_nmi_timer_arm), or CPU 0's statistics
+ * clock (stats_interval=). */
 static void handle_preemption_timer(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 {
 	(void)r;
 	(void)e;
 	struct vm *vm = v->vm;
+	if (v->nmi_timer) {
+		vmx_nmi_timer_disarm(v); /* vmx_exit_handler retries the NMI after this */
+		return;
+	}
 	uint64_t now = rdtsc();
 	if (now - vm->stats_last >= vm->stats_ticks) {
 		vm->stats_last = now;

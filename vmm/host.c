@@ -8,6 +8,7 @@
 #include "../arch/x86/msr.h"
 #include "../lib/log.h"
 #include "../mm/pool.h"
+#include "vmx.h"
 
 /* Offsets vmx_entry.asm uses (UW_*): checked here so the two never drift apart. */
 _Static_assert(offsetof(struct unwind_ctx, idtr_limit) == 16, "UW_IDTR");
@@ -80,6 +81,9 @@ void host_exception(struct exc_frame *f)
 		if (v) {
 			v->nmi_pending = 1;
 			v->nmis_in_root++;
+			if (v->in_root)
+				vmx_nmi_timer_arm(v, 0); /* exit right after the next entry, in case the
+							    handler's own check has passed already */
 		}
 		return;
 	}

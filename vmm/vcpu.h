@@ -54,6 +54,7 @@ struct vcpu {
 	int sipi_vector;      /* vector of the SIPI that just started this vCPU, -1 once it ran */
 	unsigned init_echo_logged;
 	volatile int nmi_pending; /* an NMI hit keel in VMX root: the guest's, injected when it can take it */
+	volatile int nmi_timer;   /* the preemption timer is armed to retry that injection */
 	uint64_t nmis_in_root;
 	uint64_t exits[EXIT_REASON_COUNT];
 	uint64_t exits_total;

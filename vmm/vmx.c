@@ -90,6 +90,27 @@ uint32_t vmx_stats_timer_value(const struct vm *vm)
 
 /* ---- per-CPU state ---- */
 
+static int stats_clock(const struct vcpu *v) { return v->vm->stats_ticks && v->index == 0; }
+
+int vmx_nmi_timer_arm(struct vcpu *v, uint32_t ticks)
+{
+	if (!((vmx_caps_pinbased(&v->vm->caps) >> 32) & PIN_PREEMPTION_TIMER))
+		return -1;
+	vmcs_write32(VMCS_PIN_CONTROLS, vmcs_read32(VMCS_PIN_CONTROLS) | PIN_PREEMPTION_TIMER);
+	vmcs_write32(VMCS_PREEMPTION_TIMER, ticks);
+	v->nmi_timer = 1;
+	return 0;
+}
+
+void vmx_nmi_timer_disarm(struct vcpu *v)
+{
+	v->nmi_timer = 0;
+	if (stats_clock(v))
+		vmcs_write32(VMCS_PREEMPTION_TIMER, vmx_stats_timer_value(v->vm));
+	else
+		vmcs_write32(VMCS_PIN_CONTROLS, vmcs_read32(VMCS_PIN_CONTROLS) & ~PIN_PREEMPTION_TIMER);
+}
+
 static const char *vmx_enable(struct vcpu *v)
 {
 	const struct vmx_caps *c = &v->vm->caps;
@@ -161,7 +182,7 @@ static void setup_controls(struct vcpu *v)
 	struct vm *vm = v->vm;
 
 	uint32_t pin = vm->pin, exit_ctls = vm->exit_ctls;
-	if (vm->stats_ticks && v->index == 0) {
+	if (stats_clock(v)) {
 		/* The statistics clock: CPU 0's preemption timer, saved across exits so it keeps counting. */
 		pin |= PIN_PREEMPTION_TIMER;
 		if ((vmx_caps_exit(&vm->caps) >> 32) & EXIT_SAVE_PREEMPTION_TIMER)

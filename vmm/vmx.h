@@ -30,6 +30,16 @@ extern int (*vmm_precheck)(struct vcpu *v);
 /* Preemption-timer start value for one statistics interval (saturated to 32 bits). */
 uint32_t vmx_stats_timer_value(const struct vm *vm);
 
+/*
+ * Arms v's VMX-preemption timer (the current VMCS must be v's) to force a VM exit `ticks` timer
+ * ticks after the next VM entry (0: right after it), so a pending NMI gets another chance.
+ * Returns 0, or -1 when the CPU has no preemption timer.
+ */
+int vmx_nmi_timer_arm(struct vcpu *v, uint32_t ticks);
+
+/* After that exit: the timer is off again unless it is the statistics clock. */
+void vmx_nmi_timer_disarm(struct vcpu *v);
+
 /* VMXOFF and CR4.VMXE cleared. */
 void vmx_disable(void);
 

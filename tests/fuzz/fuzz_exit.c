@@ -439,6 +439,8 @@ static int build(const struct input *in)
 	cpu0.seen_seal = in->sealed;
 	cpu0.sipi_vector = -1;
 	cpu0.nmi_pending = (int)in->nmi_pending;
+	if (in->nmi_pending && in->stats == 0)
+		vmx_nmi_timer_arm(&cpu0, 0); /* as vmm/host.c does for an NMI late in the last exit */
 	cpu0.cr0_fixed0 = c->cr0_fixed0;
 	cpu0.cr0_fixed1 = c->cr0_fixed1;
 	cpu0.cr4_fixed0 = c->cr4_fixed0;

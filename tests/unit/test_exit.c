@@ -1099,11 +1099,38 @@ static void test_pending_nmi_waits_for_guest_iret(void **state)
 	vm_exit(EXIT_REASON_CPUID, 0, 2);
 	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0);
 	assert_int_equal(cpu0.nmi_pending, 1);
+	assert_int_equal(cpu0.nmi_timer, 0); /* no preemption timer in these capabilities */
+	assert_false(vmcs_fake_written(VMCS_PIN_CONTROLS));
 
 	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0); /* the guest's IRET */
 	vm_exit(EXIT_REASON_CPUID, 0, 2);
 	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), ENTRY_NMI);
 	assert_int_equal(cpu0.nmi_pending, 0);
+}
+
+/* With a preemption timer, a blocked NMI brings the CPU back soon: the timer exit retries it and
+ * turns the timer off again (it is not the statistics clock here). */
+static void test_pending_nmi_retried_by_preemption_timer(void **state)
+{
+	(void)state;
+	keel_vm.caps.pinbased = (uint64_t)PIN_PREEMPTION_TIMER << 32; /* allowed-1 */
+	vmcs_write32(VMCS_PIN_CONTROLS, 0x16);
+	cpu0.nmi_pending = 1;
+	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, INTERRUPTIBILITY_NMI);
+	vm_exit(EXIT_REASON_CPUID, 0, 2);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0);
+	assert_int_equal(vmcs_read32(VMCS_PIN_CONTROLS), 0x16 | PIN_PREEMPTION_TIMER);
+	assert_int_equal(vmcs_read32(VMCS_PREEMPTION_TIMER), 64);
+	assert_int_equal(cpu0.nmi_timer, 1);
+
+	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0); /* the guest's IRET, then the timer fires */
+	vm_exit(EXIT_REASON_PREEMPTION_TIMER, 0, 0);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), ENTRY_NMI);
+	assert_int_equal(vmcs_read32(VMCS_PIN_CONTROLS), 0x16);
+	assert_int_equal(cpu0.nmi_timer, 0);
+	assert_int_equal(cpu0.nmi_pending, 0);
+	assert_not_contains(log_text, "exit statistics");
+	assert_int_equal(rip(), RIP0 + 2); /* the timer exit moved nothing */
 }
 
 /* MOV-SS blocking ends with the instruction keel completes: the NMI goes in at once. A fault
@@ -1521,6 +1548,7 @@ int main(void)
 		T(test_pending_nmi_injected_at_exit_end),
 		T(test_pending_nmi_waits_for_guest_iret),
 		T(test_pending_nmi_after_mov_ss_shadow),
+		T(test_pending_nmi_retried_by_preemption_timer),
 		T(test_pending_nmi_waits_behind_injected_fault),
 		P(test_outs_from_unmapped_memory_pf),
 		P(test_rep_outsb_writes_each_byte_and_completes),
