@@ -325,7 +325,7 @@ static void reinject_vectoring(uint32_t idt_info)
  * Otherwise the preemption timer brings the CPU back shortly to try again (keel uses no NMI
  * exiting, hence no NMI-window exiting). An NMI arriving after this check arms the timer itself.
  */
-#define NMI_RETRY_TICKS 64 /* preemption-timer ticks: long enough for the guest to move on */
+#define NMI_RETRY_TICKS 1024 /* timer ticks (TSC >> rate): the guest makes progress in between */
 
 static void deliver_pending_nmi(struct vcpu *v)
 {

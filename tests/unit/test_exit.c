@@ -1120,7 +1120,7 @@ static void test_pending_nmi_retried_by_preemption_timer(void **state)
 	vm_exit(EXIT_REASON_CPUID, 0, 2);
 	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0);
 	assert_int_equal(vmcs_read32(VMCS_PIN_CONTROLS), 0x16 | PIN_PREEMPTION_TIMER);
-	assert_int_equal(vmcs_read32(VMCS_PREEMPTION_TIMER), 64);
+	assert_int_equal(vmcs_read32(VMCS_PREEMPTION_TIMER), 1024);
 	assert_int_equal(cpu0.nmi_timer, 1);
 
 	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0); /* the guest's IRET, then the timer fires */
