@@ -338,6 +338,8 @@ static void deliver_pending_nmi(struct vcpu *v)
 	}
 	v->nmi_pending = 0;
 	vmcs_write32(VMCS_ENTRY_INTR_INFO, INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | VEC_NMI);
+	if (v->nmi_timer)
+		vmx_nmi_timer_disarm(v); /* delivered at an earlier exit than the timer's */
 }
 
 static void failed_entry(struct vcpu *v, uint32_t raw)

@@ -1131,6 +1131,20 @@ static void test_pending_nmi_retried_by_preemption_timer(void **state)
 	assert_int_equal(cpu0.nmi_pending, 0);
 	assert_not_contains(log_text, "exit statistics");
 	assert_int_equal(rip(), RIP0 + 2); /* the timer exit moved nothing */
+
+	/* Delivered by an unrelated exit before the timer fires: the timer goes off with it. (Every
+	 * VM exit clears the valid bit of the entry interruption information; the fake does not.) */
+	cpu0.nmi_pending = 1;
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, INTERRUPTIBILITY_NMI);
+	vm_exit(EXIT_REASON_CPUID, 0, 2);
+	assert_int_equal(cpu0.nmi_timer, 1);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0);
+	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0);
+	vm_exit(EXIT_REASON_CPUID, 0, 2);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), ENTRY_NMI);
+	assert_int_equal(cpu0.nmi_timer, 0);
+	assert_int_equal(vmcs_read32(VMCS_PIN_CONTROLS), 0x16);
 }
 
 /* MOV-SS blocking ends with the instruction keel completes: the NMI goes in at once. A fault
