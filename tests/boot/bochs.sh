@@ -52,6 +52,11 @@ for f in "$OVMF" "$VGABIOS"; do
 	[[ -f $f ]] || die "$f missing (tools/deps.sh boot)"
 done
 command -v bochs >/dev/null || die "bochs not installed (tools/deps.sh boot)"
+# Bochs runs inside its work directory: a relative --bochs path must not depend on that.
+if [[ $EMU == */* ]]; then
+	[[ -x $EMU ]] || die "--bochs $EMU: no such executable"
+	EMU=$(cd "$(dirname "$EMU")" && pwd)/$(basename "$EMU")
+fi
 
 # ---- work directory: a private copy of the ESP (vvfat keeps a journal and may write back) ----
 ESP=$(cd "$ESP" && pwd)
