@@ -90,6 +90,14 @@ uint32_t vmx_stats_timer_value(const struct vm *vm)
 
 /* ---- per-CPU state ---- */
 
+void vmx_write_cr_masks(const struct vcpu *v)
+{
+	/* CR0: keel owns the bits VMX fixes (other than PE/PG, free under unrestricted guest);
+	 * CR4: VMXE (hidden from the guest) and every bit VMX fixes or forbids. */
+	vmcs_writenat(VMCS_CR0_MASK, (v->cr0_fixed0 & ~(CR0_PE | CR0_PG)) | (~v->cr0_fixed1 & 0xFFFFFFFFULL));
+	vmcs_writenat(VMCS_CR4_MASK, v->cr4_fixed0 | ~v->cr4_fixed1 | CR4_VMXE);
+}
+
 static int stats_clock(const struct vcpu *v) { return v->vm->stats_ticks && v->index == 0; }
 
 int vmx_nmi_timer_arm(struct vcpu *v, uint32_t ticks)
@@ -212,14 +220,9 @@ static void setup_controls(struct vcpu *v)
 	if (vm->proc2 & PROC2_ENABLE_XSAVES)
 		vmcs_write64(VMCS_XSS_EXITING_BITMAP, 0);
 
-	/* CR0: keel owns the bits VMX fixes (other than PE/PG, free under unrestricted guest);
-	 * CR4: VMXE (hidden from the guest) and every bit VMX fixes or forbids. */
 	uint64_t cr0 = read_cr0(), cr4 = read_cr4();
-	uint64_t cr0_mask = (v->cr0_fixed0 & ~(CR0_PE | CR0_PG)) | (~v->cr0_fixed1 & 0xFFFFFFFFULL);
-	uint64_t cr4_mask = v->cr4_fixed0 | ~v->cr4_fixed1 | CR4_VMXE;
-	vmcs_writenat(VMCS_CR0_MASK, cr0_mask);
+	vmx_write_cr_masks(v);
 	vmcs_writenat(VMCS_CR0_SHADOW, cr0);
-	vmcs_writenat(VMCS_CR4_MASK, cr4_mask);
 	vmcs_writenat(VMCS_CR4_SHADOW, cr4 & ~CR4_VMXE);
 }
 

@@ -40,6 +40,9 @@ int vmx_nmi_timer_arm(struct vcpu *v, uint32_t ticks);
 /* After that exit: the timer is off again unless it is the statistics clock. */
 void vmx_nmi_timer_disarm(struct vcpu *v);
 
+/* The CR0/CR4 guest/host masks of v's VMCS: the bits keel owns (from v's fixed-bit values). */
+void vmx_write_cr_masks(const struct vcpu *v);
+
 /* VMXOFF and CR4.VMXE cleared. */
 void vmx_disable(void);
 

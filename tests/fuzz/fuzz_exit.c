@@ -446,11 +446,7 @@ static int build(const struct input *in)
 	cpu0.cr4_fixed0 = c->cr4_fixed0;
 	cpu0.cr4_fixed1 = c->cr4_fixed1;
 
-	/* CR0/CR4 ownership as vmm/vmx.c sets it, shadows showing the guest's values. */
-	uint64_t cr0_mask = (c->cr0_fixed0 & ~(CR0_PE | CR0_PG)) | (~c->cr0_fixed1 & 0xFFFFFFFFULL);
-	uint64_t cr4_mask = c->cr4_fixed0 | ~c->cr4_fixed1 | CR4_VMXE;
-	vmcs_writenat(VMCS_CR0_MASK, cr0_mask);
-	vmcs_writenat(VMCS_CR4_MASK, cr4_mask);
+	vmx_write_cr_masks(&cpu0); /* CR0/CR4 ownership as keel sets it; the shadows follow below */
 
 	ram_clear();
 	page_tables();
