@@ -28,13 +28,20 @@ mkdir -p "$SRC"
 cd "$SRC"
 if ! ls bochs_3.0*.orig.tar.* >/dev/null 2>&1; then
 	if [[ ! -f $LIST ]]; then
-		cat >"$LIST" <<'SRCS'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRCS
+		# The archive is the one this machine already uses for Debian's own main suite (read
+		# from apt's policy, whatever the sources format), so no host name lives in this script.
+		codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+		uri=$(apt-cache policy | awk -v n="n=$codename," '
+			/^ *[0-9]+ (https?|file):/ { u = $2 }
+			/release / && index($0, n) && /o=Debian,/ && /l=Debian,/ && u != "" { print u; exit }')
+		if [[ -z $uri ]]; then
+			echo "bochs3: no Debian archive for suite '$codename' in this machine's apt configuration;" >&2
+			echo "bochs3: add a deb-src line for trixie yourself, then rerun tools/bochs3.sh" >&2
+			exit 1
+		fi
+		printf 'Types: deb-src\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: %s\n' \
+			"$uri" /usr/share/keyrings/debian-archive-keyring.gpg >"$LIST"
+		echo "bochs3: added a trixie deb-src entry for $uri in $LIST" >&2
 	fi
 	echo "bochs3: fetching the bochs source package from Debian trixie" >&2
 	apt-get update -qq >&2
@@ -53,6 +60,7 @@ echo "bochs3: configuring and building (about 10 minutes on 2 cores); log in $SR
 {
 	./configure --prefix="$PREFIX" --with-term --without-x11 --enable-x86-64 --enable-cpu-level=6 \
 		--enable-vmx=2 --enable-smp --enable-pci --enable-avx --enable-evex \
+		--enable-protection-keys --enable-cet --enable-uintr --enable-amx \
 		--enable-all-optimizations --enable-debugger --enable-disasm --disable-plugins
 	make -j"$(nproc)"
 	make install
