@@ -130,6 +130,8 @@ int cr0_emulate_write(struct cr_state *s, uint64_t val)
 	}
 	if ((val & CR0_PG) && !(old & CR0_PG) && (s->efer & EFER_LME) && !(cr4 & CR4_PAE))
 		return 1;
+	if (!(val & CR0_WP) && (cr4 & CR4_CET)) /* CET needs WP (SDM Vol. 3A 2.5, MOV CR0 #GP) */
+		return 1;
 
 	if ((val ^ old) & CR0_PG) {
 		if ((val & CR0_PG) && (s->efer & EFER_LME))
@@ -138,6 +140,7 @@ int cr0_emulate_write(struct cr_state *s, uint64_t val)
 			s->efer &= ~EFER_LMA;
 	}
 	s->flush_tlb = !!((val ^ old) & (CR0_PG | CR0_WP | CR0_CD | CR0_NW));
+	s->reload_pdptes = !!((val ^ old) & (CR0_PG | CR0_CD | CR0_NW));
 	s->cr0_shadow = val;
 	s->cr0 = (val | (s->cr0_fixed0 & ~(CR0_PE | CR0_PG))) & s->cr0_fixed1;
 	return 0;
@@ -158,9 +161,27 @@ int cr4_emulate_write(struct cr_state *s, uint64_t val)
 		return 1;
 	if ((val & CR4_PCIDE) && !(old & CR4_PCIDE) && (!lma || (s->cr3 & 0xFFF)))
 		return 1;
+	if ((val & CR4_CET) && !(cr_guest_view(s->cr0, s->cr0_shadow, s->cr0_mask) & CR0_WP))
+		return 1;
 
 	s->flush_tlb = !!((val ^ old) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_PCIDE | CR4_SMEP | CR4_SMAP | CR4_LA57));
+	s->reload_pdptes = !!((val ^ old) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP));
 	s->cr4_shadow = val;
 	s->cr4 = val | s->cr4_fixed0 | CR4_VMXE;
+	return 0;
+}
+
+int pae_paging_active(uint64_t cr0, uint64_t cr4, uint64_t efer)
+{
+	return (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(efer & EFER_LMA);
+}
+
+/* PDPTE reserved bits (SDM Vol. 3A 4.4.1, table 4-8): 2:1, 8:5 and MAXPHYADDR upward, bit 63 too. */
+int pae_pdptes_invalid(const uint64_t pdpte[4], unsigned max_phys_bits)
+{
+	uint64_t reserved = 0x1E6ULL | ~((1ULL << max_phys_bits) - 1);
+	for (int i = 0; i < 4; i++)
+		if ((pdpte[i] & 1) && (pdpte[i] & reserved))
+			return 1;
 	return 0;
 }

@@ -10,6 +10,12 @@
 
 #ifndef KEEL_VERSION_CODE
 #define KEEL_VERSION_CODE 0
+/* PAE paging (CR0.PG, CR4.PAE, not IA-32e): VM entry with EPT takes the PDPTEs from the VMCS
+ * (SDM Vol. 3C 26.3.2.4), so an emulated CR write that enables or changes it must load them. */
+int pae_paging_active(uint64_t cr0, uint64_t cr4, uint64_t efer);
+/* True when a present PDPTE sets a reserved bit: the MOV to CR raises #GP(0) instead. */
+int pae_pdptes_invalid(const uint64_t pdpte[4], unsigned max_phys_bits);
+
 #endif
 
 /* Adjusts native CPUID output for the guest: hypervisor bit on, VMX off, OSXSAVE/OSPKE from the
@@ -36,6 +42,7 @@ struct cr_state {
 	int cs_l;                       /* in 64-bit mode */
 	uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 	int flush_tlb;                  /* out: the write changes translations (SDM 4.10.4.1) */
+	int reload_pdptes;              /* out: with PAE paging after it, the CPU reloads the PDPTEs (SDM 4.4.1) */
 };
 
 /*
@@ -47,5 +54,11 @@ int cr0_emulate_write(struct cr_state *s, uint64_t val);
 /* What the guest reads: owned bits from the shadow, the rest from the real register (SDM 25.3). */
 uint64_t cr_guest_view(uint64_t real, uint64_t shadow, uint64_t mask);
 int cr4_emulate_write(struct cr_state *s, uint64_t val);
+
+/* PAE paging (CR0.PG, CR4.PAE, not IA-32e): VM entry with EPT takes the PDPTEs from the VMCS
+ * (SDM Vol. 3C 26.3.2.4), so an emulated CR write that enables or changes it must load them. */
+int pae_paging_active(uint64_t cr0, uint64_t cr4, uint64_t efer);
+/* True when a present PDPTE sets a reserved bit: the MOV to CR raises #GP(0) instead. */
+int pae_pdptes_invalid(const uint64_t pdpte[4], unsigned max_phys_bits);
 
 #endif

@@ -16,7 +16,6 @@ struct exit_info {
 
 typedef void (*exit_handler_fn)(struct vcpu *v, struct guest_regs *r, const struct exit_info *e);
 
-void exit_register(unsigned reason, exit_handler_fn fn);
 const char *exit_reason_name(unsigned reason);
 /* Dumps the exit and the guest state, then injects #UD (or stops the vCPU when it cannot go on). */
 void exit_unhandled(struct vcpu *v, struct guest_regs *r, const struct exit_info *e);
@@ -24,7 +23,12 @@ void exit_unhandled(struct vcpu *v, struct guest_regs *r, const struct exit_info
 /* Set by the VM-entry checker when built in: names the SDM rules a failed entry broke. */
 extern void (*vmx_entry_check_hook)(struct vcpu *v);
 
-/* Registers keel's handlers (vmm/handlers.c). */
-void handlers_register(void);
+/* The handler of each basic exit reason (vmm/exit.c); NULL slots go to exit_unhandled. Writable
+ * only in host unit tests. */
+#ifdef KEEL_HOST_TEST
+extern exit_handler_fn exit_handlers[EXIT_REASON_COUNT];
+#else
+extern exit_handler_fn const exit_handlers[EXIT_REASON_COUNT];
+#endif
 
 #endif

@@ -8,7 +8,7 @@
 #include "../arch/x86/msr.h"
 #include "../lib/log.h"
 #include "../mm/pool.h"
-#include "vmx.h"
+#include "events.h"
 
 /* Offsets vmx_entry.asm uses (UW_*): checked here so the two never drift apart. */
 _Static_assert(offsetof(struct unwind_ctx, idtr_limit) == 16, "UW_IDTR");
@@ -77,14 +77,9 @@ void host_exception(struct exc_frame *f)
 	if (f->vector == VEC_NMI) {
 		/* The guest's NMI, arrived while this CPU ran keel: vmx_exit_handler injects it. Nothing
 		 * is logged here: the NMI may have interrupted the logger, which holds its lock. */
-		struct vcpu *v = vcpu_current();
-		if (v) {
-			v->nmi_pending = 1;
-			v->nmis_in_root++;
-			if (v->in_root)
-				vmx_nmi_timer_arm(v, 0); /* exit right after the next entry, in case the
-							    handler's own check has passed already */
-		}
+		struct vcpu *v = vcpu_in_root();
+		if (v)
+			events_nmi_in_root(v);
 		return;
 	}
 	log_err("keel: PANIC: exception %llu (error 0x%llx) in VMX root at RIP 0x%llx RSP 0x%llx CR2 0x%llx",
@@ -98,7 +93,7 @@ void host_exception(struct exc_frame *f)
 		(unsigned long long)sp[1], (unsigned long long)sp[2], (unsigned long long)sp[3],
 		(unsigned long long)sp[4], (unsigned long long)sp[5], (unsigned long long)sp[6],
 		(unsigned long long)sp[7]);
-	struct vcpu *v = vcpu_current();
+	struct vcpu *v = vcpu_in_root();
 	if (v)
 		vcpu_stop(v, "exception in VMX root");
 	for (;;)

@@ -3,7 +3,8 @@
 #include "../arch/x86/cr.h"
 #include "../arch/x86/msr.h"
 #include "emulate.h"
-#include "exit.h"
+#include "../lib/log.h"
+#include "handlers.h"
 #include "vmcs.h"
 
 void vcpu_reset_to_wait_for_sipi(struct vcpu *v)
@@ -56,4 +57,36 @@ void vcpu_start_at_sipi_vector(struct vcpu *v, unsigned vector)
 	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0);
 	if (v->vpid)
 		invvpid(INVVPID_SINGLE_CONTEXT, v->vpid);
+}
+
+/* ---- the exits ---- */
+
+void sipi_exit_init(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+{
+	(void)e;
+	/*
+	 * Bochs 2.7 leaves INIT pending after the INIT VM exit and raises it again on the entry after
+	 * the SIPI exit (Bochs issue stlintel/Bochs#11, fixed in later releases). An INIT that arrives
+	 * before the started CPU executed its first instruction is that echo: drop it. On hardware a
+	 * new INIT needs a new IPI, which software sends only after waiting for the AP.
+	 */
+	if (v->sipi_vector >= 0 && vmcs_readnat(VMCS_GUEST_RIP) == 0 &&
+	    vmcs_read16(VMCS_GUEST_CS_SEL) == (uint16_t)(v->sipi_vector << 8)) {
+		if (!v->init_echo_logged++)
+			log_info("keel: cpu%u: INIT right after SIPI ignored (Bochs 2.7 erratum)", v->index);
+		/* The same Bochs saves blocking-by-SMI on this exit (stlintel/Bochs#10): start afresh. */
+		vcpu_start_at_sipi_vector(v, (unsigned)v->sipi_vector);
+		v->sipi_vector = -1;
+		return;
+	}
+	for (unsigned i = 0; i < 16; i++)
+		r->gpr[i] = 0;
+	vcpu_reset_to_wait_for_sipi(v);
+}
+
+void sipi_exit_sipi(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+{
+	(void)r;
+	vcpu_start_at_sipi_vector(v, (unsigned)(e->qualification & 0xFF));
+	v->sipi_vector = (int)(e->qualification & 0xFF);
 }

@@ -11,7 +11,9 @@
 #include "../mm/mtrr.h"
 #include "caps.h"
 
-#define KEEL_MAX_CPUS 64
+/* Logical CPUs keel virtualizes; a machine with more is not virtualized at all (vmm_start), so no
+ * CPU is ever left native beside virtualized ones without a word. */
+#define KEEL_MAX_CPUS 1024
 #define HOST_STACK_PAGES 4
 
 /* Guest GPRs as the exit stub pushes them, indexed as exit qualifications number them
@@ -38,8 +40,9 @@ _Static_assert(sizeof(struct tss64) == 104, "TSS layout");
 struct vm;
 
 struct vcpu {
+	struct vcpu *self;   /* first: %gs:0 in VMX root (HOST_GS_BASE = this vCPU) */
 	unsigned index;       /* keel's CPU number: 0 = BSP */
-	uint32_t apic_id;
+	uint32_t apic_id;     /* x2APIC ID where CPUID leaf 0xB gives one, else the 8-bit APIC ID */
 	struct vm *vm;
 	uint64_t vmxon_pa, vmcs_pa;
 	uint8_t *stack;       /* HOST_STACK_PAGES pages; the vcpu pointer sits at the top */
@@ -91,12 +94,22 @@ struct vm {
 
 extern struct vm keel_vm;
 
-/* The vCPU running on this CPU in VMX root (HOST_GS_BASE points at it), or NULL outside. */
+/* The vCPU whose exit this CPU is handling (VMX root: HOST_GS_BASE points at it), else NULL. */
+struct vcpu *vcpu_in_root(void);
+/* The vCPU of this CPU, in root or not (outside root by x2APIC ID), or NULL before its setup. */
 struct vcpu *vcpu_current(void);
+/* This CPU's APIC ID: the 32-bit x2APIC ID (CPUID.0BH:EDX) where leaf 0xB exists, else
+ * CPUID.1:EBX[31:24]; IDs above 255 exist (SDM Vol. 3A 11.12.8). */
+uint32_t vcpu_this_apic_id(void);
 
 /* Advances the guest RIP past the exiting instruction and drops STI/MOV-SS blocking; a TF-set
  * guest gets its single-step #DB after the emulated instruction, as on hardware. */
 void vcpu_skip_instruction(struct vcpu *v);
+/* rip + len, wrapped at 4 GiB outside 64-bit mode; long_mode is asked only when the add carries
+ * across a 4 GiB boundary. Pure (unit-tested). */
+uint64_t vcpu_next_rip(uint64_t rip, uint32_t len, int (*long_mode)(void));
+/* Exceptions of the fault class (their delivery saves RFLAGS.RF = 1). */
+int vcpu_exception_is_fault(unsigned vector);
 
 /* Queues a hardware exception for the next VM entry (RIP is not advanced: faults restart). */
 void vcpu_inject_exception(struct vcpu *v, unsigned vector, int has_error, uint32_t error);
@@ -116,7 +129,7 @@ void vcpu_stop(struct vcpu *v, const char *why) __attribute__((noreturn));
 void vcpu_reset_to_wait_for_sipi(struct vcpu *v);
 void vcpu_start_at_sipi_vector(struct vcpu *v, unsigned vector);
 
-/* Reports a guest access to keel's hidden memory, once per page (vmm/handlers.c). */
+/* Reports a guest access to keel's hidden memory, once per page (vmm/ept_fault.c). */
 void hidden_access_log(struct vcpu *v, uint64_t page, int write, uint64_t rip);
 
 /* Guest memory accessed on the guest's behalf, through its page tables at its CPL. */
@@ -139,6 +152,9 @@ int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *b
 		    struct guest_fault *pf);
 /* vcpu_copy_guest into buf: 0, or -1 on any failure. */
 int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len);
+/* Copies len bytes of guest-physical memory at gpa into buf: 0, or GUEST_REFUSED where keel will
+ * not read (its own memory, beyond the EPT map). */
+int vcpu_read_guest_phys(uint64_t gpa, void *buf, size_t len);
 /* Sets CR2 and queues #PF with the error code. */
 void vcpu_inject_page_fault(struct vcpu *v, const struct guest_fault *pf);
 

@@ -60,13 +60,6 @@ static uint64_t tsc_hz(void)
 
 static void *alloc_one(void) { return pool_alloc_pages(1); }
 
-static uint32_t this_apic_id(void)
-{
-	struct cpuid_regs r;
-	cpuid(1, 0, &r);
-	return r.ebx >> 24;
-}
-
 static struct vcpu *vcpu_create(struct vm *vm, unsigned index)
 {
 	struct vcpu *v = pool_alloc_pages(1);
@@ -75,7 +68,8 @@ static struct vcpu *vcpu_create(struct vm *vm, unsigned index)
 	if (!v || !vmxon || !vmcs || !stack)
 		return 0;
 	v->index = index;
-	v->apic_id = this_apic_id();
+	v->self = v;
+	v->apic_id = vcpu_this_apic_id();
 	v->vm = vm;
 	v->vmxon_pa = (uint64_t)(uintptr_t)vmxon;
 	v->vmcs_pa = (uint64_t)(uintptr_t)vmcs;
@@ -226,7 +220,6 @@ const char *vmm_start(const struct vmm_platform *p)
 	}
 	pool_init(p->pool_base, p->pool_pages);
 	log_set_cpu_fn(vmm_cpu_index);
-	handlers_register();
 	vmx_entry_check_hook = explain_failed_entry;
 
 	why = vmx_compute_controls(vm);

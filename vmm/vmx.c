@@ -8,6 +8,7 @@
 #include "../lib/log.h"
 #include "../lib/string.h"
 #include "../mm/pool.h"
+#include "events.h"
 #include "host.h"
 #include "hypercall_abi.h"
 #include "vmcs.h"
@@ -82,12 +83,6 @@ void vmx_traps_init(struct vm *vm)
 	vmx_io_bitmap_trap(vm->io_bitmap, KEEL_TRAPPED_PORT);
 }
 
-uint32_t vmx_stats_timer_value(const struct vm *vm)
-{
-	uint64_t v = vm->stats_ticks >> VMX_MISC_PREEMPT_RATE(vm->caps.misc);
-	return v > 0xFFFFFFFFULL ? 0xFFFFFFFFu : (uint32_t)v;
-}
-
 /* ---- per-CPU state ---- */
 
 void vmx_write_cr_masks(const struct vcpu *v)
@@ -96,27 +91,6 @@ void vmx_write_cr_masks(const struct vcpu *v)
 	 * CR4: VMXE (hidden from the guest) and every bit VMX fixes or forbids. */
 	vmcs_writenat(VMCS_CR0_MASK, (v->cr0_fixed0 & ~(CR0_PE | CR0_PG)) | (~v->cr0_fixed1 & 0xFFFFFFFFULL));
 	vmcs_writenat(VMCS_CR4_MASK, v->cr4_fixed0 | ~v->cr4_fixed1 | CR4_VMXE);
-}
-
-static int stats_clock(const struct vcpu *v) { return v->vm->stats_ticks && v->index == 0; }
-
-int vmx_nmi_timer_arm(struct vcpu *v, uint32_t ticks)
-{
-	if (!((vmx_caps_pinbased(&v->vm->caps) >> 32) & PIN_PREEMPTION_TIMER))
-		return -1;
-	vmcs_write32(VMCS_PIN_CONTROLS, vmcs_read32(VMCS_PIN_CONTROLS) | PIN_PREEMPTION_TIMER);
-	vmcs_write32(VMCS_PREEMPTION_TIMER, ticks);
-	v->nmi_timer = 1;
-	return 0;
-}
-
-void vmx_nmi_timer_disarm(struct vcpu *v)
-{
-	v->nmi_timer = 0;
-	if (stats_clock(v))
-		vmcs_write32(VMCS_PREEMPTION_TIMER, vmx_stats_timer_value(v->vm));
-	else
-		vmcs_write32(VMCS_PIN_CONTROLS, vmcs_read32(VMCS_PIN_CONTROLS) & ~PIN_PREEMPTION_TIMER);
 }
 
 static const char *vmx_enable(struct vcpu *v)
@@ -190,12 +164,12 @@ static void setup_controls(struct vcpu *v)
 	struct vm *vm = v->vm;
 
 	uint32_t pin = vm->pin, exit_ctls = vm->exit_ctls;
-	if (stats_clock(v)) {
+	if (events_stats_clock(v)) {
 		/* The statistics clock: CPU 0's preemption timer, saved across exits so it keeps counting. */
 		pin |= PIN_PREEMPTION_TIMER;
 		if ((vmx_caps_exit(&vm->caps) >> 32) & EXIT_SAVE_PREEMPTION_TIMER)
 			exit_ctls |= EXIT_SAVE_PREEMPTION_TIMER;
-		vmcs_write32(VMCS_PREEMPTION_TIMER, vmx_stats_timer_value(vm));
+		vmcs_write32(VMCS_PREEMPTION_TIMER, events_stats_timer_value(vm));
 		vm->stats_last = rdtsc();
 	}
 	vmcs_write32(VMCS_PIN_CONTROLS, pin);

@@ -27,19 +27,6 @@ const char *vmx_vcpu_launch(struct vcpu *v, int (*precheck)(struct vcpu *v));
 /* The VM-entry self-check run before each launch when check=on (NULL when not built in). */
 extern int (*vmm_precheck)(struct vcpu *v);
 
-/* Preemption-timer start value for one statistics interval (saturated to 32 bits). */
-uint32_t vmx_stats_timer_value(const struct vm *vm);
-
-/*
- * Arms v's VMX-preemption timer (the current VMCS must be v's) to force a VM exit `ticks` timer
- * ticks after the next VM entry (0: right after it), so a pending NMI gets another chance.
- * Returns 0, or -1 when the CPU has no preemption timer.
- */
-int vmx_nmi_timer_arm(struct vcpu *v, uint32_t ticks);
-
-/* After that exit: the timer is off again unless it is the statistics clock. */
-void vmx_nmi_timer_disarm(struct vcpu *v);
-
 /* The CR0/CR4 guest/host masks of v's VMCS: the bits keel owns (from v's fixed-bit values). */
 void vmx_write_cr_masks(const struct vcpu *v);
 

@@ -38,6 +38,8 @@
 #define CR4_SMEP BIT(20)
 #define CR4_SMAP BIT(21)
 #define CR4_PKE BIT(22)
+#define CR4_CET BIT(23)
+#define CR4_PKS BIT(24)
 
 #define RFLAGS_CF BIT(0)
 #define RFLAGS_FIXED1 BIT(1)

@@ -30,6 +30,7 @@
 #include "../../lib/log.h"
 #include "../../mm/ept.h"
 #include "../../mm/phys.h"
+#include "../../vmm/events.h"
 #include "../../vmm/exit.h"
 #include "../../vmm/host.h"
 #include "../../vmm/hypercall.h"
@@ -440,7 +441,7 @@ static int build(const struct input *in)
 	cpu0.sipi_vector = -1;
 	cpu0.nmi_pending = (int)in->nmi_pending;
 	if (in->nmi_pending && in->stats == 0)
-		vmx_nmi_timer_arm(&cpu0, 0); /* as vmm/host.c does for an NMI late in the last exit */
+		events_nmi_timer_arm(&cpu0, 0); /* as vmm/host.c does for an NMI late in the last exit */
 	cpu0.cr0_fixed0 = c->cr0_fixed0;
 	cpu0.cr0_fixed1 = c->cr0_fixed1;
 	cpu0.cr4_fixed0 = c->cr4_fixed0;
@@ -616,7 +617,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 						 fake_invalidate };
 	log_add_output(log_sink);
 	log_set_level(LOG_DEBUG);
-	handlers_register();
+
 	vmx_entry_check_hook = entry_check_hook;
 	atexit(print_stats);
 	return 0;

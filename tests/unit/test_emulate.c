@@ -372,6 +372,46 @@ static void assert_cr0_faults(struct cr_state s, uint64_t val)
 	assert_memory_equal(&s, &before, sizeof(s));
 }
 
+static void test_cr0_clearing_wp_with_cet_faults(void **state)
+{
+	(void)state;
+	struct cr_state s = long_mode();
+	s.cr4_shadow |= CR4_CET;
+	s.cr4 |= CR4_CET;
+	assert_cr0_faults(s, s.cr0_shadow & ~CR0_WP);
+}
+
+static void test_cr4_setting_cet_without_wp_faults(void **state)
+{
+	(void)state;
+	struct cr_state s = long_mode();
+	s.cr0_shadow &= ~CR0_WP;
+	s.cr0 &= ~CR0_WP;
+	s.cr4_fixed1 |= CR4_CET;
+	struct cr_state before = s;
+	assert_int_equal(cr4_emulate_write(&s, s.cr4_shadow | CR4_CET), 1);
+	assert_memory_equal(&s, &before, sizeof(s));
+	s.cr0_shadow |= CR0_WP;
+	s.cr0 |= CR0_WP;
+	assert_int_equal(cr4_emulate_write(&s, s.cr4_shadow | CR4_CET), 0);
+}
+
+static void test_pae_pdpte_reserved_bits(void **state)
+{
+	(void)state;
+	uint64_t ok[4] = { 0x1001, 0, 0x3001 | (1ULL << 38), 0x4000 | 0x6 /* not present: ignored */ };
+	assert_int_equal(pae_pdptes_invalid(ok, 39), 0);
+	uint64_t rw[4] = { 0x1003, 0, 0, 0 }; /* bit 1 (R/W) is reserved in a PDPTE */
+	assert_int_equal(pae_pdptes_invalid(rw, 39), 1);
+	uint64_t high[4] = { 0, 0x1001 | (1ULL << 39), 0, 0 };
+	assert_int_equal(pae_pdptes_invalid(high, 39), 1);
+	uint64_t xd[4] = { 0, 0, 0, 0x1001 | (1ULL << 63) };
+	assert_int_equal(pae_pdptes_invalid(xd, 52), 1);
+	assert_true(pae_paging_active(CR0_PG | CR0_PE, CR4_PAE, 0));
+	assert_false(pae_paging_active(CR0_PG | CR0_PE, CR4_PAE, EFER_LME | EFER_LMA));
+	assert_false(pae_paging_active(CR0_PE, CR4_PAE, 0));
+}
+
 static void test_cr0_bits_63_32_fault(void **state)
 {
 	(void)state;
@@ -696,6 +736,9 @@ int main(void)
 		cmocka_unit_test(test_xsetbv_bndregs_without_bndcsr_faults),
 		cmocka_unit_test(test_xsetbv_partial_avx512_faults),
 		cmocka_unit_test(test_xsetbv_avx512_without_avx_faults),
+		cmocka_unit_test(test_cr0_clearing_wp_with_cet_faults),
+		cmocka_unit_test(test_cr4_setting_cet_without_wp_faults),
+		cmocka_unit_test(test_pae_pdpte_reserved_bits),
 		cmocka_unit_test(test_cr0_bits_63_32_fault),
 		cmocka_unit_test(test_cr0_nw_without_cd_faults),
 		cmocka_unit_test(test_cr0_nw_with_cd_is_allowed),

@@ -1,8 +1,7 @@
 /* Host unit tests for keel's VM-exit path: the real dispatcher vmx_exit_handler (vmm/exit.c) with
- * the handlers handlers_register() installs (vmm/handlers.c, vmm/hypercall.c, vmm/sipi.c), run
- * against the array-backed VMCS of vmcs_fake.c. Host program (cmocka); links vmm/exit.c,
- * vmm/handlers.c, vmm/emulate.c, vmm/hypercall.c, vmm/sipi.c, vmm/vmx.c, vmm/caps.c, mm/ept.c,
- * mm/mtrr.c, lib/log.c, lib/fmt.c, lib/string.c and vmcs_fake.c.
+ * the handlers of its table (vmm/exit.c and the instruction-class files), run
+ * against the array-backed VMCS of vmcs_fake.c. Host program (cmocka); links the Makefile's
+ * EXIT_PATH_SRCS, vmm/vmx.c, vmm/caps.c, mm/ept.c, mm/mtrr.c, lib/ and vmcs_fake.c.
  *
  * The assembly helpers (safe_rdmsr, safe_wrmsr, safe_xsetbv, vmx_launch_unwind) are fakes below:
  * they record their calls and fail the test when called more often than it allowed. Built with
@@ -191,6 +190,7 @@ static int setup(void **state)
 	cpu0.cr4_fixed1 = CR4_FIXED1;
 	keel_vm.vcpus[0] = &cpu0;
 	keel_vm.ncpus = keel_vm.nvirt = 1;
+	keel_vm.caps.max_phys_bits = 39; /* Bochs's models */
 
 	/* Entry fields (interruption info, error code, instruction length), pending debug exceptions
 	 * and interruptibility stay unwritten, so a case can tell whether keel touched them. */
@@ -208,7 +208,7 @@ static int setup(void **state)
 	guest_cpl(0);
 	vmcs_write32(VMCS_ENTRY_CONTROLS, ENTRY_IA32E_MODE_GUEST | ENTRY_LOAD_EFER);
 
-	handlers_register();
+
 	log_text[0] = 0;
 	log_set_level(LOG_INFO);
 	return log_add_output(capture) < 0;
@@ -220,7 +220,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	exit_register(SPY_REASON, 0);
+	exit_handlers[SPY_REASON] = 0;
 	log_remove_output(capture);
 	return 0;
 }
@@ -247,7 +247,7 @@ static void spy_handler(struct vcpu *v, struct guest_regs *r, const struct exit_
 static void register_spy(void)
 {
 	memset(&spy, 0, sizeof(spy));
-	exit_register(SPY_REASON, spy_handler);
+	exit_handlers[SPY_REASON] = spy_handler;
 }
 
 /* One VM exit: what the CPU stores in the exit-information fields, then keel's handler. */
@@ -267,9 +267,18 @@ static void assert_no_event(void)
 		fail_msg("unexpected event injected: entry interruption info 0x%x", vmcs_read32(VMCS_ENTRY_INTR_INFO));
 }
 
-/* A fault: injected, and RIP left on the faulting instruction. */
+/* A fault: injected, RIP left on the faulting instruction, and RFLAGS.RF set as the CPU saves it
+ * when it delivers a fault (SDM Vol. 3A 17.3.1.1). */
+static void assert_fault_rf(void)
+{
+	if (!(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_RF))
+		fail_msg("fault injected with RFLAGS.RF clear (RFLAGS 0x%llx)",
+			 (unsigned long long)vmcs_readnat(VMCS_GUEST_RFLAGS));
+}
+
 static void assert_ud(void)
 {
+	assert_fault_rf();
 	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), ENTRY_UD);
 	assert_false(vmcs_fake_written(VMCS_ENTRY_EXCEPTION_ERROR));
 	assert_int_equal(rip(), RIP0);
@@ -277,6 +286,7 @@ static void assert_ud(void)
 
 static void assert_gp0(void)
 {
+	assert_fault_rf();
 	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), ENTRY_GP);
 	assert_true(vmcs_fake_written(VMCS_ENTRY_EXCEPTION_ERROR));
 	assert_int_equal(vmcs_read32(VMCS_ENTRY_EXCEPTION_ERROR), 0);
@@ -288,6 +298,52 @@ static void assert_completed(unsigned len)
 {
 	assert_no_event();
 	assert_int_equal(rip(), RIP0 + len);
+}
+
+/* ---- RIP advance arithmetic ---- */
+
+static int long_mode_calls, long_mode_answer;
+static int fake_long_mode(void)
+{
+	long_mode_calls++;
+	return long_mode_answer;
+}
+
+static void test_next_rip_no_carry_asks_nothing(void **state)
+{
+	(void)state;
+	long_mode_calls = 0;
+	assert_int_equal(vcpu_next_rip(0x1000, 2, fake_long_mode), 0x1002);
+	assert_int_equal(vcpu_next_rip(0xFFFFFFFF80001000ULL, 3, fake_long_mode), 0xFFFFFFFF80001003ULL);
+	assert_int_equal(long_mode_calls, 0); /* a 64-bit kernel's exits never read EFER or CS */
+}
+
+static void test_next_rip_wraps_at_4g_outside_64bit_mode(void **state)
+{
+	(void)state;
+	long_mode_calls = 0;
+	long_mode_answer = 0;
+	assert_int_equal(vcpu_next_rip(0xFFFFFFFEULL, 3, fake_long_mode), 0x1);
+	assert_int_equal(long_mode_calls, 1);
+}
+
+static void test_next_rip_carries_in_64bit_mode(void **state)
+{
+	(void)state;
+	long_mode_answer = 1;
+	assert_int_equal(vcpu_next_rip(0xFFFFFFFEULL, 3, fake_long_mode), 0x100000001ULL);
+	assert_int_equal(vcpu_next_rip(0x1FFFFFFFFULL, 1, fake_long_mode), 0x200000000ULL);
+}
+
+static void test_fault_class(void **state)
+{
+	(void)state;
+	assert_true(vcpu_exception_is_fault(VEC_GP));
+	assert_true(vcpu_exception_is_fault(VEC_UD));
+	assert_true(vcpu_exception_is_fault(VEC_PF));
+	assert_false(vcpu_exception_is_fault(VEC_NMI));
+	assert_false(vcpu_exception_is_fault(3)); /* #BP: trap */
+	assert_false(vcpu_exception_is_fault(8)); /* #DF: abort */
 }
 
 /* ---- dispatch ---- */
@@ -330,7 +386,7 @@ static void test_unregistering_falls_back_to_unhandled(void **state)
 {
 	(void)state;
 	register_spy();
-	exit_register(SPY_REASON, 0);
+	exit_handlers[SPY_REASON] = 0;
 	vm_exit(SPY_REASON, 0, 0);
 	assert_int_equal(spy.calls, 0);
 	assert_ud();
@@ -1017,6 +1073,52 @@ static int teardown_paging(void **state)
 	return teardown(state);
 }
 
+/* PAE paging switched on by an emulated MOV CR0 (a 32-bit kernel's "PE|NE|WP|PG" write changes NE,
+ * which keel owns): the PDPTEs go into the VMCS, where VM entry with EPT takes them. */
+static void pae_guest(uint64_t *pdpt)
+{
+	uint64_t cr0 = CR0_PE | CR0_ET; /* NE clear in the shadow, as after SIPI */
+	vmcs_writenat(VMCS_GUEST_CR0, cr0 | CR0_NE);
+	vmcs_writenat(VMCS_CR0_SHADOW, cr0);
+	guest_cr4(CR4_PAE);
+	vmcs_write64(VMCS_GUEST_EFER, 0);
+	vmcs_write32(VMCS_GUEST_CS_AR, AR_CODE32);
+	vmcs_write32(VMCS_ENTRY_CONTROLS, ENTRY_LOAD_EFER);
+	vmcs_writenat(VMCS_GUEST_CR3, (uint64_t)(uintptr_t)pdpt);
+	regs.gpr[GPR_RAX] = cr0 | CR0_NE | CR0_WP | CR0_PG;
+}
+
+static void test_mov_cr0_enabling_pae_paging_loads_pdptes(void **state)
+{
+	(void)state;
+	uint64_t *pdpt = pages + 2048 + 64; /* 32-byte aligned, in the data page */
+	pdpt[0] = 0x1001;
+	pdpt[1] = 0;
+	pdpt[2] = 0x3001;
+	pdpt[3] = 0x4001;
+	pae_guest(pdpt);
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(0, 0, GPR_RAX), 3);
+	assert_completed(3);
+	assert_int_equal(vmcs_read_raw(VMCS_GUEST_PDPTE0), 0x1001);
+	assert_int_equal(vmcs_read_raw(VMCS_GUEST_PDPTE0 + 4), 0x3001);
+	assert_int_equal(vmcs_read_raw(VMCS_GUEST_PDPTE0 + 6), 0x4001);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_CONTROLS), ENTRY_LOAD_EFER); /* not IA-32e */
+}
+
+static void test_mov_cr0_pae_reserved_pdpte_gp(void **state)
+{
+	(void)state;
+	uint64_t *pdpt = pages + 2048 + 64;
+	pdpt[0] = 0x1001;
+	pdpt[1] = 0x2003; /* R/W is reserved in a PDPTE */
+	pdpt[2] = pdpt[3] = 0;
+	pae_guest(pdpt);
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(0, 0, GPR_RAX), 3);
+	assert_gp0();
+	assert_int_equal(vmcs_readnat(VMCS_CR0_SHADOW), CR0_PE | CR0_ET);
+	assert_false(vmcs_fake_written(VMCS_GUEST_PDPTE0));
+}
+
 static void test_vmcall_log_reads_guest_virtual_memory(void **state)
 {
 	(void)state;
@@ -1495,6 +1597,10 @@ static void test_preemption_timer_prints_stats_and_rearms(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		T(test_next_rip_no_carry_asks_nothing),
+		T(test_next_rip_wraps_at_4g_outside_64bit_mode),
+		T(test_next_rip_carries_in_64bit_mode),
+		T(test_fault_class),
 		T(test_registered_handler_gets_decoded_exit),
 		T(test_handler_runs_in_root_with_regs),
 		T(test_unregistered_reason_injects_ud),
@@ -1552,6 +1658,8 @@ int main(void)
 		T(test_vmcall_version_from_cpl3_allowed),
 		T(test_vmcall_version_from_cpl0),
 		T(test_vmcall_stats_counts_the_call_itself),
+		P(test_mov_cr0_enabling_pae_paging_loads_pdptes),
+		P(test_mov_cr0_pae_reserved_pdpte_gp),
 		P(test_vmcall_log_reads_guest_virtual_memory),
 		P(test_vmcall_log_unmapped_address_efault),
 		P(test_vmcall_log_from_keel_hidden_page_efault),

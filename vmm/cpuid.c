@@ -1,0 +1,25 @@
+/* CPUID under keel: the host's answer, shaped so the guest sees what keel supports in VMX non-root
+ * (vmm/emulate.c cpuid_shape), and keel's own leaves. VMX root. */
+#include "../arch/x86/cpu.h"
+#include "emulate.h"
+#include "handlers.h"
+#include "vmcs.h"
+
+void cpuid_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+{
+	(void)e;
+	struct cpuid_regs out;
+	uint32_t leaf = (uint32_t)r->gpr[GPR_RAX], sub = (uint32_t)r->gpr[GPR_RCX];
+
+	if (leaf >= KEEL_CPUID_LEAF && leaf <= KEEL_CPUID_LEAF + 0xFF) {
+		cpuid_keel_leaf(leaf, &out);
+	} else {
+		cpuid(leaf, sub, &out);
+		cpuid_shape(leaf, sub, vmcs_readnat(VMCS_GUEST_CR4), &out);
+	}
+	r->gpr[GPR_RAX] = out.eax;
+	r->gpr[GPR_RBX] = out.ebx;
+	r->gpr[GPR_RCX] = out.ecx;
+	r->gpr[GPR_RDX] = out.edx;
+	vcpu_skip_instruction(v);
+}

@@ -1,0 +1,158 @@
+/* Guest memory accessed on the guest's behalf: a walk of the guest's page tables with the checks the
+ * CPU makes, and copies in and out. VMX root, inside an exit handler. */
+#include "../arch/x86/cr.h"
+#include "../arch/x86/msr.h"
+#include "../lib/string.h"
+#include "../mm/phys.h"
+#include "vcpu.h"
+#include "vmcs.h"
+
+#define PTE_P BIT(0)
+#define PTE_RW BIT(1)
+#define PTE_US BIT(2)
+#define PTE_PS BIT(7)
+#define PTE_ADDR 0x000FFFFFFFFFF000ULL
+#define PF_P BIT(0) /* #PF error code (SDM Vol. 3A 4.7): protection, not "not present" */
+#define PF_W BIT(1)
+#define PF_U BIT(2)
+
+/* Guest-physical memory keel may read or write for the guest: inside the EPT map built at start
+ * (RAM and the firmware's holes, never a device placed above it) and not keel's own. */
+static int guest_phys_ok(uint64_t gpa, uint64_t len)
+{
+	const struct ept *e = &keel_vm.ept;
+	return gpa < e->map_top && len <= e->map_top - gpa && !ept_is_hidden(e, gpa) &&
+	       !ept_is_hidden(e, gpa + len - 1);
+}
+
+/* Reads one paging-structure entry of size bytes at gpa; -1 where keel will not read. */
+static int guest_entry(uint64_t gpa, unsigned size, uint64_t *e)
+{
+	if (!guest_phys_ok(gpa, size))
+		return -1;
+	*e = size == 8 ? *(const uint64_t *)phys_ptr(gpa) : *(const uint32_t *)phys_ptr(gpa);
+	return 0;
+}
+
+/*
+ * Guest-virtual to guest-physical through the guest's page tables (identity without paging):
+ * 4-level (IA-32e), PAE (its four PDPTEs from the VMCS, where VM exits save them with EPT on) or
+ * 32-bit paging (4 MiB pages with CR4.PSE, PSE-36 address bits). The access, a data access at the
+ * guest's CPL, is checked as the CPU checks it: present; writable (for supervisor writes only with
+ * CR0.WP); user-accessible at CPL 3; and SMAP for supervisor accesses to user pages without
+ * RFLAGS.AC. Guest-physical equals host-physical under keel's identity EPT. Returns 0,
+ * GUEST_PAGE_FAULT with *pf_error, or GUEST_REFUSED (a table keel will not read: its own memory,
+ * beyond the EPT map; 5-level paging, not walked).
+ */
+static int guest_translate(uint64_t gva, int write, uint64_t *gpa, uint32_t *pf_error)
+{
+	uint64_t cr0 = vmcs_readnat(VMCS_GUEST_CR0), cr4 = vmcs_readnat(VMCS_GUEST_CR4);
+	if (!(cr0 & CR0_PG)) {
+		*gpa = gva & 0xFFFFFFFF;
+		return 0;
+	}
+	if (cr4 & CR4_LA57)
+		return GUEST_REFUSED;
+	int user = vcpu_cpl() == 3, lma = !!(vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA);
+	uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0);
+	uint64_t allow = PTE_RW | PTE_US, table = vmcs_readnat(VMCS_GUEST_CR3), e;
+	unsigned size = 8, bits = 9; /* entry size and index bits per level */
+	int level = 3;
+	if (!lma) {
+		gva &= 0xFFFFFFFF;
+		level = 1;
+		if (cr4 & CR4_PAE) {
+			/* PDPTE registers: no R/W or U/S bits of their own */
+			e = vmcs_read_raw(VMCS_GUEST_PDPTE0 + 2 * ((gva >> 30) & 3)); /* 64-bit fields, 2 apart */
+			if (!(e & PTE_P)) {
+				*pf_error = err;
+				return GUEST_PAGE_FAULT;
+			}
+			table = e;
+		} else {
+			size = 4;
+			bits = 10;
+		}
+	}
+	for (table &= PTE_ADDR & (size == 4 ? 0xFFFFF000 : ~0ULL);; table = e & PTE_ADDR) {
+		unsigned shift = 12 + bits * (unsigned)level;
+		if (guest_entry(table + ((gva >> shift) & ((1u << bits) - 1)) * size, size, &e))
+			return GUEST_REFUSED;
+		if (!(e & PTE_P)) {
+			*pf_error = err;
+			return GUEST_PAGE_FAULT;
+		}
+		allow &= e; /* R/W and U/S hold only when every level grants them */
+		int large = level > 0 && level < 3 && (e & PTE_PS) && (size == 8 || (cr4 & CR4_PSE));
+		if (level > 0 && !large) {
+			level--;
+			continue;
+		}
+		int smap = (cr4 & CR4_SMAP) && !(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_AC);
+		if ((user && !(allow & PTE_US)) || (!user && (allow & PTE_US) && smap) ||
+		    (write && !(allow & PTE_RW) && (user || (cr0 & CR0_WP)))) {
+			*pf_error = err | PF_P;
+			return GUEST_PAGE_FAULT;
+		}
+		uint64_t page = 1ULL << shift, base = e & PTE_ADDR & ~(page - 1);
+		if (size == 4) /* 32-bit entries: bits 31:12 (31:22 for 4 MiB pages, PSE-36 bits 20:13) */
+			base = large ? (e & 0xFFC00000) | ((e >> 13) & 0xFF) << 32 : e & 0xFFFFF000;
+		*gpa = base | (gva & (page - 1));
+		return 0;
+	}
+}
+
+int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *buf, size_t len, int write,
+		    struct guest_fault *pf)
+{
+	(void)v;
+	uint8_t *p = buf;
+	while (len) {
+		uint64_t gpa, page = gva & ~0xFFFULL;
+		size_t chunk = 4096 - (gva & 4095);
+		if (chunk > len)
+			chunk = len;
+		if (tlb && tlb->valid && tlb->gva_page == page && tlb->write == write) {
+			gpa = tlb->gpa_page | (gva & 0xFFF);
+		} else {
+			uint32_t err = 0;
+			int rc = guest_translate(gva, write, &gpa, &err);
+			if (rc == GUEST_PAGE_FAULT && pf)
+				*pf = (struct guest_fault){ gva, err };
+			if (rc)
+				return rc;
+			if (!guest_phys_ok(gpa, chunk))
+				return GUEST_REFUSED;
+			if (tlb && guest_phys_ok(gpa & ~0xFFFULL, 4096))
+				*tlb = (struct guest_tlb){ page, gpa & ~0xFFFULL, write, 1 };
+		}
+		if (write)
+			memcpy(phys_ptr(gpa), p, chunk);
+		else
+			memcpy(p, phys_ptr(gpa), chunk);
+		p += chunk;
+		gva += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len)
+{
+	return vcpu_copy_guest(v, 0, gva, buf, len, 0, 0) ? -1 : 0;
+}
+
+void vcpu_inject_page_fault(struct vcpu *v, const struct guest_fault *pf)
+{
+	/* CR2 is not switched by VM entry or exit: what root leaves in it, the guest sees. */
+	write_cr2(pf->addr);
+	vcpu_inject_exception(v, VEC_PF, 1, pf->error);
+}
+
+int vcpu_read_guest_phys(uint64_t gpa, void *buf, size_t len)
+{
+	if (!guest_phys_ok(gpa, len))
+		return GUEST_REFUSED;
+	memcpy(buf, phys_ptr(gpa), len);
+	return 0;
+}
