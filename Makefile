@@ -142,11 +142,11 @@ test_ept_SRCS := mm/ept.c mm/mtrr.c tests/unit/host_pages.c
 test_paging_SRCS := mm/paging.c tests/unit/host_pages.c
 test_pool_SRCS := mm/pool.c lib/string.c
 test_emulate_SRCS := vmm/emulate.c
-test_vmx_SRCS := vmm/vmx.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c
+test_vmx_SRCS := vmm/vmx.c vmm/emulate.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c
 test_hypercall_SRCS := vmm/hypercall.c lib/log.c lib/fmt.c lib/string.c
 test_exit_SRCS := $(EXIT_PATH_SRCS) vmm/vmx.c vmm/caps.c mm/ept.c mm/mtrr.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/cpu_fakes.c
 test_exit_CFLAGS := -DKEEL_HOST_FAKES
-test_vmcheck_SRCS := vmm/vmcheck.c vmm/vmx.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c
+test_vmcheck_SRCS := vmm/vmcheck.c vmm/vmx.c vmm/emulate.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c
 UNIT_BINS := $(addprefix $(BUILD)/tests/test_,$(UNIT_TESTS)) $(BUILD)/tests/test_config_debug
 
 define UNIT_RULES

@@ -11,11 +11,11 @@ void cpuid_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 	struct cpuid_regs out;
 	uint32_t leaf = (uint32_t)r->gpr[GPR_RAX], sub = (uint32_t)r->gpr[GPR_RCX];
 
-	if (leaf >= KEEL_CPUID_LEAF && leaf <= KEEL_CPUID_LEAF + 0xFF) {
+	if (cpuid_leaf_is_keels(leaf)) {
 		cpuid_keel_leaf(leaf, &out);
 	} else {
 		cpuid(leaf, sub, &out);
-		cpuid_shape(leaf, sub, vmcs_readnat(VMCS_GUEST_CR4), &out);
+		cpuid_shape(&v->vm->cpuid_policy, leaf, sub, vmcs_readnat(VMCS_GUEST_CR4), &out);
 	}
 	r->gpr[GPR_RAX] = out.eax;
 	r->gpr[GPR_RBX] = out.ebx;

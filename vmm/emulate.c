@@ -4,19 +4,66 @@
 
 #include "../arch/x86/cr.h"
 #include "../arch/x86/msr.h"
+#include "../arch/x86/vmx.h"
 
-void cpuid_shape(uint32_t leaf, uint32_t subleaf, uint64_t guest_cr4, struct cpuid_regs *r)
+void cpuid_policy_init(struct cpuid_policy *p, uint32_t proc2, uint64_t cr4_fixed1)
+{
+	/* CR4 bits VMX forbids, and the features whose use needs them (SDM Vol. 3A 2.5). */
+	static const struct {
+		uint64_t cr4;
+		uint8_t which; /* 1: leaf 1 ECX, 2: leaf 7 EBX, 3: leaf 7 ECX, 4: leaf 7 EDX */
+		uint32_t bit;
+	} needs_cr4[] = {
+		{ CR4_PCIDE, 1, CPUID1_ECX_PCID },     { CR4_OSXSAVE, 1, CPUID1_ECX_XSAVE },
+		{ CR4_FSGSBASE, 2, CPUID7_EBX_FSGSBASE }, { CR4_SMEP, 2, CPUID7_EBX_SMEP },
+		{ CR4_SMAP, 2, CPUID7_EBX_SMAP },       { CR4_UMIP, 3, CPUID7_ECX_UMIP },
+		{ CR4_PKE, 3, CPUID7_ECX_PKU },         { CR4_LA57, 3, CPUID7_ECX_LA57 },
+		{ CR4_CET, 3, CPUID7_ECX_CET_SS },      { CR4_CET, 4, CPUID7_EDX_CET_IBT },
+		{ CR4_PKS, 3, CPUID7_ECX_PKS },         { CR4_UINTR, 4, CPUID7_EDX_UINTR },
+	};
+	*p = (struct cpuid_policy){ .leaf1_ecx = CPUID1_ECX_VMX | CPUID1_ECX_SMX };
+	for (unsigned i = 0; i < sizeof(needs_cr4) / sizeof(needs_cr4[0]); i++) {
+		if (cr4_fixed1 & needs_cr4[i].cr4)
+			continue;
+		uint32_t *w = needs_cr4[i].which == 1 ? &p->leaf1_ecx
+			      : needs_cr4[i].which == 2 ? &p->leaf7_ebx
+			      : needs_cr4[i].which == 3 ? &p->leaf7_ecx
+							: &p->leaf7_edx;
+		*w |= needs_cr4[i].bit;
+	}
+	/* Instructions that raise #UD in VMX non-root unless a secondary control enables them. */
+	if (!(proc2 & PROC2_ENABLE_RDTSCP)) {
+		p->leaf81_edx |= CPUID81_EDX_RDTSCP;
+		p->leaf7_ecx |= CPUID7_ECX_RDPID; /* RDPID follows "enable RDTSCP" */
+	}
+	if (!(proc2 & PROC2_ENABLE_INVPCID))
+		p->leaf7_ebx |= CPUID7_EBX_INVPCID;
+	if (!(proc2 & PROC2_ENABLE_XSAVES))
+		p->leafd1_eax |= CPUIDD1_EAX_XSAVES;
+	if (!(proc2 & PROC2_ENABLE_USER_WAIT_PAUSE))
+		p->leaf7_ecx |= CPUID7_ECX_WAITPKG;
+	if (!(proc2 & PROC2_ENABLE_PCONFIG))
+		p->leaf7_edx |= CPUID7_EDX_PCONFIG;
+}
+
+void cpuid_shape(const struct cpuid_policy *p, uint32_t leaf, uint32_t subleaf, uint64_t guest_cr4,
+		 struct cpuid_regs *r)
 {
 	if (leaf == 1) {
 		r->ecx |= CPUID1_ECX_HYPERVISOR;
-		r->ecx &= ~CPUID1_ECX_VMX;
-		r->ecx &= ~CPUID1_ECX_OSXSAVE;
+		r->ecx &= ~(p->leaf1_ecx | CPUID1_ECX_OSXSAVE);
 		if (guest_cr4 & CR4_OSXSAVE)
 			r->ecx |= CPUID1_ECX_OSXSAVE;
 	} else if (leaf == 7 && subleaf == 0) {
-		r->ecx &= ~BIT(4); /* OSPKE mirrors CR4.PKE */
+		r->ebx &= ~p->leaf7_ebx;
+		r->ecx &= ~(p->leaf7_ecx | CPUID7_ECX_OSPKE); /* OSPKE mirrors CR4.PKE */
+		r->edx &= ~p->leaf7_edx;
 		if (guest_cr4 & CR4_PKE)
-			r->ecx |= BIT(4);
+			r->ecx |= CPUID7_ECX_OSPKE;
+	} else if (leaf == 0xD && subleaf == 1) {
+		r->eax &= ~p->leafd1_eax;
+	} else if (leaf == 0x80000001) {
+		r->edx &= ~p->leaf81_edx;
 	}
 }
 

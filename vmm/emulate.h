@@ -18,11 +18,25 @@ int pae_pdptes_invalid(const uint64_t pdpte[4], unsigned max_phys_bits);
 
 #endif
 
-/* Adjusts native CPUID output for the guest: hypervisor bit on, VMX off, OSXSAVE/OSPKE from the
- * guest's CR4 (keel's own CR4 differs). */
-void cpuid_shape(uint32_t leaf, uint32_t subleaf, uint64_t guest_cr4, struct cpuid_regs *r);
-/* keel's leaves 0x40000000-0x400000FF. */
+/*
+ * The feature bits keel hides, fixed per machine: VMX and SMX (GETSEC always exits), and every
+ * feature that would not work in VMX non-root under keel's controls: an instruction a secondary
+ * control must enable (else #UD, SDM Vol. 3C 25.3), or a CR4 bit that VMX operation forbids
+ * (IA32_VMX_CR4_FIXED1, so the OS's MOV to CR4 would #GP). docs/hardware.md has the table.
+ */
+struct cpuid_policy {
+	uint32_t leaf1_ecx, leaf7_ebx, leaf7_ecx, leaf7_edx, leafd1_eax, leaf81_edx; /* bits cleared */
+};
+void cpuid_policy_init(struct cpuid_policy *p, uint32_t proc2, uint64_t cr4_fixed1);
+
+/* Adjusts native CPUID output for the guest: hypervisor bit on, the policy's bits off,
+ * OSXSAVE/OSPKE from the guest's CR4 (keel's own CR4 differs). */
+void cpuid_shape(const struct cpuid_policy *p, uint32_t leaf, uint32_t subleaf, uint64_t guest_cr4,
+		 struct cpuid_regs *r);
+/* The hypervisor range 0x40000000-0x4FFFFFFF: keel's leaves at 0x40000000-0x400000FF, zeros
+ * above (never a hypervisor below keel: its paravirtual interfaces are not keel's). */
 void cpuid_keel_leaf(uint32_t leaf, struct cpuid_regs *r);
+static inline int cpuid_leaf_is_keels(uint32_t leaf) { return (leaf >> 28) == 4; }
 
 enum msr_class { MSR_PASSTHROUGH, MSR_VIRT_FEATURE_CONTROL, MSR_VIRT_VMX_CAP };
 enum msr_class msr_classify(uint32_t msr);

@@ -10,6 +10,7 @@
 #include "../mm/ept.h"
 #include "../mm/mtrr.h"
 #include "caps.h"
+#include "emulate.h"
 
 /* Logical CPUs keel virtualizes; a machine with more is not virtualized at all (vmm_start), so no
  * CPU is ever left native beside virtualized ones without a word. */
@@ -84,6 +85,7 @@ struct vm {
 	uint64_t stats_ticks;  /* TSC ticks between statistics tables; 0 = off */
 	uint64_t stats_last;   /* TSC at the last table */
 	uint32_t pin, proc, proc2, exit_ctls, entry_ctls;
+	struct cpuid_policy cpuid_policy; /* what the guest's CPUID hides, from proc2 and CR4_FIXED1 */
 	unsigned ncpus;        /* logical CPUs reported */
 	unsigned nvirt;        /* CPUs virtualized */
 	struct vcpu *vcpus[KEEL_MAX_CPUS];

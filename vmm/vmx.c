@@ -38,6 +38,12 @@ const char *vmx_compute_controls(struct vm *vm)
 		want2 |= PROC2_ENABLE_INVPCID;
 	if (vmx_caps_allows2(c, PROC2_ENABLE_XSAVES))
 		want2 |= PROC2_ENABLE_XSAVES;
+	/* TPAUSE, UMONITOR, UMWAIT (WAITPKG) and PCONFIG raise #UD in VMX non-root without these
+	 * (SDM Vol. 3C 25.3); where the CPU refuses them, CPUID hides the feature instead. */
+	if (vmx_caps_allows2(c, PROC2_ENABLE_USER_WAIT_PAUSE))
+		want2 |= PROC2_ENABLE_USER_WAIT_PAUSE;
+	if (vmx_caps_allows2(c, PROC2_ENABLE_PCONFIG))
+		want2 |= PROC2_ENABLE_PCONFIG;
 	vm->proc2 = vmx_adjust_controls(c->procbased2, want2, &miss);
 	if (miss)
 		return "the CPU refuses EPT or unrestricted guest in the secondary controls";
@@ -53,6 +59,7 @@ const char *vmx_compute_controls(struct vm *vm)
 					     &miss);
 	if (miss)
 		return "the CPU cannot load EFER/PAT or enter a 64-bit guest";
+	cpuid_policy_init(&vm->cpuid_policy, vm->proc2, c->cr4_fixed1);
 	return 0;
 }
 

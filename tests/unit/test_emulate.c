@@ -5,8 +5,12 @@
 
 #include "../../arch/x86/cr.h"
 #include "../../arch/x86/msr.h"
+#include "../../arch/x86/vmx.h"
 #include "../../vmm/emulate.h"
 #include "caps_data.h"
+
+/* Nothing hidden but VMX/SMX: every control on, CR4 free. */
+static const struct cpuid_policy open_policy = { .leaf1_ecx = CPUID1_ECX_VMX | CPUID1_ECX_SMX };
 
 /* ---- CPUID ---- */
 
@@ -20,7 +24,7 @@ static void test_cpuid1_sets_hypervisor_and_clears_vmx(void **state)
 {
 	(void)state;
 	struct cpuid_regs r = regs(0x50654, 0x00100800, caps_intel_i7_7800x.cpuid1_ecx, 0xBFEBFBFF);
-	cpuid_shape(1, 0, 0, &r);
+	cpuid_shape(&open_policy, 1, 0, 0, &r);
 	assert_true(r.ecx & CPUID1_ECX_HYPERVISOR);
 	assert_false(r.ecx & CPUID1_ECX_VMX);
 	assert_int_equal(r.eax, 0x50654);
@@ -37,12 +41,12 @@ static void test_cpuid1_osxsave_follows_guest_cr4(void **state)
 	/* keel's CR4 has OSXSAVE (native ECX.27 = 1); the guest's may not. */
 	struct cpuid_regs r = regs(0, 0, caps_intel_i7_7800x.cpuid1_ecx, 0);
 	assert_true(r.ecx & CPUID1_ECX_OSXSAVE);
-	cpuid_shape(1, 0, 0x668, &r);
+	cpuid_shape(&open_policy, 1, 0, 0x668, &r);
 	assert_false(r.ecx & CPUID1_ECX_OSXSAVE);
 	/* And the other way round: native 0 (Bochs at probe time), guest has set it. */
 	r = regs(0, 0, caps_bochs_skylake_x.cpuid1_ecx, 0);
 	assert_false(r.ecx & CPUID1_ECX_OSXSAVE);
-	cpuid_shape(1, 0, 0x668 | CR4_OSXSAVE, &r);
+	cpuid_shape(&open_policy, 1, 0, 0x668 | CR4_OSXSAVE, &r);
 	assert_true(r.ecx & CPUID1_ECX_OSXSAVE);
 }
 
@@ -50,10 +54,10 @@ static void test_cpuid7_ospke_follows_guest_cr4(void **state)
 {
 	(void)state;
 	struct cpuid_regs r = regs(0, 0xD19F4FBB, 0x18 /* PKU, OSPKE */, 0);
-	cpuid_shape(7, 0, 0, &r);
+	cpuid_shape(&open_policy, 7, 0, 0, &r);
 	assert_int_equal(r.ecx, 0x08);
 	assert_int_equal(r.ebx, 0xD19F4FBB);
-	cpuid_shape(7, 0, CR4_PKE, &r);
+	cpuid_shape(&open_policy, 7, 0, CR4_PKE, &r);
 	assert_int_equal(r.ecx, 0x18);
 }
 
@@ -61,7 +65,7 @@ static void test_cpuid7_other_subleaf_untouched(void **state)
 {
 	(void)state;
 	struct cpuid_regs r = regs(1, 2, 0x18, 4);
-	cpuid_shape(7, 1, 0, &r);
+	cpuid_shape(&open_policy, 7, 1, 0, &r);
 	assert_int_equal(r.ecx, 0x18);
 }
 
@@ -71,9 +75,79 @@ static void test_cpuid_other_leaves_untouched(void **state)
 	const uint32_t leaves[] = { 0, 2, 4, 0xB, 0xD, 0x80000001, 0x80000008 };
 	for (unsigned i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
 		struct cpuid_regs r = regs(0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF);
-		cpuid_shape(leaves[i], 0, 0, &r);
+		cpuid_shape(&open_policy, leaves[i], 0, 0, &r);
 		assert_int_equal(r.eax & r.ebx & r.ecx & r.edx, 0xFFFFFFFF);
 	}
+}
+
+static void test_policy_hides_waitpkg_without_user_wait_pause(void **state)
+{
+	(void)state;
+	struct cpuid_policy p;
+	struct cpuid_regs r = regs(0, 0, CPUID7_ECX_WAITPKG | CPUID7_ECX_RDPID, 0);
+	cpuid_policy_init(&p, PROC2_ENABLE_RDTSCP, ~0ULL);
+	cpuid_shape(&p, 7, 0, 0, &r);
+	assert_int_equal(r.ecx, CPUID7_ECX_RDPID); /* TPAUSE would #UD: hidden */
+	r = regs(0, 0, CPUID7_ECX_WAITPKG | CPUID7_ECX_RDPID, 0);
+	cpuid_policy_init(&p, PROC2_ENABLE_RDTSCP | PROC2_ENABLE_USER_WAIT_PAUSE, ~0ULL);
+	cpuid_shape(&p, 7, 0, 0, &r);
+	assert_int_equal(r.ecx, CPUID7_ECX_WAITPKG | CPUID7_ECX_RDPID);
+}
+
+static void test_policy_hides_instructions_their_controls_leave_off(void **state)
+{
+	(void)state;
+	struct cpuid_policy p;
+	cpuid_policy_init(&p, 0, ~0ULL);
+	struct cpuid_regs r = regs(0, CPUID7_EBX_INVPCID | 1, CPUID7_ECX_RDPID, CPUID7_EDX_PCONFIG);
+	cpuid_shape(&p, 7, 0, 0, &r);
+	assert_int_equal(r.ebx, 1);
+	assert_int_equal(r.ecx, 0);
+	assert_int_equal(r.edx, 0);
+	r = regs(CPUIDD1_EAX_XSAVES | 1, 0, 0, 0);
+	cpuid_shape(&p, 0xD, 1, 0, &r);
+	assert_int_equal(r.eax, 1);
+	r = regs(0, 0, 0, CPUID81_EDX_RDTSCP | CPUID81_EDX_LM);
+	cpuid_shape(&p, 0x80000001, 0, 0, &r);
+	assert_int_equal(r.edx, CPUID81_EDX_LM);
+	r = regs(0, 0, CPUID1_ECX_SMX | CPUID1_ECX_VMX | 1, 0);
+	cpuid_shape(&p, 1, 0, 0, &r);
+	assert_int_equal(r.ecx, 1 | CPUID1_ECX_HYPERVISOR);
+	cpuid_policy_init(&p, PROC2_ENABLE_INVPCID | PROC2_ENABLE_XSAVES | PROC2_ENABLE_PCONFIG | PROC2_ENABLE_RDTSCP,
+			  ~0ULL);
+	r = regs(0, CPUID7_EBX_INVPCID, CPUID7_ECX_RDPID, CPUID7_EDX_PCONFIG);
+	cpuid_shape(&p, 7, 0, 0, &r);
+	assert_int_equal(r.ebx, CPUID7_EBX_INVPCID);
+	assert_int_equal(r.ecx, CPUID7_ECX_RDPID);
+	assert_int_equal(r.edx, CPUID7_EDX_PCONFIG);
+}
+
+static void test_policy_hides_features_vmx_cr4_forbids(void **state)
+{
+	(void)state;
+	struct cpuid_policy p;
+	/* Bochs 2.7's skylake_x: CR4_FIXED1 without UMIP, LA57, PKE. */
+	cpuid_policy_init(&p, ~0u, caps_bochs_skylake_x.cr4_fixed1);
+	struct cpuid_regs r = regs(0, CPUID7_EBX_SMEP, CPUID7_ECX_UMIP | CPUID7_ECX_PKU | CPUID7_ECX_LA57, 0);
+	cpuid_shape(&p, 7, 0, 0, &r);
+	assert_int_equal(r.ebx, CPUID7_EBX_SMEP);
+	assert_int_equal(r.ecx, 0);
+	cpuid_policy_init(&p, ~0u, ~0ULL);
+	r = regs(0, 0, CPUID7_ECX_UMIP | CPUID7_ECX_PKU | CPUID7_ECX_CET_SS, CPUID7_EDX_UINTR);
+	cpuid_shape(&p, 7, 0, 0, &r);
+	assert_int_equal(r.ecx, CPUID7_ECX_UMIP | CPUID7_ECX_PKU | CPUID7_ECX_CET_SS);
+	assert_int_equal(r.edx, CPUID7_EDX_UINTR);
+}
+
+static void test_hypervisor_range_is_keels(void **state)
+{
+	(void)state;
+	assert_true(cpuid_leaf_is_keels(0x40000000));
+	assert_true(cpuid_leaf_is_keels(0x40000100)); /* where an L0's leaves would show through */
+	assert_true(cpuid_leaf_is_keels(0x4FFFFFFF));
+	assert_false(cpuid_leaf_is_keels(0x3FFFFFFF));
+	assert_false(cpuid_leaf_is_keels(0x50000000));
+	assert_false(cpuid_leaf_is_keels(0x80000001));
 }
 
 static void test_keel_leaf_signature_and_max_leaf(void **state)
@@ -736,6 +810,10 @@ int main(void)
 		cmocka_unit_test(test_xsetbv_bndregs_without_bndcsr_faults),
 		cmocka_unit_test(test_xsetbv_partial_avx512_faults),
 		cmocka_unit_test(test_xsetbv_avx512_without_avx_faults),
+		cmocka_unit_test(test_hypervisor_range_is_keels),
+		cmocka_unit_test(test_policy_hides_waitpkg_without_user_wait_pause),
+		cmocka_unit_test(test_policy_hides_instructions_their_controls_leave_off),
+		cmocka_unit_test(test_policy_hides_features_vmx_cr4_forbids),
 		cmocka_unit_test(test_cr0_clearing_wp_with_cet_faults),
 		cmocka_unit_test(test_cr4_setting_cet_without_wp_faults),
 		cmocka_unit_test(test_pae_pdpte_reserved_bits),

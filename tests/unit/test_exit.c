@@ -645,6 +645,21 @@ static void test_cpuid_leaf1_sets_hypervisor_hides_vmx(void **state)
 	assert_false(regs.gpr[GPR_RCX] & BIT(5));
 }
 
+/* An L0 hypervisor's leaves above keel's (KVM's at 0x40000100 under Hyper-V emulation) would send
+ * Linux to paravirtual interfaces keel does not offer: the whole hypervisor range is keel's. */
+static void test_cpuid_hypervisor_range_above_keel_is_zero(void **state)
+{
+	(void)state;
+	for (uint32_t leaf = 0x40000100; leaf < 0x40010000; leaf += 0x100) {
+		vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+		cpuid_exit(leaf, 0);
+		assert_int_equal(regs.gpr[GPR_RAX] | regs.gpr[GPR_RBX] | regs.gpr[GPR_RCX] | regs.gpr[GPR_RDX], 0);
+	}
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	cpuid_exit(0x4FFFFFFF, 0);
+	assert_int_equal(regs.gpr[GPR_RAX] | regs.gpr[GPR_RBX], 0);
+}
+
 static void test_cpuid_osxsave_set_with_guest_cr4(void **state)
 {
 	(void)state;
@@ -1626,6 +1641,7 @@ int main(void)
 		T(test_cpuid_keel_version_leaf),
 		T(test_cpuid_other_keel_leaves_are_zero),
 		T(test_cpuid_leaf1_sets_hypervisor_hides_vmx),
+		T(test_cpuid_hypervisor_range_above_keel_is_zero),
 		T(test_cpuid_osxsave_set_with_guest_cr4),
 		T(test_cpuid_osxsave_clear_without_guest_cr4),
 		T(test_cpuid_leaf7_ospke_follows_guest_cr4),
