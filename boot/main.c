@@ -12,6 +12,7 @@
 #include "../lib/string.h"
 #include "../mm/memmap.h"
 #include "../vmm/caps.h"
+#include "../vmm/platform.h"
 #include "../vmm/vmm.h"
 
 #define KEEL_CFG_PATH "\\EFI\\keel\\keel.cfg"
@@ -168,6 +169,7 @@ static uint64_t keel_main(void *handoff, void *unused)
 	struct handoff *h = handoff;
 	char mask_name[64];
 	struct vmx_caps caps;
+	struct platform_facts platform;
 
 	(void)unused;
 	setup_outputs(CONFIG_LOG_ALL);
@@ -200,6 +202,8 @@ static uint64_t keel_main(void *handoff, void *unused)
 
 	vmx_caps_probe(&caps);
 	vmx_caps_report(&caps);
+	platform_probe(&platform, &caps);
+	platform_report(&platform);
 
 	const char *why = vmx_caps_unavailable_reason(&caps);
 	if (!why && !relocate_is_runtime())

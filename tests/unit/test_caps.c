@@ -126,17 +126,16 @@ static void test_recorded_basic_fields(void **state)
 static void test_recorded_control_msrs_are_consistent(void **state)
 {
 	(void)state;
-	const struct vmx_caps *sets[] = { &caps_bochs_skylake_x, &caps_intel_i7_7800x };
-	for (unsigned i = 0; i < 2; i++) {
-		const struct vmx_caps *c = sets[i];
+	for (unsigned i = 0; i < CAPS_ALL_COUNT; i++) {
+		const struct vmx_caps *c = caps_all[i].caps;
 		uint64_t msrs[] = { c->pinbased,	c->procbased,	   c->exit,	  c->entry,
 				    c->true_pinbased, c->true_procbased, c->true_exit, c->true_entry,
 				    c->procbased2 };
 		for (unsigned j = 0; j < sizeof(msrs) / sizeof(msrs[0]); j++) {
 			uint32_t must1 = (uint32_t)msrs[j], may1 = (uint32_t)(msrs[j] >> 32);
 			if (must1 & ~may1)
-				fail_msg("set %u msr %u: allowed-0 0x%08x outside allowed-1 0x%08x", i, j, must1,
-					 may1);
+				fail_msg("set %s msr %u: allowed-0 0x%08x outside allowed-1 0x%08x", caps_all[i].name, j,
+					 must1, may1);
 		}
 		/* TRUE controls only relax the must-be-1 bits. */
 		assert_int_equal((uint32_t)c->true_procbased & ~(uint32_t)c->procbased, 0);
@@ -457,6 +456,157 @@ static void test_report_without_msrs_stops_after_cpuid(void **state)
 	assert_contains(report_text, "CPUID.1:ECX.VMX=0 SMX=0, max physical address 36 bits");
 }
 
+
+/* ---- the modern sets: nested KVM, Alder Lake, Sapphire Rapids ---- */
+
+/* What each set says about the capabilities keel must not assume (DESIGN.md, "Never assume a VMX
+ * capability"), one row per set, read through keel's predicates and the msr.h masks. */
+static const struct {
+	const struct vmx_caps *caps;
+	int wait_sipi, shutdown, ept_uc, walk5, user_wait_pause, tsc_scaling, pml, true_ctls;
+} expect[] = {
+	/*                            SIPI SHUT UC  W5  UWP TSC PML TRUE */
+	{ &caps_bochs_skylake_x,        1,  1,  1,  0,  0,  1,  1,  1 },
+	{ &caps_intel_i7_7800x,         1,  1,  1,  0,  0,  1,  0,  1 },
+	{ &caps_kvm_l1_host,            1,  0,  0,  0,  1,  1,  1,  1 },
+	{ &caps_kvm_l1_named_model,     0,  0,  0,  1,  0,  0,  1,  1 },
+	{ &caps_intel_i7_12700k,        1,  1,  1,  0,  1,  1,  0,  1 },
+	{ &caps_intel_xeon_8480,        1,  1,  1,  1,  1,  1,  1,  1 },
+};
+
+static void test_capability_table_covers_every_set(void **state)
+{
+	(void)state;
+	assert_int_equal(sizeof(expect) / sizeof(expect[0]), CAPS_ALL_COUNT);
+	for (unsigned i = 0; i < CAPS_ALL_COUNT; i++)
+		assert_ptr_equal(expect[i].caps, caps_all[i].caps);
+}
+
+static void test_capabilities_keel_must_not_assume(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < CAPS_ALL_COUNT; i++) {
+		const struct vmx_caps *c = expect[i].caps;
+		const char *n = caps_all[i].name;
+		if (!!(c->misc & VMX_MISC_ACTIVITY_WAIT_SIPI) != expect[i].wait_sipi)
+			fail_msg("%s: wait-for-SIPI", n);
+		if (!!(c->misc & VMX_MISC_ACTIVITY_SHUTDOWN) != expect[i].shutdown)
+			fail_msg("%s: shutdown activity state", n);
+		if (!!(c->ept_vpid & EPT_CAP_MEMTYPE_UC) != expect[i].ept_uc)
+			fail_msg("%s: EPT UC", n);
+		if (!!(c->ept_vpid & BIT(7)) != expect[i].walk5) /* 5-level EPT walk */
+			fail_msg("%s: 5-level EPT", n);
+		if (vmx_caps_allows2(c, PROC2_ENABLE_USER_WAIT_PAUSE) != expect[i].user_wait_pause)
+			fail_msg("%s: enable user wait and pause", n);
+		if (vmx_caps_allows2(c, PROC2_TSC_SCALING) != expect[i].tsc_scaling)
+			fail_msg("%s: TSC scaling", n);
+		if (vmx_caps_allows2(c, PROC2_ENABLE_PML) != expect[i].pml)
+			fail_msg("%s: PML", n);
+		if (!!(c->basic & VMX_BASIC_TRUE_CTLS) != expect[i].true_ctls)
+			fail_msg("%s: TRUE controls", n);
+	}
+}
+
+/* What every set has, and keel relies on: HLT state, EPT (4-level walk, WB, 2 MiB and 1 GiB
+ * pages, A/D), INVEPT single- and all-context, VPID with all four INVVPID types. */
+static void test_capabilities_every_set_has(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < CAPS_ALL_COUNT; i++) {
+		const struct vmx_caps *c = caps_all[i].caps;
+		const char *n = caps_all[i].name;
+		if (!(c->misc & VMX_MISC_ACTIVITY_HLT))
+			fail_msg("%s: HLT activity state", n);
+		if (!vmx_caps_has_ept(c) || !vmx_caps_has_ept_wb(c) || !vmx_caps_has_ept_2m(c) ||
+		    !vmx_caps_has_ept_1g(c) || !(c->ept_vpid & EPT_CAP_AD))
+			fail_msg("%s: EPT 4-level/WB/2M/1G/AD", n);
+		if (!(c->ept_vpid & EPT_CAP_INVEPT) || !(c->ept_vpid & EPT_CAP_INVEPT_SINGLE) ||
+		    !(c->ept_vpid & EPT_CAP_INVEPT_ALL))
+			fail_msg("%s: INVEPT single and all-context", n);
+		uint64_t invvpid = VPID_CAP_INDIVIDUAL_ADDR | VPID_CAP_SINGLE_CONTEXT | VPID_CAP_ALL_CONTEXT |
+				   VPID_CAP_SINGLE_CONTEXT_KEEP_GLOBALS;
+		if (!vmx_caps_has_vpid(c) || (c->ept_vpid & invvpid) != invvpid)
+			fail_msg("%s: VPID with every INVVPID type", n);
+		if (!vmx_caps_has_unrestricted(c))
+			fail_msg("%s: unrestricted guest", n);
+		if (!vmx_caps_allows2(c, PROC2_ENABLE_RDTSCP | PROC2_ENABLE_INVPCID | PROC2_ENABLE_XSAVES))
+			fail_msg("%s: RDTSCP, INVPCID, XSAVES", n);
+		if (vmx_caps_unavailable_reason(c))
+			fail_msg("%s: unavailable: %s", n, vmx_caps_unavailable_reason(c));
+	}
+}
+
+static void test_kvm_basic_is_kvms_vmcs12(void **state)
+{
+	(void)state;
+	assert_int_equal(VMX_BASIC_REVISION(KVM_L1_BASIC), 0x11E57ED0); /* VMCS12_REVISION */
+	assert_int_equal(VMX_BASIC_VMCS_SIZE(KVM_L1_BASIC), 4096);
+	assert_int_equal(VMX_BASIC_MEMTYPE(KVM_L1_BASIC), 6);
+	assert_true(KVM_L1_BASIC & VMX_BASIC_INS_OUTS);
+	/* KVM's preemption timer runs at TSC >> 5 (VMX_MISC_EMULATED_PREEMPTION_TIMER_RATE). */
+	assert_int_equal(VMX_MISC_PREEMPT_RATE(KVM_L1_MISC), 5);
+	assert_int_equal(VMX_MISC_PREEMPT_RATE(QEMU_SPR_MISC), 5);
+	/* The two KVM sets differ in MISC only by wait-for-SIPI. */
+	assert_int_equal(KVM_L1_MISC ^ QEMU_SPR_MISC, VMX_MISC_ACTIVITY_WAIT_SIPI);
+}
+
+/* Sapphire Rapids may activate the tertiary controls (0x492), whose one offered bit is IPI
+ * virtualization; neither KVM set offers them to L1. */
+static void test_tertiary_controls(void **state)
+{
+	(void)state;
+	assert_true(vmx_caps_procbased(&caps_intel_xeon_8480) & (BIT(17) << 32));
+	assert_int_equal(SPR_PROCBASED3, BIT(4));
+	assert_false(vmx_caps_procbased(&caps_kvm_l1_host) & (BIT(17) << 32));
+	assert_false(vmx_caps_procbased(&caps_kvm_l1_named_model) & (BIT(17) << 32));
+	assert_false(vmx_caps_procbased(&caps_intel_i7_12700k) & (BIT(17) << 32));
+}
+
+/* nested KVM with kvm_intel ept=0 on L0: no EPT (and so no unrestricted guest or PML) for L1
+ * (nested_vmx_setup_secondary_ctls; enable_unrestricted_guest needs enable_ept). */
+static void test_reason_kvm_without_ept(void **state)
+{
+	(void)state;
+	struct vmx_caps c = caps_kvm_l1_host;
+	c.procbased2 &= ~((uint64_t)(PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST | PROC2_ENABLE_PML) << 32);
+	c.ept_vpid &= ~0xFFFFFFFFull;
+	assert_string_equal(vmx_caps_unavailable_reason(&c), "the CPU has no EPT with a 4-level walk");
+	assert_true(vmx_caps_has_vpid(&c));
+}
+
+static void test_report_kvm_host(void **state)
+{
+	(void)state;
+	report(&caps_kvm_l1_host);
+	assert_contains(report_text, "revision 0x11e57ed0, VMCS 4096 bytes, memory type 6, TRUE controls yes");
+	assert_contains(report_text, "WB yes, UC no, A/D yes, INVEPT single yes, all yes");
+	assert_contains(report_text, "VPID yes (INVVPID address yes, single yes, all yes, single-keep-globals yes)");
+	assert_contains(report_text, "preemption timer yes (TSC >> 5), wait-for-SIPI yes");
+	assert_contains(report_text, "lock yes, VMX outside SMX yes");
+}
+
+static void test_report_kvm_named_model_has_no_wait_for_sipi(void **state)
+{
+	(void)state;
+	report(&caps_kvm_l1_named_model);
+	assert_contains(report_text, "wait-for-SIPI no");
+	assert_contains(report_text, "UC no");
+	assert_contains(report_text, "max physical address 40 bits");
+	assert_contains(report_text, "secondary controls yes (allowed-1 0x00137bff)");
+}
+
+static void test_report_modern_silicon(void **state)
+{
+	(void)state;
+	report(&caps_intel_i7_12700k);
+	assert_contains(report_text, "secondary controls yes (allowed-1 0x0e597fff)");
+	assert_contains(report_text, "WB yes, UC yes");
+	assert_contains(report_text, "wait-for-SIPI yes");
+	report(&caps_intel_xeon_8480);
+	assert_contains(report_text, "secondary controls yes (allowed-1 0xcf5fffff)");
+	assert_contains(report_text, "EPT_VPID_CAP=0x00000f01067341c1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -500,6 +650,15 @@ int main(void)
 		cmocka_unit_test(test_report_one_line_per_fact),
 		cmocka_unit_test(test_report_says_no_when_missing),
 		cmocka_unit_test(test_report_without_msrs_stops_after_cpuid),
+		cmocka_unit_test(test_capability_table_covers_every_set),
+		cmocka_unit_test(test_capabilities_keel_must_not_assume),
+		cmocka_unit_test(test_capabilities_every_set_has),
+		cmocka_unit_test(test_kvm_basic_is_kvms_vmcs12),
+		cmocka_unit_test(test_tertiary_controls),
+		cmocka_unit_test(test_reason_kvm_without_ept),
+		cmocka_unit_test(test_report_kvm_host),
+		cmocka_unit_test(test_report_kvm_named_model_has_no_wait_for_sipi),
+		cmocka_unit_test(test_report_modern_silicon),
 	};
 	return cmocka_run_group_tests_name("caps", tests, NULL, NULL);
 }
