@@ -111,6 +111,8 @@ static int reserve_device_tables(struct ept *e)
 		e->dev_tables[i] = e->alloc_page();
 		if (!e->dev_tables[i])
 			return -1;
+		/* One table per level from the start: after a reclaim each level has one. */
+		e->dev_level[i] = (signed char)(i < e->levels - 1 ? (int)i : -1);
 		e->stats.dev_tables++;
 	}
 	return 0;
@@ -238,26 +240,63 @@ unsigned ept_set_hidden_present(struct ept *e, int present)
  * changing an entry from not present to present is not among the changes that need INVEPT
  * (28.3.3.4). A new mapping therefore needs no INVEPT on any CPU. A reclaim clears present
  * entries and reuses their tables, which does (28.3.3.4): until a CPU flushes, it may still use a
- * dropped mapping, or a cached pointer to a table that now maps another range. Both lead only to
- * identity mappings at or above map_top, never to keel's memory (below map_top, never mapped
- * from a device table), so the other CPUs may flush at their next VM exit (dev_gen).
+ * dropped mapping, or a cached entry pointing to a table that now maps another range. A device
+ * table therefore serves one level for good (dev_level): read through a stale pointer, its entries
+ * are still entries of that level, leading only to identity leaves at or above map_top or to
+ * device tables one level down, never to keel's memory (below map_top, and the tables
+ * themselves). Reused at another level, a PT's leaves would be read as pointers to page tables
+ * in device memory, or a PD's table pointers as leaves over keel's own table pages. So the other
+ * CPUs may flush at their next VM exit (dev_gen).
  */
 
-_Static_assert(EPT_DEV_TABLES_MIN >= 5 - 1, "one device mapping fits the smallest budget");
+_Static_assert(EPT_DEV_TABLES_MIN >= 5 - 1, "one table per level of a 5-level walk fits the smallest budget");
 
 static int is_device_table(const struct ept *e, const uint64_t *t)
 {
-	for (unsigned i = 0; i < e->dev_used; i++)
-		if (e->dev_tables[i] == t)
+	for (unsigned i = 0; i < e->dev_budget; i++)
+		if (e->dev_busy[i] && e->dev_tables[i] == t)
 			return 1;
 	return 0;
 }
 
-static uint64_t *take_device_table(struct ept *e)
+/* A free table for `level`: one that served it before, else one that has served none yet. */
+static int find_device_table(const struct ept *e, int level, const unsigned char *taken)
 {
-	uint64_t *t = e->dev_tables[e->dev_used++];
-	for (unsigned i = 0; i < EPT_ENTRIES; i++)
-		t[i] = 0;
+	int fresh = -1;
+	for (unsigned i = 0; i < e->dev_budget; i++) {
+		if (e->dev_busy[i] || taken[i])
+			continue;
+		if (e->dev_level[i] == level)
+			return (int)i;
+		if (e->dev_level[i] < 0 && fresh < 0)
+			fresh = (int)i;
+	}
+	return fresh;
+}
+
+/* True when a table of every level in [lo, hi) is free (each a different one). */
+static int have_device_tables(const struct ept *e, int lo, int hi)
+{
+	unsigned char taken[EPT_DEV_TABLES_MAX] = { 0 };
+	for (int l = lo; l < hi; l++) {
+		int i = find_device_table(e, l, taken);
+		if (i < 0)
+			return 0;
+		taken[i] = 1;
+	}
+	return 1;
+}
+
+static uint64_t *take_device_table(struct ept *e, int level)
+{
+	unsigned char none[EPT_DEV_TABLES_MAX] = { 0 };
+	int i = find_device_table(e, level, none); /* have_device_tables() said there is one */
+	uint64_t *t = e->dev_tables[i];
+	e->dev_level[i] = (signed char)level;
+	e->dev_busy[i] = 1;
+	e->dev_used++;
+	for (unsigned k = 0; k < EPT_ENTRIES; k++)
+		t[k] = 0;
 	return t;
 }
 
@@ -265,6 +304,8 @@ static void reclaim_devices(struct ept *e)
 {
 	for (unsigned i = 0; i < e->dev_nroots; i++)
 		__atomic_store_n(e->dev_roots[i], 0, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < e->dev_budget; i++)
+		e->dev_busy[i] = 0;
 	e->dev_nroots = 0;
 	e->dev_used = 0;
 	e->stats.dev_reclaims++;
@@ -340,16 +381,14 @@ int ept_map_device(struct ept *e, uint64_t gpa, struct ept_dev_map *out)
 		goto out;
 	}
 	int level = device_page_level(e, gpa, s.level, &type);
-	unsigned need = (unsigned)(s.level - level);
-	if (need > e->dev_budget - e->dev_used || (!s.in_device && e->dev_nroots == EPT_DEV_ROOTS_MAX)) {
+	if (!have_device_tables(e, level, s.level) || (!s.in_device && e->dev_nroots == EPT_DEV_ROOTS_MAX)) {
 		/* After the reclaim no device table is in use, so the walk stops in a build-time table
-		 * with every root slot free, and needs at most levels - 1 <= EPT_DEV_TABLES_MIN <=
-		 * dev_budget tables: one reclaim per call always makes room. */
+		 * with every root slot free, and each level below the top has its table (the ones
+		 * reserve_device_tables tagged): one reclaim per call always makes room. */
 		reclaim_devices(e);
 		rc = EPT_DEV_RECLAIMED;
 		find_slot(e, gpa, &s);
 		level = device_page_level(e, gpa, s.level, &type);
-		need = (unsigned)(s.level - level);
 	}
 
 	/* Build the new branch bottom up, then publish it with one store: a CPU walking it
@@ -357,7 +396,7 @@ int ept_map_device(struct ept *e, uint64_t gpa, struct ept_dev_map *out)
 	uint64_t size = 1ULL << EPT_LEVEL_SHIFT(level), base = gpa & ~(size - 1);
 	uint64_t val = leaf(base, EPT_RWX, type, level);
 	for (int l = level + 1; l <= s.level; l++) {
-		uint64_t *t = take_device_table(e);
+		uint64_t *t = take_device_table(e, l - 1);
 		t[EPT_INDEX(gpa, l - 1)] = val;
 		val = (uint64_t)(uintptr_t)t | EPT_RWX;
 	}

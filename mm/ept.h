@@ -42,7 +42,9 @@ struct ept {
 	void *(*alloc_page)(void);              /* a zeroed page whose address is its physical address */
 	unsigned dev_budget;                    /* device table pages; 0 = EPT_DEV_TABLES_DEFAULT */
 	uint64_t *dev_tables[EPT_DEV_TABLES_MAX];
-	unsigned dev_used;                      /* dev_tables[0, dev_used) hold mappings; the rest are free */
+	signed char dev_level[EPT_DEV_TABLES_MAX]; /* the level each table serves for good; -1 none yet */
+	unsigned char dev_busy[EPT_DEV_TABLES_MAX];
+	unsigned dev_used;                      /* tables holding mappings; the rest are free */
 	uint64_t *dev_roots[EPT_DEV_ROOTS_MAX];
 	unsigned dev_nroots;
 	volatile unsigned dev_gen;              /* + 1 per reclaim: a vCPU that saw another flushes */

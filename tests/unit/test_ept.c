@@ -771,17 +771,63 @@ static void test_device_budget_exhausted_reclaims_and_maps(void **state)
 	assert_int_equal(e->dev_budget, EPT_DEV_TABLES_MIN);
 	assert_int_equal(e->stats.dev_tables, EPT_DEV_TABLES_MIN);
 	map_device(e, 64 * GiB, EPT_DEV_MAPPED, 0, MT_UC);           /* PD + PT */
-	map_device(e, 64 * GiB + 2 * MiB, EPT_DEV_MAPPED, 0, MT_UC); /* PT */
-	map_device(e, 64 * GiB + 4 * MiB, EPT_DEV_MAPPED, 0, MT_UC); /* PT: budget used up */
-	assert_int_equal(e->dev_used, 4);
+	map_device(e, 64 * GiB + 2 * MiB, EPT_DEV_MAPPED, 0, MT_UC); /* PT: no table left for a PT */
+	assert_int_equal(e->dev_used, 3);
 	map_device(e, 64 * GiB + 6 * MiB, EPT_DEV_RECLAIMED, 0, MT_UC);
 	assert_int_equal(e->stats.dev_reclaims, 1);
 	assert_int_equal(e->dev_gen, 1);
 	assert_int_equal(e->dev_used, 2);
 	assert_unmapped(e, 64 * GiB);                                /* dropped, mapped again on demand */
-	assert_unmapped(e, 64 * GiB + 4 * MiB);
+	assert_unmapped(e, 64 * GiB + 2 * MiB);
 	map_device(e, 64 * GiB, EPT_DEV_MAPPED, 0, MT_UC);
 	assert_identity(e, 3 * GiB, 0, MT_WB);                       /* the map built at start kept */
+}
+
+/* Every device table reachable from the top, each at the level it serves now, must be at the
+ * level it served the first time it was seen (a stale cached pointer on another CPU then still
+ * reads entries of the right level). */
+static const uint64_t *seen_table[EPT_DEV_TABLES_MAX];
+static int seen_level[EPT_DEV_TABLES_MAX];
+static unsigned nseen;
+
+static void check_levels(const struct ept *e, const uint64_t *t, int level)
+{
+	for (unsigned i = 0; i < EPT_ENTRIES; i++) {
+		if (!ept_entry_present(t[i]) || level == 0 || (t[i] & EPT_PS))
+			continue;
+		const uint64_t *sub = (const uint64_t *)(uintptr_t)ept_entry_addr(t[i]);
+		for (unsigned k = 0; k < e->dev_budget; k++) {
+			if (e->dev_tables[k] != sub)
+				continue;
+			unsigned j = 0;
+			while (j < nseen && seen_table[j] != sub)
+				j++;
+			if (j == nseen) {
+				seen_table[nseen] = sub;
+				seen_level[nseen++] = level - 1;
+			} else if (seen_level[j] != level - 1) {
+				fail_msg("device table %u served level %d, now %d", k, seen_level[j], level - 1);
+			}
+		}
+		check_levels(e, sub, level - 1);
+	}
+}
+
+static void test_device_table_keeps_its_level_across_reclaims(void **state)
+{
+	(void)state;
+	struct ept *e = build_device(0, 0, 46, EPT_DEV_TABLES_MIN);
+	static const uint64_t gpas[] = { 64 * GiB, 64 * GiB + 2 * MiB, 64 * GiB + 4 * MiB, 3ull << 40,
+					 64 * GiB + 8 * MiB, (3ull << 40) + 2 * MiB, 65 * GiB, 5ull << 40 };
+	nseen = 0;
+	for (unsigned round = 0; round < 3; round++)
+		for (unsigned i = 0; i < sizeof(gpas) / sizeof(gpas[0]); i++) {
+			int rc = ept_map_device(e, gpas[i], 0);
+			assert_true(rc == EPT_DEV_MAPPED || rc == EPT_DEV_RECLAIMED || rc == EPT_DEV_PRESENT);
+			assert_identity(e, gpas[i], 0, MT_UC);
+			check_levels(e, e->pml4, (int)e->levels - 1);
+		}
+	assert_true(e->stats.dev_reclaims >= 3);
 }
 
 static void test_device_roots_full_reclaims(void **state)
@@ -896,6 +942,7 @@ int main(void)
 		T(test_device_1000_pages_in_100m_with_1g_pages),
 		T(test_device_1000_pages_in_100m_with_4k_pages_reclaims),
 		T(test_device_budget_exhausted_reclaims_and_maps),
+		T(test_device_table_keeps_its_level_across_reclaims),
 		T(test_device_roots_full_reclaims),
 		T(test_5_level_walk_keeps_bits_51_48),
 		T(test_5_level_walk_only_when_maxphyaddr_exceeds_48),
