@@ -28,7 +28,7 @@ static struct ept *build(uint64_t top, int use_1g, int use_2m)
 {
 	struct ept *e = new_ept(top, use_1g, use_2m);
 	assert_int_equal(ept_build(e), 0);
-	assert_int_equal(e->stats.tables, host_pages_count());
+	assert_int_equal(e->stats.tables + e->stats.dev_tables, host_pages_count());
 	return e;
 }
 
@@ -365,7 +365,7 @@ static void test_set_hidden_present_0_removes_and_counts(void **state)
 		assert_unmapped(e, a);
 	assert_identity(e, 0x1E0FF000, 0, MT_WB);
 	assert_identity(e, 0x1E12B000, 0, MT_WB);
-	assert_int_equal(e->stats.tables, host_pages_count()); /* no tables added or lost */
+	assert_int_equal(e->stats.tables + e->stats.dev_tables, host_pages_count()); /* no tables added or lost */
 }
 
 /* ---- lookup ---- */
@@ -495,6 +495,20 @@ static void test_map_4k_out_of_memory_fails_and_unlocks(void **state)
 	assert_int_equal(ept_entry_addr(leaf_at(e, 0x40201000, 0)), 0x12345000);
 }
 
+/*
+ * A 4-level walk translates GPA bits 47:0 only (SDM Vol. 3C 28.2.2); with MAXPHYADDR > 48 a GPA
+ * with any of bits 51:48 set is a different address, never an alias of the one below 2^48.
+ */
+static void test_4_level_map_does_not_alias_bits_51_48(void **state)
+{
+	(void)state;
+	struct ept *e = build(4 * GiB, 1, 1);
+	assert_unmapped(e, (1ull << 48) + 0x1000);  /* 0x1000 is mapped; bit 48 makes it another page */
+	assert_unmapped(e, (1ull << 51) + 2 * GiB);
+	assert_int_equal(ept_map_4k(e, (1ull << 48) + 600 * GiB, 0x9000, EPT_RWX, MT_UC), -1);
+	assert_unmapped(e, 600 * GiB);
+}
+
 static void test_build_out_of_memory_fails(void **state)
 {
 	(void)state;
@@ -544,7 +558,7 @@ static void test_bochs_layout_needs_at_most_16_tables(void **state)
 	struct ept *e = build_bochs_layout(0x1E100000, 0x1E12B000);
 	if (e->stats.tables > 16)
 		fail_msg("EPT tables %u KiB, goal <= 64 KiB", e->stats.tables * 4);
-	assert_int_equal(host_pages_count(), e->stats.tables);
+	assert_int_equal(host_pages_count(), e->stats.tables + EPT_DEV_TABLES_DEFAULT);
 }
 
 static void test_bochs_layout_matches_boot_log(void **state)
@@ -576,6 +590,300 @@ static void test_bochs_layout_apart_still_small(void **state)
 	struct ept *e = build_bochs_layout(0x1E100000, 0x7FE00000);
 	assert_int_equal(e->stats.hidden_pages, 121);
 	assert_true(e->stats.tables <= 16);
+}
+
+/* ---- device memory above map_top (ept_map_device) ---- */
+
+/* A 4 GiB map on a CPU with `phys_bits` of physical address, MTRR default UC (as firmware leaves
+ * the space above RAM) with WB below 4 GiB. */
+static struct ept *build_device(int use_1g, int use_2m, unsigned phys_bits, unsigned budget)
+{
+	mtrr = mtrr_snapshot(MT_UC, phys_bits);
+	mtrr_add_var(&mtrr, 0, 4 * GiB, MT_WB);
+	struct ept *e = new_ept(4 * GiB, use_1g, use_2m);
+	e->dev_budget = budget;
+	assert_int_equal(ept_build(e), 0);
+	assert_int_equal(e->stats.tables + e->stats.dev_tables, host_pages_count());
+	return e;
+}
+
+/* Maps gpa, which must come back `want`, and checks the identity leaf that now covers it. */
+static void map_device(struct ept *e, uint64_t gpa, int want, int level, unsigned type)
+{
+	struct ept_dev_map m;
+	int rc = ept_map_device(e, gpa, &m);
+	if (rc != want)
+		fail_msg("ept_map_device(0x%llx) = %d, expected %d", (unsigned long long)gpa, rc, want);
+	assert_identity(e, gpa, level, type);
+	assert_int_equal(m.size, 1ull << EPT_LEVEL_SHIFT(level));
+	assert_int_equal(m.base, gpa & ~(m.size - 1));
+	assert_int_equal(m.type, type);
+	assert_int_equal(e->lock, 0);
+}
+
+static void test_device_uses_1g_page_when_offered(void **state)
+{
+	(void)state;
+	struct ept *e = build_device(1, 1, 46, 0);
+	unsigned pages = host_pages_count();
+	map_device(e, 64 * GiB + 0x12345000, EPT_DEV_MAPPED, 2, MT_UC);
+	assert_int_equal(e->stats.dev_maps, 1);
+	assert_int_equal(e->stats.dev_maps_1g, 1);
+	assert_int_equal(e->dev_used, 0);                     /* a leaf in the build-time PDPT */
+	assert_int_equal(host_pages_count(), pages);          /* nothing allocated at run time */
+	assert_int_equal(e->stats.pages_1g, 4);               /* the map built at start unchanged */
+	assert_identity(e, 3 * GiB, 2, MT_WB);
+}
+
+static void test_device_uses_2m_page_without_1g(void **state)
+{
+	(void)state;
+	struct ept *e = build_device(0, 1, 46, 0);
+	map_device(e, 64 * GiB + 0x12345000, EPT_DEV_MAPPED, 1, MT_UC);
+	assert_int_equal(e->stats.dev_maps_2m, 1);
+	assert_int_equal(e->dev_used, 1);                     /* one PD */
+	assert_unmapped(e, 64 * GiB + 0x12345000 + 2 * MiB);
+}
+
+static void test_device_uses_4k_page_without_large_pages(void **state)
+{
+	(void)state;
+	struct ept *e = build_device(0, 0, 46, 0);
+	map_device(e, 64 * GiB + 0x12345678, EPT_DEV_MAPPED, 0, MT_UC);
+	assert_int_equal(e->stats.dev_maps_4k, 1);
+	assert_int_equal(e->dev_used, 2);                     /* a PD and a PT */
+	assert_unmapped(e, 64 * GiB + 0x12346000);
+}
+
+static void test_device_memory_type_comes_from_mtrrs(void **state)
+{
+	(void)state;
+	mtrr = mtrr_snapshot(MT_WB, 46); /* default WB: a high BAR no MTRR covers is WB natively too */
+	mtrr_add_var(&mtrr, 64 * GiB, GiB, MT_WC);
+	struct ept *e = new_ept(4 * GiB, 1, 1);
+	assert_int_equal(ept_build(e), 0);
+	map_device(e, 64 * GiB + 5 * MiB, EPT_DEV_MAPPED, 2, MT_WC);
+	map_device(e, 65 * GiB, EPT_DEV_MAPPED, 2, MT_WB);
+}
+
+static void test_device_page_split_to_uniform_mtrr_type(void **state)
+{
+	(void)state;
+	struct ept *e = build_device(1, 1, 46, 0);
+	mtrr_add_var(&mtrr, 64 * GiB + 256 * MiB, 256 * MiB, MT_WC); /* a framebuffer aperture */
+	mtrr_add_var(&mtrr, 64 * GiB + 0x40000, 64 * KiB, MT_WC);    /* and a small window */
+	map_device(e, 64 * GiB + 300 * MiB, EPT_DEV_MAPPED, 1, MT_WC);
+	map_device(e, 64 * GiB + 600 * MiB, EPT_DEV_MAPPED, 1, MT_UC);
+	map_device(e, 64 * GiB + 0x41000, EPT_DEV_MAPPED, 0, MT_WC);
+	map_device(e, 64 * GiB + 0x50000, EPT_DEV_MAPPED, 0, MT_UC);
+	map_device(e, 64 * GiB + 0x3F000, EPT_DEV_MAPPED, 0, MT_UC);
+	assert_int_equal(e->dev_used, 2);                     /* one PD, one PT */
+	assert_int_equal(e->dev_nroots, 1);
+}
+
+static void test_device_page_kept_off_hidden_pages(void **state)
+{
+	(void)state;
+	mtrr = mtrr_snapshot(MT_UC, 46);
+	struct ept *e = new_ept(4 * GiB, 1, 1);
+	ept_hide(e, 8 * GiB + 0x3000, 4 * KiB); /* keel's pages lie below map_top; assert the rule */
+	assert_int_equal(ept_build(e), 0);
+	assert_int_equal(ept_map_device(e, 8 * GiB + 0x3000, 0), EPT_DEV_REFUSED);
+	map_device(e, 8 * GiB + 0x4000, EPT_DEV_MAPPED, 0, MT_UC);
+	map_device(e, 8 * GiB + 2 * MiB, EPT_DEV_MAPPED, 1, MT_UC);
+	assert_unmapped(e, 8 * GiB + 0x3000);
+}
+
+static void test_device_refuses_what_is_not_device_memory(void **state)
+{
+	(void)state;
+	struct ept *e = build_device(1, 1, 46, 0);
+	assert_int_equal(ept_map_device(e, 0x1000, 0), EPT_DEV_REFUSED);          /* the map itself */
+	assert_int_equal(ept_map_device(e, 4 * GiB - 1, 0), EPT_DEV_REFUSED);
+	assert_int_equal(ept_map_device(e, 1ull << 46, 0), EPT_DEV_REFUSED);      /* >= 2^MAXPHYADDR */
+	assert_int_equal(ept_map_device(e, ~0ull, 0), EPT_DEV_REFUSED);
+	assert_int_equal(e->stats.dev_maps, 0);
+	map_device(e, (1ull << 46) - 4096, EPT_DEV_MAPPED, 2, MT_UC);              /* the last page */
+}
+
+static void test_device_mapped_twice_is_present(void **state)
+{
+	(void)state;
+	struct ept *e = build_device(0, 1, 46, 0);
+	map_device(e, 64 * GiB, EPT_DEV_MAPPED, 1, MT_UC);
+	assert_int_equal(ept_map_device(e, 64 * GiB + 0x1000, 0), EPT_DEV_PRESENT);
+	assert_int_equal(e->stats.dev_maps, 1);
+}
+
+/* The issue's case: ~100 MiB of distinct device memory far above the map, 1000 pages touched. The
+ * guest retries its access after each exit: every page must be mapped after at most one call. */
+static void touch_1000_pages(struct ept *e, uint64_t base)
+{
+	unsigned pages = host_pages_count();
+	for (unsigned i = 0; i < 1000; i++) {
+		uint64_t gpa = base + (uint64_t)i * 25 * 4096 + (i % 7) * 0x208; /* 100 KiB apart */
+		int level;
+		if (!ept_lookup(e, gpa, &level)) {
+			int rc = ept_map_device(e, gpa, 0);
+			assert_true(rc == EPT_DEV_MAPPED || rc == EPT_DEV_RECLAIMED);
+		}
+		uint64_t *ent = ept_lookup(e, gpa, &level);
+		assert_non_null(ent);
+		assert_int_equal(ept_entry_addr(*ent), gpa & ~((1ull << EPT_LEVEL_SHIFT(level)) - 1));
+		assert_true(e->dev_used <= e->dev_budget);
+	}
+	assert_int_equal(host_pages_count(), pages); /* the tables came from the budget only */
+}
+
+static void test_device_1000_pages_in_100m_with_2m_pages(void **state)
+{
+	(void)state;
+	struct ept *e = build_device(0, 1, 46, 0);
+	touch_1000_pages(e, 3ull << 40); /* 3 TiB: beyond the first PML4 entry */
+	assert_int_equal(e->stats.dev_maps, 49);                 /* 100 MiB in 2 MiB pages */
+	assert_int_equal(e->dev_used, 2);                        /* a PDPT and a PD */
+	assert_int_equal(e->stats.dev_reclaims, 0);
+}
+
+static void test_device_1000_pages_in_100m_with_1g_pages(void **state)
+{
+	(void)state;
+	struct ept *e = build_device(1, 1, 46, 0);
+	touch_1000_pages(e, 3ull << 40);
+	assert_int_equal(e->stats.dev_maps, 1);
+	assert_int_equal(e->dev_used, 1);
+}
+
+static void test_device_1000_pages_in_100m_with_4k_pages_reclaims(void **state)
+{
+	(void)state;
+	struct ept *e = build_device(0, 0, 46, 0);
+	touch_1000_pages(e, 3ull << 40); /* 50 page tables wanted, 16 in the budget */
+	assert_int_equal(e->stats.dev_maps, 1000);
+	assert_true(e->stats.dev_reclaims >= 3);
+	assert_int_equal(e->dev_gen, e->stats.dev_reclaims);
+}
+
+static void test_device_budget_exhausted_reclaims_and_maps(void **state)
+{
+	(void)state;
+	struct ept *e = build_device(0, 0, 46, 1); /* clamped up to EPT_DEV_TABLES_MIN */
+	assert_int_equal(e->dev_budget, EPT_DEV_TABLES_MIN);
+	assert_int_equal(e->stats.dev_tables, EPT_DEV_TABLES_MIN);
+	map_device(e, 64 * GiB, EPT_DEV_MAPPED, 0, MT_UC);           /* PD + PT */
+	map_device(e, 64 * GiB + 2 * MiB, EPT_DEV_MAPPED, 0, MT_UC); /* PT: no table left for a PT */
+	assert_int_equal(e->dev_used, 3);
+	map_device(e, 64 * GiB + 6 * MiB, EPT_DEV_RECLAIMED, 0, MT_UC);
+	assert_int_equal(e->stats.dev_reclaims, 1);
+	assert_int_equal(e->dev_gen, 1);
+	assert_int_equal(e->dev_used, 2);
+	assert_unmapped(e, 64 * GiB);                                /* dropped, mapped again on demand */
+	assert_unmapped(e, 64 * GiB + 2 * MiB);
+	map_device(e, 64 * GiB, EPT_DEV_MAPPED, 0, MT_UC);
+	assert_identity(e, 3 * GiB, 0, MT_WB);                       /* the map built at start kept */
+}
+
+/* Every device table reachable from the top, each at the level it serves now, must be at the
+ * level it served the first time it was seen (a stale cached pointer on another CPU then still
+ * reads entries of the right level). */
+static const uint64_t *seen_table[EPT_DEV_TABLES_MAX];
+static int seen_level[EPT_DEV_TABLES_MAX];
+static unsigned nseen;
+
+static void check_levels(const struct ept *e, const uint64_t *t, int level)
+{
+	for (unsigned i = 0; i < EPT_ENTRIES; i++) {
+		if (!ept_entry_present(t[i]) || level == 0 || (t[i] & EPT_PS))
+			continue;
+		const uint64_t *sub = (const uint64_t *)(uintptr_t)ept_entry_addr(t[i]);
+		for (unsigned k = 0; k < e->dev_budget; k++) {
+			if (e->dev_tables[k] != sub)
+				continue;
+			unsigned j = 0;
+			while (j < nseen && seen_table[j] != sub)
+				j++;
+			if (j == nseen) {
+				seen_table[nseen] = sub;
+				seen_level[nseen++] = level - 1;
+			} else if (seen_level[j] != level - 1) {
+				fail_msg("device table %u served level %d, now %d", k, seen_level[j], level - 1);
+			}
+		}
+		check_levels(e, sub, level - 1);
+	}
+}
+
+static void test_device_table_keeps_its_level_across_reclaims(void **state)
+{
+	(void)state;
+	struct ept *e = build_device(0, 0, 46, EPT_DEV_TABLES_MIN);
+	static const uint64_t gpas[] = { 64 * GiB, 64 * GiB + 2 * MiB, 64 * GiB + 4 * MiB, 3ull << 40,
+					 64 * GiB + 8 * MiB, (3ull << 40) + 2 * MiB, 65 * GiB, 5ull << 40 };
+	nseen = 0;
+	for (unsigned round = 0; round < 3; round++)
+		for (unsigned i = 0; i < sizeof(gpas) / sizeof(gpas[0]); i++) {
+			int rc = ept_map_device(e, gpas[i], 0);
+			assert_true(rc == EPT_DEV_MAPPED || rc == EPT_DEV_RECLAIMED || rc == EPT_DEV_PRESENT);
+			assert_identity(e, gpas[i], 0, MT_UC);
+			check_levels(e, e->pml4, (int)e->levels - 1);
+		}
+	assert_true(e->stats.dev_reclaims >= 3);
+}
+
+static void test_device_roots_full_reclaims(void **state)
+{
+	(void)state;
+	struct ept *e = build_device(1, 1, 46, 0);
+	for (unsigned i = 0; i < EPT_DEV_ROOTS_MAX; i++)
+		map_device(e, (8 + (uint64_t)i) * GiB, EPT_DEV_MAPPED, 2, MT_UC);
+	assert_int_equal(e->dev_nroots, EPT_DEV_ROOTS_MAX);
+	map_device(e, 200 * GiB, EPT_DEV_RECLAIMED, 2, MT_UC);
+	assert_int_equal(e->dev_nroots, 1);
+	assert_unmapped(e, 8 * GiB);
+}
+
+/* ---- GPA bits 51:48 ---- */
+
+static void test_5_level_walk_keeps_bits_51_48(void **state)
+{
+	(void)state;
+	mtrr = mtrr_snapshot(MT_UC, 52);
+	mtrr_add_var(&mtrr, 0, 4 * GiB, MT_WB);
+	struct ept *e = new_ept(4 * GiB, 1, 1);
+	e->use_5level = 1;
+	assert_int_equal(ept_build(e), 0);
+	assert_int_equal(e->levels, 5);
+	assert_int_equal(e->stats.tables, 3); /* PML5, PML4, PDPT */
+	assert_int_equal((ept_pointer(e) >> 3) & 7, 4);
+	assert_identity(e, 3 * GiB, 2, MT_WB);
+	assert_unmapped(e, (1ull << 48) + 3 * GiB);
+	map_device(e, (1ull << 48) + 600 * GiB + 0x5000, EPT_DEV_MAPPED, 2, MT_UC);
+	map_device(e, (1ull << 51) + (1ull << 48) + 0x5000, EPT_DEV_MAPPED, 2, MT_UC);
+	assert_unmapped(e, 600 * GiB);
+	assert_unmapped(e, (1ull << 51) + 0x5000);
+	assert_identity(e, 0x5000, 2, MT_WB);
+	assert_int_equal(e->dev_used, 4); /* a PML4 and a PDPT for each */
+}
+
+static void test_5_level_walk_only_when_maxphyaddr_exceeds_48(void **state)
+{
+	(void)state;
+	mtrr = mtrr_snapshot(MT_UC, 48);
+	struct ept *e = new_ept(4 * GiB, 1, 1);
+	e->use_5level = 1;
+	assert_int_equal(ept_build(e), 0);
+	assert_int_equal(e->levels, 4);
+	assert_int_equal((ept_pointer(e) >> 3) & 7, 3);
+}
+
+static void test_4_level_walk_refuses_device_above_2_48(void **state)
+{
+	(void)state;
+	struct ept *e = build_device(1, 1, 52, 0); /* MAXPHYADDR 52, no 5-level walk */
+	assert_int_equal(e->levels, 4);
+	assert_int_equal(ept_map_device(e, (1ull << 48) + 8 * GiB, 0), EPT_DEV_REFUSED);
+	assert_unmapped(e, 8 * GiB);
+	map_device(e, (1ull << 48) - 4096, EPT_DEV_MAPPED, 2, MT_UC);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, reset, host_pages_reset)
@@ -615,12 +923,30 @@ int main(void)
 		T(test_map_4k_on_hidden_page_counts_a_new_leaf),
 		T(test_map_4k_beyond_map_top_builds_tables),
 		T(test_map_4k_out_of_memory_fails_and_unlocks),
+		T(test_4_level_map_does_not_alias_bits_51_48),
 		T(test_build_out_of_memory_fails),
 		T(test_ept_pointer_format),
 		T(test_bochs_layout_needs_at_most_16_tables),
 		T(test_bochs_layout_matches_boot_log),
 		T(test_bochs_layout_across_2m_boundary_still_small),
 		T(test_bochs_layout_apart_still_small),
+		T(test_device_uses_1g_page_when_offered),
+		T(test_device_uses_2m_page_without_1g),
+		T(test_device_uses_4k_page_without_large_pages),
+		T(test_device_memory_type_comes_from_mtrrs),
+		T(test_device_page_split_to_uniform_mtrr_type),
+		T(test_device_page_kept_off_hidden_pages),
+		T(test_device_refuses_what_is_not_device_memory),
+		T(test_device_mapped_twice_is_present),
+		T(test_device_1000_pages_in_100m_with_2m_pages),
+		T(test_device_1000_pages_in_100m_with_1g_pages),
+		T(test_device_1000_pages_in_100m_with_4k_pages_reclaims),
+		T(test_device_budget_exhausted_reclaims_and_maps),
+		T(test_device_table_keeps_its_level_across_reclaims),
+		T(test_device_roots_full_reclaims),
+		T(test_5_level_walk_keeps_bits_51_48),
+		T(test_5_level_walk_only_when_maxphyaddr_exceeds_48),
+		T(test_4_level_walk_refuses_device_above_2_48),
 	};
 	return cmocka_run_group_tests_name("ept", tests, NULL, NULL);
 }
