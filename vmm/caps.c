@@ -90,7 +90,27 @@ int vmx_caps_has_ept(const struct vmx_caps *c)
 
 int vmx_caps_has_vpid(const struct vmx_caps *c)
 {
-	return vmx_caps_allows2(c, PROC2_ENABLE_VPID) && (c->ept_vpid & VPID_CAP_INVVPID);
+	/* keel flushes a vCPU's VPID with single- or all-context INVVPID: one must exist. */
+	return vmx_caps_allows2(c, PROC2_ENABLE_VPID) && (c->ept_vpid & VPID_CAP_INVVPID) &&
+	       vmx_caps_invvpid_type(c);
+}
+
+unsigned vmx_caps_invept_type(const struct vmx_caps *c)
+{
+	if (!(c->ept_vpid & EPT_CAP_INVEPT))
+		return 0;
+	return (c->ept_vpid & EPT_CAP_INVEPT_SINGLE) ? INVEPT_SINGLE_CONTEXT
+	       : (c->ept_vpid & EPT_CAP_INVEPT_ALL)  ? INVEPT_ALL_CONTEXT
+						      : 0;
+}
+
+unsigned vmx_caps_invvpid_type(const struct vmx_caps *c)
+{
+	if (!(c->ept_vpid & VPID_CAP_INVVPID))
+		return 0;
+	return (c->ept_vpid & VPID_CAP_SINGLE_CONTEXT) ? INVVPID_SINGLE_CONTEXT
+	       : (c->ept_vpid & VPID_CAP_ALL_CONTEXT)  ? INVVPID_ALL_CONTEXT
+							: 0;
 }
 
 int vmx_caps_has_unrestricted(const struct vmx_caps *c)
@@ -121,6 +141,10 @@ const char *vmx_caps_unavailable_reason(const struct vmx_caps *c)
 		return "the CPU has no EPT with a 4-level walk";
 	if (!vmx_caps_has_ept_wb(c) && !(c->ept_vpid & EPT_CAP_MEMTYPE_UC))
 		return "EPT supports neither write-back nor uncacheable paging-structure memory";
+	if (!vmx_caps_invept_type(c))
+		return "the CPU offers no single- or all-context INVEPT (IA32_VMX_EPT_VPID_CAP bits 20, 25, 26)";
+	if (c->cr4 & CR4_LA57)
+		return "the firmware runs 5-level paging (CR4.LA57) and keel's host page tables are 4-level";
 	if (!vmx_caps_has_unrestricted(c))
 		return "the CPU has no unrestricted-guest support (needed to run real-mode AP start-up)";
 	if (VMX_BASIC_VMCS_SIZE(c->basic) > 4096)

@@ -52,5 +52,8 @@ int vmx_caps_has_unrestricted(const struct vmx_caps *c);
 int vmx_caps_has_ept_2m(const struct vmx_caps *c);
 int vmx_caps_has_ept_1g(const struct vmx_caps *c);
 int vmx_caps_has_ept_wb(const struct vmx_caps *c);
+/* The INVEPT / INVVPID type keel uses: single-context where offered, else all-context; 0: none. */
+unsigned vmx_caps_invept_type(const struct vmx_caps *c);
+unsigned vmx_caps_invvpid_type(const struct vmx_caps *c);
 
 #endif

@@ -55,8 +55,8 @@ static void cr3_exit(struct vcpu *v, struct guest_regs *r, unsigned type, unsign
 		return;
 	}
 	vmcs_writenat(VMCS_GUEST_CR3, val);
-	if (!keep && v->vpid)
-		invvpid(INVVPID_SINGLE_CONTEXT, v->vpid);
+	if (!keep)
+		vcpu_flush_vpid(v);
 	vcpu_skip_instruction(v);
 }
 
@@ -119,8 +119,8 @@ void cr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 		entry = (s.efer & EFER_LMA) ? entry | ENTRY_IA32E_MODE_GUEST : entry & ~ENTRY_IA32E_MODE_GUEST;
 		vmcs_write32(VMCS_ENTRY_CONTROLS, entry);
 	}
-	if (s.flush_tlb && v->vpid)
-		invvpid(INVVPID_SINGLE_CONTEXT, v->vpid);
+	if (s.flush_tlb)
+		vcpu_flush_vpid(v);
 	vcpu_skip_instruction(v);
 }
 

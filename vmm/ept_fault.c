@@ -29,6 +29,38 @@ void hidden_access_log(struct vcpu *v, uint64_t page, int write, uint64_t rip)
 		 write ? "write discarded" : "reads return all ones");
 }
 
+/*
+ * Beyond the map built at start: device memory (64-bit BARs, GPU apertures) mapped on demand by
+ * the largest page that fits, with the MTRR type, from a fixed budget with reclaim (mm/ept.c), so
+ * neither memory nor the log grows with the guest's device accesses. A GPA the EPT walk cannot
+ * express (at or above 2^48 on a CPU without 5-level EPT) has no mapping to give: #GP, as keel
+ * cannot complete the access, reported once.
+ */
+static void device_fault(struct vcpu *v, uint64_t gpa)
+{
+	struct vm *vm = v->vm;
+	struct ept_dev_map m;
+	int rc = ept_map_device(&vm->ept, gpa, &m);
+
+	if (rc == EPT_DEV_REFUSED) {
+		if (!__atomic_exchange_n(&vm->device_refused_logged, 1, __ATOMIC_RELAXED))
+			log_warn("keel: cpu%u: guest access to GPA 0x%llx, which keel's EPT cannot map (%u-level walk): #GP",
+				 v->index, (unsigned long long)gpa, vm->ept.levels);
+		vcpu_inject_gp(v);
+		return;
+	}
+	if (rc == EPT_DEV_MAPPED && __atomic_fetch_add(&vm->device_maps_logged, 1, __ATOMIC_RELAXED) == 0)
+		log_info("keel: cpu%u: device memory beyond the EPT map: 0x%llx mapped on demand (%llu KiB pages, %s); "
+			 "later mappings are counted, not logged",
+			 v->index, (unsigned long long)m.base, (unsigned long long)(m.size >> 10), mtrr_type_name(m.type));
+	if (rc == EPT_DEV_RECLAIMED) {
+		vcpu_flush_ept(v); /* other vCPUs follow when they see dev_gen */
+		v->seen_dev_gen = vm->ept.dev_gen;
+	}
+	/* EPT_DEV_MAPPED / EPT_DEV_PRESENT: the violation already invalidated what this CPU cached for
+	 * the faulting GPA (SDM Vol. 3C 28.3.3.1), and nothing present was changed. */
+}
+
 void ept_exit_violation(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 {
 	(void)r;
@@ -45,10 +77,8 @@ void ept_exit_violation(struct vcpu *v, struct guest_regs *r, const struct exit_
 		rc = ept_map_4k(&vm->ept, page, (uint64_t)(uintptr_t)(write ? vm->sink_page : vm->ones_page),
 				write ? EPT_RWX : (EPT_R | EPT_X), MT_WB);
 	} else if (page >= vm->ept.map_top) {
-		/* Beyond the map built at start (a device placed high): identity, uncached, as hardware. */
-		log_info("keel: cpu%u: guest touched 0x%llx beyond the EPT map: mapping it uncached", v->index,
-			 (unsigned long long)gpa);
-		rc = ept_map_4k(&vm->ept, page, page, EPT_RWX, MT_UC);
+		device_fault(v, gpa);
+		return;
 	} else {
 		log_err("keel: EPT violation at GPA 0x%llx (qualification 0x%llx, RIP 0x%llx) inside the map",
 			(unsigned long long)gpa, (unsigned long long)e->qualification,
@@ -58,7 +88,7 @@ void ept_exit_violation(struct vcpu *v, struct guest_regs *r, const struct exit_
 	}
 	if (rc)
 		vcpu_stop(v, "out of memory for EPT tables");
-	invept(INVEPT_SINGLE_CONTEXT, vm->eptp);
+	vcpu_flush_ept(v);
 }
 
 void ept_exit_misconfig(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)

@@ -170,7 +170,7 @@ void vmx_exit_handler(struct guest_regs *r, struct vcpu *v)
 	/* Other CPUs drop keel's pages from their EPT caches at their first exit after the seal; until
 	 * then they run only firmware code that never touched those pages through the guest. */
 	if (!v->seen_seal && __atomic_load_n(&v->vm->sealed, __ATOMIC_ACQUIRE)) {
-		invept(INVEPT_SINGLE_CONTEXT, v->vm->eptp);
+		vcpu_flush_ept(v);
 		v->seen_seal = 1;
 	}
 	e.reason = EXIT_REASON_BASIC(raw);

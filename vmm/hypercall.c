@@ -92,7 +92,7 @@ void hypercall_handle(struct vcpu *v, struct guest_regs *r, const struct exit_in
 			__atomic_store_n(&v->vm->sealed, 1, __ATOMIC_RELEASE);
 			log_info("keel: sealed: %u pages of keel's memory removed from the guest's view", n);
 		}
-		invept(INVEPT_SINGLE_CONTEXT, v->vm->eptp);
+		vcpu_flush_ept(v);
 		v->seen_seal = 1;
 		break;
 	case KEEL_HC_MEMRANGE:

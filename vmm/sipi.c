@@ -55,8 +55,7 @@ void vcpu_start_at_sipi_vector(struct vcpu *v, unsigned vector)
 	vmcs_write32(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
 	/* A fresh CPU blocks nothing (SDM 24.4.2: SMI blocking outside SMM fails entry). */
 	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0);
-	if (v->vpid)
-		invvpid(INVVPID_SINGLE_CONTEXT, v->vpid);
+	vcpu_flush_vpid(v);
 }
 
 /* ---- the exits ---- */

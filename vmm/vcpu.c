@@ -153,3 +153,14 @@ void vcpu_stop(struct vcpu *v, const char *why)
 	}
 }
 
+void vcpu_flush_ept(struct vcpu *v)
+{
+	unsigned type = vmx_caps_invept_type(&v->vm->caps);
+	invept(type, v->vm->eptp); /* vmx_caps_unavailable_reason refused a CPU with neither type */
+}
+
+void vcpu_flush_vpid(struct vcpu *v)
+{
+	if (v->vpid) /* VPID is on only with a single- or all-context INVVPID (vmx_caps_has_vpid) */
+		invvpid(vmx_caps_invvpid_type(&v->vm->caps), v->vpid);
+}

@@ -55,6 +55,7 @@ struct vcpu {
 	int in_root;          /* inside the exit handler */
 	int launch_failed;    /* the first entry failed: vmx_exit_handler unwinds to the launcher */
 	int seen_seal;        /* this CPU flushed its EPT caches after the seal */
+	unsigned seen_dev_gen; /* the ept.dev_gen (device-mapping reclaims) this CPU has flushed for */
 	int sipi_vector;      /* vector of the SIPI that just started this vCPU, -1 once it ran */
 	unsigned init_echo_logged;
 	volatile int nmi_pending; /* an NMI hit keel in VMX root: the guest's, injected when it can take it */
@@ -92,6 +93,8 @@ struct vm {
 	uint64_t hidden_logged[32]; /* pages already reported (a small set, then silence) */
 	unsigned nhidden_logged;
 	int hidden_log_full;
+	int device_refused_logged;  /* ept_fault.c: bounded reporting of device accesses */
+	unsigned device_maps_logged;
 };
 
 extern struct vm keel_vm;
@@ -117,6 +120,11 @@ int vcpu_exception_is_fault(unsigned vector);
 void vcpu_inject_exception(struct vcpu *v, unsigned vector, int has_error, uint32_t error);
 #define vcpu_inject_gp(v) vcpu_inject_exception((v), VEC_GP, 1, 0)
 #define vcpu_inject_ud(v) vcpu_inject_exception((v), VEC_UD, 0, 0)
+
+/* Drop this CPU's cached EPT translations (INVEPT of the type the CPU offers, SDM 28.3.3.4) / the
+ * guest's linear translations under its VPID (INVVPID; nothing without VPID). */
+void vcpu_flush_ept(struct vcpu *v);
+void vcpu_flush_vpid(struct vcpu *v);
 
 /* Guest CPL from SS.DPL. */
 unsigned vcpu_cpl(void);

@@ -74,8 +74,9 @@ static void check_controls(struct checker *c)
 		unsigned mt = e & 7, walk = (e >> 3) & 7;
 		if (!((mt == 0 && (k->ept_vpid & EPT_CAP_MEMTYPE_UC)) || (mt == 6 && (k->ept_vpid & EPT_CAP_MEMTYPE_WB))))
 			fail(c, "ctl.eptp_memtype", "26.2.1.1", "EPTP memory type %u is not a supported UC/WB", mt);
-		if (walk != 3)
-			fail(c, "ctl.eptp_walk", "26.2.1.1", "EPTP walk length %u (must be 3: 4 levels)", walk + 1);
+		if (walk != 3 && !(walk == 4 && (k->ept_vpid & EPT_CAP_WALK_5)))
+			fail(c, "ctl.eptp_walk", "26.2.1.1", "EPTP walk length %u (4, or 5 where EPT_VPID_CAP bit 7 allows)",
+			     walk + 1);
 		if ((e & BIT(6)) && !(k->ept_vpid & EPT_CAP_AD))
 			fail(c, "ctl.eptp_ad", "26.2.1.1", "EPTP enables A/D flags the CPU lacks");
 		if ((e & 0xF80) || (e & phys_mask))

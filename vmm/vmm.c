@@ -23,8 +23,9 @@ _Static_assert(sizeof(struct vcpu) <= 4096, "struct vcpu fits a page");
 
 size_t vmm_pool_pages(unsigned ncpus)
 {
-	/* EPT (budget 24 pages) + host tables (up to 10) + bitmaps 3 + IDT + ones/sink/canary 3 + slack. */
-	return 64 + (size_t)ncpus * VCPU_PAGES;
+	/* EPT (budget 24 pages, plus EPT_DEV_TABLES_DEFAULT reserved for device memory) + host tables
+	 * (up to 10) + bitmaps 3 + IDT + ones/sink/canary 3 + slack. */
+	return 64 + EPT_DEV_TABLES_DEFAULT + (size_t)ncpus * VCPU_PAGES;
 }
 
 int vmm_in_root(void)
@@ -133,6 +134,7 @@ static const char *build_vm(struct vm *vm, const struct vmm_platform *p)
 	e->map_top = s.phys_top > (4ULL << 30) ? (s.phys_top + (1ULL << 30) - 1) & ~((1ULL << 30) - 1) : 4ULL << 30;
 	e->use_1g = vmx_caps_has_ept_1g(&vm->caps);
 	e->use_2m = vmx_caps_has_ept_2m(&vm->caps);
+	e->use_5level = !!(vm->caps.ept_vpid & EPT_CAP_WALK_5); /* used when MAXPHYADDR > 48 */
 	e->mtrr = &vm->mtrr;
 	e->alloc_page = alloc_one;
 	ept_hide(e, p->image_base, p->image_size);
@@ -140,7 +142,8 @@ static const char *build_vm(struct vm *vm, const struct vmm_platform *p)
 	if (ept_build(e))
 		return "out of memory for the EPT";
 	ept_set_hidden_present(e, 1); /* until hand-off: keel's boot code still runs as the guest */
-	vm->eptp = ept_pointer(e);
+	/* Paging-structure memory type: WB where EPT offers it, else UC (SDM Vol. 3C 25.6.11). */
+	vm->eptp = (ept_pointer(e) & ~7ULL) | (vmx_caps_has_ept_wb(&vm->caps) ? MT_WB : MT_UC);
 	vm->mem_base = p->pool_base < p->image_base ? p->pool_base : p->image_base;
 	vm->mem_size = p->image_size + p->pool_pages * PAGE_SIZE;
 

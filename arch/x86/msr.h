@@ -56,6 +56,7 @@
 #define MSR_IA32_VMX_EPT_VPID_CAP 0x48C
 #define   EPT_CAP_EXEC_ONLY BIT(0)
 #define   EPT_CAP_WALK_4 BIT(6)
+#define   EPT_CAP_WALK_5 BIT(7)
 #define   EPT_CAP_MEMTYPE_UC BIT(8)
 #define   EPT_CAP_MEMTYPE_WB BIT(14)
 #define   EPT_CAP_PDE_2M BIT(16)

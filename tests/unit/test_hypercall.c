@@ -44,6 +44,12 @@ int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len)
 
 const char *exit_reason_name(unsigned reason) { return reason == EXIT_REASON_CPUID ? "CPUID" : "other"; }
 
+void vcpu_flush_ept(struct vcpu *v)
+{
+	(void)v;
+	fail_msg("unexpected call to %s in a host test", __func__);
+}
+
 unsigned ept_set_hidden_present(struct ept *e, int present)
 {
 	(void)e, (void)present;

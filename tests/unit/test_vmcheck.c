@@ -327,6 +327,13 @@ static void test_eptp_walk_length(void **state)
 {
 	(void)state;
 	vmcs_write64(VMCS_EPT_POINTER, (EPTP_VALID & ~(7ULL << 3)) | (4 << 3)); /* 5 levels */
+	if (caps->ept_vpid & EPT_CAP_WALK_5)
+		assert_clean();
+	else
+		assert_only("ctl.eptp_walk");
+	caps_copy = *caps;
+	caps_copy.ept_vpid &= ~EPT_CAP_WALK_5;
+	caps = &caps_copy;
 	assert_only("ctl.eptp_walk");
 	vmcs_write64(VMCS_EPT_POINTER, (EPTP_VALID & ~(7ULL << 3)) | (1 << 3)); /* 2 levels */
 	assert_only("ctl.eptp_walk");
