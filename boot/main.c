@@ -221,7 +221,7 @@ static uint64_t keel_main(void *handoff, void *unused)
 
 	read_config();
 	apply_log_mask();
-	if (console_mirrors_com1 > 0)
+	if (console_mirrors_com1 > 0 && (cfg.log_mask & CONFIG_LOG_SERIAL) && (cfg.log_mask & CONFIG_LOG_CONSOLE))
 		log_info("keel: log: the firmware console writes to COM1 too: keel's serial lines go through it "
 			 "while it is usable, and straight to COM1 elsewhere");
 	log_info("keel: config: next=%s next_args=%s log=%s on_error=%s check=%s virtualize=%s break=%s%s "
