@@ -147,6 +147,61 @@ void efi_console_write(const char *s, size_t n)
 	}
 }
 
+static unsigned dp_node_len(const EFI_DEVICE_PATH *n) { return n->Length[0] | n->Length[1] << 8; }
+
+/*
+ * Whether a device path (size bytes at most, possibly several instances) names COM1's UART: an
+ * ACPI node PNP0501 with UID 0 (the first ISA serial port, I/O 0x3F8 on PCs) followed in the same
+ * instance by a UART messaging node. A UART on PCI (a serial-over-LAN port) is another port.
+ */
+static int dp_names_com1(const UINT8 *p, size_t size)
+{
+	int com1 = 0;
+	for (size_t off = 0; off + 4 <= size;) {
+		const EFI_DEVICE_PATH *n = (const EFI_DEVICE_PATH *)(p + off);
+		unsigned len = dp_node_len(n);
+		if (len < 4 || off + len > size)
+			return 0;
+		if (n->Type == END_DEVICE_PATH_TYPE) {
+			if (n->SubType == END_ENTIRE_DEVICE_PATH_SUBTYPE)
+				return 0;
+			com1 = 0; /* the next instance */
+		} else if (n->Type == ACPI_DEVICE_PATH && n->SubType == ACPI_DP && len >= sizeof(ACPI_HID_DEVICE_PATH)) {
+			const ACPI_HID_DEVICE_PATH *a = (const ACPI_HID_DEVICE_PATH *)n;
+			com1 = a->HID == EISA_PNP_ID(0x0501) && a->UID == 0;
+		} else if (n->Type == MESSAGING_DEVICE_PATH && n->SubType == MSG_UART_DP && com1) {
+			return 1;
+		}
+		off += len;
+	}
+	return 0;
+}
+
+int efi_console_mirrors_com1(void)
+{
+	static EFI_GUID global_guid = EFI_GLOBAL_VARIABLE, text_out_guid = SIMPLE_TEXT_OUTPUT_PROTOCOL;
+	static UINT8 conout[4096];
+	UINTN size = sizeof(conout), count = 0;
+	UINT32 attr;
+	EFI_HANDLE *handles;
+	int found = 0;
+
+	/* The ConOut variable lists the devices the console writes to; a listed device may still be
+	 * absent, so a text output bound to COM1 must exist too. Either missing: not mirrored. */
+	if (EFI_ERROR(st->RuntimeServices->GetVariable(L"ConOut", &global_guid, &attr, &size, conout)) ||
+	    !dp_names_com1(conout, size))
+		return 0;
+	if (EFI_ERROR(bs->LocateHandleBuffer(ByProtocol, &text_out_guid, 0, &count, &handles)))
+		return 0;
+	for (UINTN i = 0; i < count && !found; i++) {
+		EFI_DEVICE_PATH *dp = 0;
+		if (!EFI_ERROR(bs->HandleProtocol(handles[i], &device_path_guid, (void **)&dp)) && dp)
+			found = dp_names_com1((const UINT8 *)dp, 64 * 1024);
+	}
+	bs->FreePool(handles);
+	return found;
+}
+
 static enum mem_type convert_type(UINT32 t)
 {
 	switch (t) {

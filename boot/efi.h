@@ -25,6 +25,12 @@ long efi_read_file(const char *path, char *buf, size_t size);
 /* Writes a line to the firmware console (ASCII); safe only on the BSP with boot services up. */
 void efi_console_write(const char *s, size_t n);
 
+/*
+ * 1 when the firmware console also writes to COM1 (a serial terminal on the first ISA serial port
+ * is among the ConOut devices, as OVMF sets up under QEMU and Bochs), else 0.
+ */
+int efi_console_mirrors_com1(void);
+
 /* Fills up to max regions from the firmware memory map; returns the count or -1. */
 int efi_memory_map(struct mem_region *r, size_t max);
 

@@ -34,11 +34,30 @@ static uint32_t apic_id(void)
 }
 
 /* The firmware console is not MP-safe nor usable from VMX root: BSP, boot code only. */
+static int console_usable(void) { return console_ok && !vmm_in_root() && apic_id() == bsp_apic_id; }
+
 static void console_output(const char *s, size_t n)
 {
-	if (console_ok && !vmm_in_root() && apic_id() == bsp_apic_id)
+	if (console_usable())
 		efi_console_write(s, n);
 }
+
+/*
+ * log=serial,console where the firmware console already writes to COM1 (OVMF under QEMU and
+ * Bochs): one output for both, so that each line reaches COM1 once. While the console is usable it
+ * carries the line to the screen and COM1; elsewhere (VMX root, the APs, after the hand-off) keel
+ * writes COM1 itself. Being one output, each piece of the ring is decided once, when it is written.
+ */
+static void console_serial_output(const char *s, size_t n)
+{
+	if (console_usable())
+		efi_console_write(s, n);
+	else
+		uart_write(s, n);
+}
+
+/* Without waiting only where keel drives COM1 itself; console lines wait for a flush point. */
+static size_t console_serial_try(const char *s, size_t n) { return console_usable() ? 0 : uart_try_write(s, n); }
 
 static void config_report(void *ctx, const char *msg)
 {
@@ -66,14 +85,21 @@ static void read_config(void)
 		config_parse_options(&cfg, opts, on, config_report, 0);
 }
 
+static void remove_outputs(void)
+{
+	log_remove_output(uart_write);
+	log_remove_output(debugcon_write);
+	log_remove_output(console_output);
+	log_remove_output(console_serial_output);
+}
+
+static void setup_outputs(unsigned mask);
+
+/* Removing an output hands it its queued lines first, so nothing logged so far is lost. */
 static void apply_log_mask(void)
 {
-	if (!(cfg.log_mask & CONFIG_LOG_SERIAL))
-		log_remove_output(uart_write);
-	if (!(cfg.log_mask & CONFIG_LOG_E9))
-		log_remove_output(debugcon_write);
-	if (!(cfg.log_mask & CONFIG_LOG_CONSOLE))
-		log_remove_output(console_output);
+	remove_outputs();
+	setup_outputs(cfg.log_mask);
 }
 
 static void report_memory(void)
@@ -146,15 +172,31 @@ struct handoff {
 	int virtualized;
 };
 
+/* -1 not probed yet, else whether the firmware console writes to COM1 too. */
+static int console_mirrors_com1 = -1;
+static int uart_ready = -1;
+
 static void setup_outputs(unsigned mask)
 {
+	int serial = 0;
+
+	/* Probed once per copy of keel: re-programming a transmitting UART can garble a byte. */
+	if ((mask & CONFIG_LOG_SERIAL) && uart_ready < 0)
+		uart_ready = uart_init(UART_COM1) == 0;
+	serial = (mask & CONFIG_LOG_SERIAL) && uart_ready > 0;
+	if (serial && (mask & CONFIG_LOG_CONSOLE) && console_mirrors_com1 < 0)
+		console_mirrors_com1 = efi_console_mirrors_com1();
 	/* Slow devices are buffered (lib/log.c): keel's timing then measures keel, not 115200 baud. */
-	if ((mask & CONFIG_LOG_SERIAL) && uart_init(UART_COM1) == 0)
-		log_add_buffered_output(uart_try_write, uart_write);
+	if (serial && (mask & CONFIG_LOG_CONSOLE) && console_mirrors_com1 > 0) {
+		log_add_buffered_output(console_serial_try, console_serial_output);
+	} else {
+		if (serial)
+			log_add_buffered_output(uart_try_write, uart_write);
+		if (mask & CONFIG_LOG_CONSOLE)
+			log_add_buffered_output(0, console_output);
+	}
 	if (mask & CONFIG_LOG_E9)
 		log_add_output(debugcon_write);
-	if (mask & CONFIG_LOG_CONSOLE)
-		log_add_buffered_output(0, console_output);
 }
 
 /* Runs in the copy of keel that lives in runtime-services memory (boot/relocate.c). */
@@ -181,6 +223,9 @@ static uint64_t keel_main(void *handoff, void *unused)
 
 	read_config();
 	apply_log_mask();
+	if (console_mirrors_com1 > 0 && (cfg.log_mask & CONFIG_LOG_SERIAL) && (cfg.log_mask & CONFIG_LOG_CONSOLE))
+		log_info("keel: log: the firmware console writes to COM1 too: keel's serial lines go through it "
+			 "while it is usable, and straight to COM1 elsewhere");
 	log_info("keel: config: next=%s next_args=%s log=%s on_error=%s check=%s virtualize=%s break=%s%s "
 		 "stats_interval=%u",
 		 cfg.next[0] ? cfg.next : "(none)", cfg.next_args[0] ? cfg.next_args : "(none)",
@@ -249,9 +294,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 	if (relocate_failed) {
 		keel_main(&h, 0);
 		log_flush();
-		log_remove_output(uart_write);
-		log_remove_output(debugcon_write);
-		log_remove_output(console_output);
+		remove_outputs();
 	}
 
 	/* From here on: the loader image's own copy of every static. Once virtualized, port 0xE9 is
