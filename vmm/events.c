@@ -37,26 +37,33 @@ void events_nmi_timer_disarm(struct vcpu *v)
 
 void events_deliver_pending_nmi(struct vcpu *v)
 {
-	uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
+	uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY), activity = vmcs_read32(VMCS_GUEST_ACTIVITY_STATE);
 	if ((vmcs_read32(VMCS_ENTRY_INTR_INFO) & INTR_INFO_VALID) ||
 	    (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS | INTERRUPTIBILITY_NMI)) ||
-	    vmcs_read32(VMCS_GUEST_ACTIVITY_STATE) != ACTIVITY_ACTIVE) {
+	    (activity != ACTIVITY_ACTIVE && activity != ACTIVITY_HLT)) {
 		events_nmi_timer_arm(v, NMI_RETRY_TICKS); /* without a timer: at the next exit */
 		return;
 	}
+	/* An NMI wakes a halted CPU: inject into HLT and leave the vCPU active after delivery (RIP is
+	 * already past the HLT; SDM Vol. 3C 26.3.1.5 allows the injection in the HLT state). */
+	if (activity == ACTIVITY_HLT)
+		vmcs_write32(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
 	v->nmi_pending = 0;
 	vmcs_write32(VMCS_ENTRY_INTR_INFO, INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | VEC_NMI);
 	if (v->nmi_timer)
 		events_nmi_timer_disarm(v); /* delivered at an earlier exit than the timer's */
 }
 
+/*
+ * Root-mode NMIs arrive only after an exit, with v's VMCS current: inside the handler (whose own
+ * check may have passed already) or in the stub around it. Either way a zero-tick timer brings the
+ * CPU back right after the next entry, so the NMI waits for no unrelated exit.
+ */
 void events_nmi_in_root(struct vcpu *v)
 {
 	v->nmi_pending = 1;
 	v->nmis_in_root++;
-	if (v->in_root)
-		events_nmi_timer_arm(v, 0); /* exit right after the next entry, in case the handler's own
-					       check has passed already */
+	events_nmi_timer_arm(v, 0);
 }
 
 void events_exit_triple_fault(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)

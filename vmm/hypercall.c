@@ -87,6 +87,11 @@ void hypercall_handle(struct vcpu *v, struct guest_regs *r, const struct exit_in
 		stats_print(v->vm);
 		break;
 	case KEEL_HC_SEAL:
+		if (v->vm->nvirt < v->vm->ncpus) {
+			/* Native CPUs would still see keel's memory: hiding it from some is no protection. */
+			status = KEEL_HC_EBUSY;
+			break;
+		}
 		if (!v->vm->sealed) {
 			unsigned n = ept_set_hidden_present(&v->vm->ept, 0);
 			__atomic_store_n(&v->vm->sealed, 1, __ATOMIC_RELEASE);

@@ -39,5 +39,6 @@
 #define KEEL_HC_ENOSYS (-1L)  /* unknown call number */
 #define KEEL_HC_EINVAL (-2L)  /* bad argument */
 #define KEEL_HC_EFAULT (-3L)  /* a guest address could not be read */
+#define KEEL_HC_EBUSY (-4L)   /* refused in this state (SEAL with CPUs left native) */
 
 #endif

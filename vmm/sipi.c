@@ -4,6 +4,7 @@
 #include "../arch/x86/msr.h"
 #include "emulate.h"
 #include "../lib/log.h"
+#include "events.h"
 #include "handlers.h"
 #include "vmcs.h"
 
@@ -78,8 +79,17 @@ void sipi_exit_init(struct vcpu *v, struct guest_regs *r, const struct exit_info
 		v->sipi_vector = -1;
 		return;
 	}
+	if (!(v->vm->caps.misc & VMX_MISC_ACTIVITY_WAIT_SIPI)) {
+		/* Only the BSP runs under keel then (vmm_start); an INIT to it is a reset keel cannot
+		 * emulate without the activity state. */
+		vcpu_stop(v, "INIT received, and this CPU's VMX has no wait-for-SIPI activity state");
+	}
 	for (unsigned i = 0; i < 16; i++)
 		r->gpr[i] = 0;
+	/* INIT resets the CPU: an NMI keel held for the old context goes with it. */
+	v->nmi_pending = 0;
+	if (v->nmi_timer)
+		events_nmi_timer_disarm(v);
 	vcpu_reset_to_wait_for_sipi(v);
 }
 

@@ -225,6 +225,9 @@ const char *vmm_start(const struct vmm_platform *p)
 	log_set_cpu_fn(vmm_cpu_index);
 	vmx_entry_check_hook = explain_failed_entry;
 
+	/* Every CPU or none: a CPU left native sees VMX and can write keel's memory. */
+	if (p->ncpus > KEEL_MAX_CPUS)
+		return "the machine has more logical CPUs than keel's limit (KEEL_MAX_CPUS, vmm/vcpu.h)";
 	why = vmx_compute_controls(vm);
 	if (!why)
 		why = build_vm(vm, p);
@@ -244,11 +247,24 @@ const char *vmm_start(const struct vmm_platform *p)
 	vm->nvirt = 1;
 	log_info("keel: cpu0 virtualized (APIC ID %u, VPID %u)", bsp->apic_id, bsp->vpid);
 
-	if (p->ncpus > 1) {
+	if (p->ncpus > 1 && !(vm->caps.misc & VMX_MISC_ACTIVITY_WAIT_SIPI)) {
+		/*
+		 * An INIT to a virtualized AP exits to keel, which must park the vCPU in the
+		 * wait-for-SIPI activity state; a CPU without it (KVM before Linux 5.11, QEMU's named
+		 * CPU models) would fail that VM entry. So the APs stay native, and the seal is refused.
+		 */
+		log_warn("keel: IA32_VMX_MISC[8] = 0: no wait-for-SIPI activity state, so an INIT to a "
+			 "virtualized AP could not be emulated; the %u APs are left unvirtualized",
+			 p->ncpus - 1);
+	} else if (p->ncpus > 1) {
 		struct ap_args a = { vm, 1, precheck };
 		if (p->run_on_aps(ap_launch, &a))
 			log_err("keel: could not run on the APs; they stay unvirtualized");
 	}
+	if (vm->nvirt < p->ncpus)
+		log_err("keel: %u of %u CPUs run natively: they see VMX and can reach keel's memory, so keel "
+			"will not seal its memory (docs/troubleshooting.md)",
+			p->ncpus - vm->nvirt, p->ncpus);
 	uint64_t ticks = rdtsc() - p->t_entry;
 	log_info("keel: virtualized %u of %u CPUs in %llu TSC ticks (%llu of them waiting on the serial port)",
 		 vm->nvirt, p->ncpus, (unsigned long long)ticks, (unsigned long long)uart_wait_ticks());

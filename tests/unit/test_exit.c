@@ -191,6 +191,7 @@ static int setup(void **state)
 	keel_vm.vcpus[0] = &cpu0;
 	keel_vm.ncpus = keel_vm.nvirt = 1;
 	keel_vm.caps.max_phys_bits = 39; /* Bochs's models */
+	keel_vm.caps.misc = VMX_MISC_ACTIVITY_HLT | VMX_MISC_ACTIVITY_WAIT_SIPI;
 
 	/* Entry fields (interruption info, error code, instruction length), pending debug exceptions
 	 * and interruptibility stay unwritten, so a case can tell whether keel touched them. */
@@ -1277,6 +1278,29 @@ static void test_pending_nmi_after_mov_ss_shadow(void **state)
 	assert_int_equal(cpu0.nmi_pending, 0);
 }
 
+/* A halted guest takes an NMI (injection into the HLT activity state is allowed) and wakes. */
+static void test_pending_nmi_injected_into_hlt(void **state)
+{
+	(void)state;
+	cpu0.nmi_pending = 1;
+	vmcs_write32(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_HLT);
+	vm_exit(EXIT_REASON_PREEMPTION_TIMER, 0, 0);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), ENTRY_NMI);
+	assert_int_equal(vmcs_read32(VMCS_GUEST_ACTIVITY_STATE), ACTIVITY_ACTIVE);
+	assert_int_equal(cpu0.nmi_pending, 0);
+}
+
+/* INIT resets the CPU: a held NMI does not survive into the restarted context. */
+static void test_init_drops_pending_nmi(void **state)
+{
+	(void)state;
+	cpu0.nmi_pending = 1;
+	vm_exit(EXIT_REASON_INIT, 0, 0);
+	assert_int_equal(vmcs_read32(VMCS_GUEST_ACTIVITY_STATE), ACTIVITY_WAIT_SIPI);
+	assert_int_equal(cpu0.nmi_pending, 0);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0);
+}
+
 /* A fault the handler injects goes first; the NMI waits for a later exit. */
 static void test_pending_nmi_waits_behind_injected_fault(void **state)
 {
@@ -1702,6 +1726,8 @@ int main(void)
 		T(test_sipi_starts_real_mode_at_vector),
 		T(test_wrmsr_fault_in_real_mode_gp_without_error_code),
 		T(test_init_parks_in_wait_for_sipi),
+		T(test_pending_nmi_injected_into_hlt),
+		T(test_init_drops_pending_nmi),
 		T(test_init_right_after_sipi_ignored),
 		T(test_init_after_started_cpu_ran_parks_it),
 		T(test_preemption_timer_prints_stats_and_rearms),

@@ -203,6 +203,16 @@ static void test_stats_bad_arguments_einval(void **state)
 	assert_int_equal(regs.gpr[GPR_RBX], 0);
 }
 
+/* Some CPUs left native (no wait-for-SIPI, out of memory, a failed launch): no seal. */
+static void test_seal_refused_with_cpus_left_native(void **state)
+{
+	(void)state;
+	vm.ncpus = 2;
+	vm.nvirt = 1;
+	assert_int_equal(call(KEEL_HC_SEAL, 0, 0), KEEL_HC_EBUSY);
+	assert_int_equal(vm.sealed, 0);
+}
+
 static void test_memrange_reports_keel_memory(void **state)
 {
 	(void)state;
@@ -260,6 +270,7 @@ int main(void)
 		T(test_unknown_call_returns_enosys),
 		T(test_stats_returns_counts),
 		T(test_stats_bad_arguments_einval),
+		T(test_seal_refused_with_cpus_left_native),
 		T(test_memrange_reports_keel_memory),
 		T(test_log_prints_printable_ascii),
 		T(test_log_too_long_einval),
