@@ -86,7 +86,16 @@ enum msr_class msr_classify(uint32_t msr)
 		return MSR_VIRT_FEATURE_CONTROL;
 	if (msr >= MSR_IA32_VMX_FIRST && msr <= MSR_IA32_VMX_LAST)
 		return MSR_VIRT_VMX_CAP;
+	if (msr == MSR_IA32_BIOS_UPDT_TRIG)
+		return MSR_VIRT_UCODE_TRIGGER;
+	if (msr == MSR_IA32_MISC_ENABLE)
+		return MSR_VIRT_MISC_ENABLE;
 	return MSR_PASSTHROUGH;
+}
+
+uint64_t msr_misc_enable_write(uint64_t current, uint64_t val)
+{
+	return (val & ~MISC_ENABLE_XD_DISABLE) | (current & MISC_ENABLE_XD_DISABLE);
 }
 
 uint64_t msr_feature_control_view(uint64_t real)

@@ -38,10 +38,20 @@ void cpuid_shape(const struct cpuid_policy *p, uint32_t leaf, uint32_t subleaf, 
 void cpuid_keel_leaf(uint32_t leaf, struct cpuid_regs *r);
 static inline int cpuid_leaf_is_keels(uint32_t leaf) { return (leaf >> 28) == 4; }
 
-enum msr_class { MSR_PASSTHROUGH, MSR_VIRT_FEATURE_CONTROL, MSR_VIRT_VMX_CAP };
+enum msr_class {
+	MSR_PASSTHROUGH,
+	MSR_VIRT_FEATURE_CONTROL,
+	MSR_VIRT_VMX_CAP,
+	MSR_VIRT_UCODE_TRIGGER, /* writes ignored: no microcode load from under a hypervisor */
+	MSR_VIRT_MISC_ENABLE,   /* writes pass, but XD disable keeps keel's value */
+};
 enum msr_class msr_classify(uint32_t msr);
 /* IA32_FEATURE_CONTROL as the guest sees it: locked, VMX off (keel hides VMX). */
 uint64_t msr_feature_control_view(uint64_t real);
+/* The IA32_MISC_ENABLE value keel writes for a guest WRMSR of val: XD disable (bit 34) stays as it
+ * is, since keel's host EFER.NXE would become reserved and the next VM exit would fail (SDM Vol. 3C
+ * 27.6, VMX abort). Everything else as the guest wrote it. */
+uint64_t msr_misc_enable_write(uint64_t current, uint64_t val);
 /* True when WRMSR(msr, val) must raise #GP: virtualized MSRs, non-canonical bases, reserved bits. */
 int msr_write_faults(uint32_t msr, uint64_t val);
 int is_canonical(uint64_t addr);

@@ -93,7 +93,8 @@ struct vm {
 	uint64_t hidden_logged[32]; /* pages already reported (a small set, then silence) */
 	unsigned nhidden_logged;
 	int hidden_log_full;
-	int device_refused_logged;  /* ept_fault.c: bounded reporting of device accesses */
+	int device_refused_logged;
+	int ucode_write_logged;     /* msr.c: one line for guest microcode updates */  /* ept_fault.c: bounded reporting of device accesses */
 	unsigned device_maps_logged;
 };
 

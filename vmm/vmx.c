@@ -85,6 +85,8 @@ void vmx_io_bitmap_trap(uint8_t *bm, uint16_t port) { bm[port / 8] |= (uint8_t)(
 void vmx_traps_init(struct vm *vm)
 {
 	vmx_msr_bitmap_trap(vm->msr_bitmap, MSR_IA32_FEATURE_CONTROL, 1, 1);
+	vmx_msr_bitmap_trap(vm->msr_bitmap, MSR_IA32_BIOS_UPDT_TRIG, 0, 1);
+	vmx_msr_bitmap_trap(vm->msr_bitmap, MSR_IA32_MISC_ENABLE, 0, 1);
 	for (uint32_t m = MSR_IA32_VMX_FIRST; m <= MSR_IA32_VMX_LAST; m++)
 		vmx_msr_bitmap_trap(vm->msr_bitmap, m, 1, 1);
 	vmx_io_bitmap_trap(vm->io_bitmap, KEEL_TRAPPED_PORT);

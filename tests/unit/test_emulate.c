@@ -139,6 +139,16 @@ static void test_policy_hides_features_vmx_cr4_forbids(void **state)
 	assert_int_equal(r.edx, CPUID7_EDX_UINTR);
 }
 
+static void test_misc_enable_keeps_xd_disable(void **state)
+{
+	(void)state;
+	assert_int_equal(msr_misc_enable_write(0x850089, 0x850089 | MISC_ENABLE_XD_DISABLE), 0x850089);
+	assert_int_equal(msr_misc_enable_write(0x850089 | MISC_ENABLE_XD_DISABLE, 0x1), 0x1 | MISC_ENABLE_XD_DISABLE);
+	assert_int_equal(msr_misc_enable_write(0, 0x40001), 0x40001); /* other bits pass */
+	assert_int_equal(msr_classify(MSR_IA32_MISC_ENABLE), MSR_VIRT_MISC_ENABLE);
+	assert_int_equal(msr_classify(MSR_IA32_BIOS_UPDT_TRIG), MSR_VIRT_UCODE_TRIGGER);
+}
+
 static void test_hypervisor_range_is_keels(void **state)
 {
 	(void)state;
@@ -810,6 +820,7 @@ int main(void)
 		cmocka_unit_test(test_xsetbv_bndregs_without_bndcsr_faults),
 		cmocka_unit_test(test_xsetbv_partial_avx512_faults),
 		cmocka_unit_test(test_xsetbv_avx512_without_avx_faults),
+		cmocka_unit_test(test_misc_enable_keeps_xd_disable),
 		cmocka_unit_test(test_hypervisor_range_is_keels),
 		cmocka_unit_test(test_policy_hides_waitpkg_without_user_wait_pause),
 		cmocka_unit_test(test_policy_hides_instructions_their_controls_leave_off),
