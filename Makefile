@@ -47,7 +47,7 @@ KEEL_C := boot/config.c \
 	drivers/uart.c \
 	mm/memmap.c mm/pool.c mm/paging.c mm/mtrr.c mm/ept.c \
 	vmm/caps.c vmm/vmm.c vmm/vmx.c vmm/vmcs.c vmm/exit.c vmm/handlers.c vmm/emulate.c \
-	vmm/hypercall.c vmm/sipi.c vmm/host.c vmm/vmcheck.c
+	vmm/hypercall.c vmm/sipi.c vmm/host.c vmm/vmcheck.c vmm/task.c
 KEEL_ASM := arch/x86/vmx_entry.asm
 KEEL_OBJS := $(addprefix $(BUILD)/,$(KEEL_BOOT:.c=.o) $(KEEL_C:.c=.o) $(KEEL_ASM:.asm=.o))
 
@@ -127,7 +127,7 @@ $(BUILD)/guest/lib/%.o: lib/%.c Makefile $(CFLAGS_STAMP)
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-prototypes \
 	-fno-tree-loop-distribute-patterns -DKEEL_VERSION='"$(KEEL_VERSION)"' \
 	-DKEEL_VERSION_CODE=$(KEEL_VERSION_CODE) -DKEEL_HOST_TEST -MMD -MP
-UNIT_TESTS := config fmt log memmap caps mtrr ept paging pool emulate vmx hypercall exit vmcheck
+UNIT_TESTS := config fmt log memmap caps mtrr ept paging pool emulate vmx hypercall exit vmcheck task
 test_config_SRCS := boot/config.c lib/fmt.c lib/string.c
 test_fmt_SRCS := lib/fmt.c
 test_log_SRCS := lib/log.c lib/fmt.c lib/string.c
@@ -140,8 +140,10 @@ test_pool_SRCS := mm/pool.c lib/string.c
 test_emulate_SRCS := vmm/emulate.c
 test_vmx_SRCS := vmm/vmx.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c
 test_hypercall_SRCS := vmm/hypercall.c lib/log.c lib/fmt.c lib/string.c
-test_exit_SRCS := vmm/exit.c vmm/handlers.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c vmm/vmx.c vmm/caps.c mm/ept.c mm/mtrr.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/cpu_fakes.c
+test_exit_SRCS := vmm/exit.c vmm/handlers.c vmm/task.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c vmm/vmx.c vmm/caps.c mm/ept.c mm/mtrr.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/cpu_fakes.c
 test_exit_CFLAGS := -DKEEL_HOST_FAKES
+test_task_SRCS := $(test_exit_SRCS)
+test_task_CFLAGS := -DKEEL_HOST_FAKES
 test_vmcheck_SRCS := vmm/vmcheck.c vmm/vmx.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c
 UNIT_BINS := $(addprefix $(BUILD)/tests/test_,$(UNIT_TESTS)) $(BUILD)/tests/test_config_debug
 
@@ -169,7 +171,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-pro
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-fsanitize-coverage-allowlist=tests/fuzz/coverage.allow \
 	-DKEEL_VERSION='"$(KEEL_VERSION)"' -DKEEL_VERSION_CODE=$(KEEL_VERSION_CODE) -DKEEL_HOST_TEST -DKEEL_HOST_FAKES
-FUZZ_SRCS := tests/fuzz/fuzz_exit.c vmm/exit.c vmm/handlers.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c \
+FUZZ_SRCS := tests/fuzz/fuzz_exit.c vmm/exit.c vmm/handlers.c vmm/task.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c \
 	vmm/vmx.c vmm/caps.c vmm/vmcheck.c mm/ept.c mm/mtrr.c lib/log.c lib/fmt.c \
 	tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c tests/unit/host_pages.c tests/unit/cpu_fakes.c
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_exit

@@ -8,6 +8,7 @@
 #include "exit.h"
 #include "host.h"
 #include "hypercall.h"
+#include "task.h"
 #include "vmcs.h"
 #include "vmx.h"
 
@@ -436,4 +437,5 @@ void handlers_register(void)
 	exit_register(EXIT_REASON_EPT_VIOLATION, handle_ept_violation);
 	exit_register(EXIT_REASON_EPT_MISCONFIG, handle_ept_misconfig);
 	exit_register(EXIT_REASON_VMCALL, hypercall_handle);
+	exit_register(EXIT_REASON_TASK_SWITCH, task_switch_handle);
 }
