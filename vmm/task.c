@@ -246,7 +246,7 @@ static void task_state_current(const struct task_switch *c, struct task_state *s
 	if (task_completes_instruction(c)) {
 		rip += vmcs_read32(VMCS_EXIT_INSTR_LEN);
 		flags &= ~(uint32_t)RFLAGS_RF; /* RF clears once an instruction completes */
-	} else if (INTR_INFO_TYPE(c->vectoring) == INTR_TYPE_HW_EXCEPTION &&
+	} else if (INTR_INFO_TYPE(c->vectoring) == INTR_TYPE_HW_EXCEPTION && INTR_INFO_VECTOR(c->vectoring) < 32 &&
 		   (FAULT_VECTORS & BIT(INTR_INFO_VECTOR(c->vectoring)))) {
 		flags |= RFLAGS_RF; /* a fault restarts its instruction without re-arming breakpoints */
 	}

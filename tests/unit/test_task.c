@@ -359,11 +359,10 @@ static void test_iret_unblocks_nmi(void **state)
 
 /* #GP(selector) through a task gate: the re-injection the dispatcher queued is cancelled, the
  * error code is pushed on the new stack, the old task resumes at the faulting instruction with RF
- * set, and the new task is nested. */
+ * set in its saved EFLAGS (SDM Vol. 3A 17.3.1.1), and the new task is nested. */
 static void test_task_gate_exception_pushes_error_code(void **state)
 {
 	(void)state;
-	vmcs_writenat(VMCS_GUEST_RFLAGS, RFLAGS_FIXED1 | RFLAGS_IF | RFLAGS_RF);
 	gate_exit(EVENT_GP_CODE, 0x1234, 0);
 	assert_false(entry_info() & INTR_INFO_VALID); /* the dispatcher's re-injection is gone */
 	assert_in_new_task();
@@ -388,14 +387,16 @@ static void test_task_gate_external_interrupt_no_error_code(void **state)
 	assert_int_equal(old_tss()->eflags, RFLAGS_FIXED1 | RFLAGS_IF);
 }
 
-/* INT n through a task gate completes the INT: the old task resumes after it. */
+/* INT n through a task gate completes the INT: the old task resumes after it, RF clear. */
 static void test_task_gate_int_n_saves_next_eip(void **state)
 {
 	(void)state;
+	vmcs_writenat(VMCS_GUEST_RFLAGS, RFLAGS_FIXED1 | RFLAGS_IF | RFLAGS_RF);
 	gate_exit(INTR_INFO_VALID | INTR_TYPE_SW_INTR << 8 | 0x80, 0, 2);
 	assert_false(entry_info() & INTR_INFO_VALID);
 	assert_in_new_task();
 	assert_int_equal(old_tss()->eip, RIP0 + 2);
+	assert_int_equal(old_tss()->eflags, RFLAGS_FIXED1 | RFLAGS_IF); /* RF clears with the INT done */
 	assert_int_equal(new_tss()->link, SEL_OLD);
 }
 
