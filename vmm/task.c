@@ -170,16 +170,43 @@ static int task_copy(struct task_switch *c, uint64_t la, void *buf, size_t len, 
 	return rc;
 }
 
-static void task_raise(struct vcpu *v, struct task_fault f) { vcpu_inject_exception(v, (unsigned)f.vector, 1, f.error); }
+/*
+ * A fault while the switch delivers an exception is a fault during its delivery (SDM Vol. 3A 6.15
+ * table 6-5): after a contributory exception (#DE, #TS, #NP, #SS, #GP) another contributory one,
+ * and after #PF a contributory one or #PF, become #DF(0). After #DF itself the CPU would shut
+ * down; keel raises the fault as it is (docs/task-switch.md).
+ */
+#define CONTRIBUTORY_VECTORS (BIT(VEC_DE) | BIT(VEC_TS) | BIT(VEC_NP) | BIT(VEC_SS) | BIT(VEC_GP))
+
+static int task_double_fault(const struct task_switch *c, unsigned vector)
+{
+	if (!c->vectoring || INTR_INFO_TYPE(c->vectoring) != INTR_TYPE_HW_EXCEPTION)
+		return 0;
+	unsigned first = INTR_INFO_VECTOR(c->vectoring);
+	int first_pf = first == VEC_PF, first_contributory = first < 32 && (CONTRIBUTORY_VECTORS & BIT(first));
+	if (vector == VEC_PF)
+		return first_pf;
+	return vector < 32 && (CONTRIBUTORY_VECTORS & BIT(vector)) && (first_pf || first_contributory);
+}
+
+static void task_raise(struct task_switch *c, struct task_fault f)
+{
+	if (task_double_fault(c, (unsigned)f.vector))
+		vcpu_inject_exception(c->v, VEC_DF, 1, 0);
+	else
+		vcpu_inject_exception(c->v, (unsigned)f.vector, 1, f.error);
+}
 
 /* A guest access that failed: the #PF the CPU would raise, or #GP(0) where keel refuses the memory
  * (its own, or beyond its map), as keel's other handlers answer. */
 static void task_raise_memory(struct task_switch *c)
 {
-	if (c->mem_rc == GUEST_PAGE_FAULT)
-		vcpu_inject_page_fault(c->v, &c->pf);
+	if (c->mem_rc != GUEST_PAGE_FAULT)
+		task_raise(c, task_fault_make(VEC_GP, 0));
+	else if (task_double_fault(c, VEC_PF))
+		vcpu_inject_exception(c->v, VEC_DF, 1, 0);
 	else
-		vcpu_inject_gp(c->v);
+		vcpu_inject_page_fault(c->v, &c->pf);
 }
 
 /* Reads the descriptor sel names from the GDT or the current LDT: 0 (with *d, *raw and its linear
@@ -503,7 +530,7 @@ static void task_enter_new(struct task_switch *c, const struct task_desc *nd, co
 	if (rc < 0) {
 		task_raise_memory(c);
 	} else if (rc) {
-		task_raise(v, f);
+		task_raise(c, f);
 	} else if (s->trap) {
 		/* The T bit: #DB with DR6.BT before the new task's first instruction (SDM Vol. 3A 17.3.1.5).
 		 * The pending-debug-exceptions field has no BT bit, and an injected #DB leaves DR6 alone,
@@ -515,7 +542,6 @@ static void task_enter_new(struct task_switch *c, const struct task_desc *nd, co
 
 static void task_switch_run(struct task_switch *c)
 {
-	struct vcpu *v = c->v;
 	struct task_desc nd;
 	struct task_state s = { 0 };
 	union tss_image t;
@@ -530,7 +556,7 @@ static void task_switch_run(struct task_switch *c)
 	}
 	struct task_fault f = task_check_tss(found ? 0 : &nd, c->sel, c->source, c->ext);
 	if (f.vector != TASK_NO_FAULT) {
-		task_raise(v, f);
+		task_raise(c, f);
 		return;
 	}
 	/* 2. The incoming TSS read first, so that a page fault leaves the old task as it was (the
@@ -549,7 +575,7 @@ static void task_switch_run(struct task_switch *c)
 	uint64_t cr4 = vmcs_readnat(VMCS_GUEST_CR4), cr0 = vmcs_readnat(VMCS_GUEST_CR0);
 	int pae = wide && (cr0 & CR0_PG) && (cr4 & CR4_PAE);
 	if (pae && task_load_pdptes(c, s.cr3, pdpte)) {
-		vcpu_inject_gp(v);
+		task_raise(c, task_fault_make(VEC_GP, 0));
 		return;
 	}
 	/* 3. Busy bits and the back link (SDM Vol. 3A 7.3 steps 5, 8, 9; 7.4): JMP and IRET leave the

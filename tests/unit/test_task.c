@@ -409,6 +409,8 @@ static void test_task_gate_nmi_blocks_nmis(void **state)
 	assert_true(vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY) & INTERRUPTIBILITY_NMI);
 }
 
+static void setup_pae(void);
+
 /* ---- faults before the commit point: raised in the old task ---- */
 
 static void test_jmp_to_busy_tss_gp(void **state)
@@ -462,6 +464,28 @@ static void test_task_gate_not_present_np_with_ext(void **state)
 	*gdt(SEL_NEW) = desc(NEW_TSS, 0x67, ACC_TSS32 & 0x7F, 0);
 	gate_exit(INTR_INFO_VALID | INTR_TYPE_EXT_INTR << 8 | 0x30, 0, 0);
 	assert_fault(VEC_NP, SEL_NEW | 1);
+	assert_not_switched();
+}
+
+/* #GP being delivered, and the switch for it raises #NP: contributory after contributory is
+ * #DF(0) (SDM 6.15 table 6-5). */
+static void test_fault_while_switching_for_gp_double_faults(void **state)
+{
+	(void)state;
+	*gdt(SEL_NEW) = desc(NEW_TSS, 0x67, ACC_TSS32 & 0x7F, 0);
+	gate_exit(EVENT_GP_CODE, 0, 0);
+	assert_fault(VEC_DF, 0);
+	assert_not_switched();
+}
+
+/* #PF being delivered, the new TSS unmapped: #PF after #PF is #DF(0). */
+static void test_page_fault_while_switching_for_pf_double_faults(void **state)
+{
+	(void)state;
+	setup_pae();
+	*gdt(SEL_NEW) = desc(0x400000, 0x67, ACC_TSS32, 0);
+	gate_exit(INTR_INFO_VALID | INTR_INFO_DELIVER_CODE | INTR_TYPE_HW_EXCEPTION << 8 | VEC_PF, 2, 0);
+	assert_fault(VEC_DF, 0);
 	assert_not_switched();
 }
 
@@ -653,7 +677,8 @@ static void test_error_code_push_beyond_stack_limit_ss(void **state)
 	(void)state;
 	*gdt(SEL_DATA) = desc(0, NEW_STACK - 2, ACC_DATA0, 0x4);
 	new_tss()->gpr[GPR_RSP] = NEW_STACK + 2;
-	gate_exit(EVENT_GP_CODE, 0x1234, 0);
+	/* #AC: benign, so the #SS is not turned into #DF */
+	gate_exit(INTR_INFO_VALID | INTR_INFO_DELIVER_CODE | INTR_TYPE_HW_EXCEPTION << 8 | VEC_AC, 0, 0);
 	assert_fault(VEC_SS, 1);
 	assert_int_equal(vmcs_read16(VMCS_GUEST_TR_SEL), SEL_NEW);
 }
@@ -872,6 +897,8 @@ int main(void)
 		T(test_tss_limit_too_small_ts),
 		T(test_tss_not_present_np),
 		T(test_task_gate_not_present_np_with_ext),
+		T(test_fault_while_switching_for_gp_double_faults),
+		T(test_page_fault_while_switching_for_pf_double_faults),
 		T(test_tss_selector_beyond_gdt_gp),
 		T(test_non_tss_descriptor_gp),
 		T(test_tss_in_ldt_iret_ts),
