@@ -254,8 +254,8 @@ static int task_write_busy(struct task_switch *c, uint16_t sel, int busy)
 }
 
 /* The switch completes a CALL, JMP, IRET, INT n, INT3, INTO or INT1: the old task resumes after
- * it. Hardware exceptions and interrupts resume at the RIP the exit saved (SDM Vol. 3C 27.2.5:
- * the exit instruction length is valid exactly for the first group). */
+ * it. Hardware exceptions and interrupts resume at the RIP the exit saved (SDM Vol. 3C 27.2: the
+ * VM-exit instruction-length field is valid for a task switch exactly in the first group). */
 static int task_completes_instruction(const struct task_switch *c)
 {
 	if (c->source != TSQ_SOURCE_TASK_GATE)
@@ -413,7 +413,7 @@ static int task_load_segments(struct task_switch *c, const struct task_state *s,
 		struct task_desc d;
 		uint64_t raw = 0, la = 0;
 
-		if (v86 && i != SEG_LDTR) { /* real-mode style segments (SDM Vol. 3A 20.2.1) */
+		if (v86 && i != SEG_LDTR) { /* as VM entry wants them (SDM Vol. 3C 26.3.1.2) */
 			task_write_seg(c, i, (uint32_t)sel << 4, 0xFFFF, AR_V86_DATA);
 			continue;
 		}
