@@ -48,7 +48,7 @@ KEEL_C := boot/config.c \
 	mm/memmap.c mm/pool.c mm/paging.c mm/mtrr.c mm/ept.c \
 	vmm/caps.c vmm/vmm.c vmm/vmx.c vmm/vmcs.c vmm/exit.c vmm/vcpu.c vmm/guest_mem.c vmm/events.c \
 	vmm/cpuid.c vmm/msr.c vmm/cr.c vmm/io.c vmm/ept_fault.c vmm/insn.c vmm/emulate.c \
-	vmm/hypercall.c vmm/sipi.c vmm/host.c vmm/vmcheck.c vmm/platform.c
+	vmm/hypercall.c vmm/sipi.c vmm/task.c vmm/host.c vmm/vmcheck.c vmm/platform.c
 KEEL_ASM := arch/x86/vmx_entry.asm
 KEEL_OBJS := $(addprefix $(BUILD)/,$(KEEL_BOOT:.c=.o) $(KEEL_C:.c=.o) $(KEEL_ASM:.asm=.o))
 
@@ -130,8 +130,8 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-pro
 	-DKEEL_VERSION_CODE=$(KEEL_VERSION_CODE) -DKEEL_HOST_TEST -MMD -MP
 # The exit path as the host tests and the fuzzer link it: dispatcher, shared helpers, handlers.
 EXIT_PATH_SRCS := vmm/exit.c vmm/vcpu.c vmm/guest_mem.c vmm/events.c vmm/cpuid.c vmm/msr.c vmm/cr.c \
-	vmm/io.c vmm/ept_fault.c vmm/insn.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c
-UNIT_TESTS := config fmt log memmap caps mtrr ept paging pool emulate vmx hypercall exit vmcheck platform
+	vmm/io.c vmm/ept_fault.c vmm/insn.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c vmm/task.c
+UNIT_TESTS := config fmt log memmap caps mtrr ept paging pool emulate vmx hypercall exit vmcheck platform task
 test_config_SRCS := boot/config.c lib/fmt.c lib/string.c
 test_fmt_SRCS := lib/fmt.c
 test_log_SRCS := lib/log.c lib/fmt.c lib/string.c
@@ -146,6 +146,8 @@ test_vmx_SRCS := vmm/vmx.c vmm/emulate.c vmm/caps.c lib/log.c lib/fmt.c lib/stri
 test_hypercall_SRCS := vmm/hypercall.c lib/log.c lib/fmt.c lib/string.c
 test_exit_SRCS := $(EXIT_PATH_SRCS) vmm/vmx.c vmm/caps.c mm/ept.c mm/mtrr.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/cpu_fakes.c
 test_exit_CFLAGS := -DKEEL_HOST_FAKES
+test_task_SRCS := $(test_exit_SRCS)
+test_task_CFLAGS := -DKEEL_HOST_FAKES
 test_vmcheck_SRCS := vmm/vmcheck.c vmm/vmx.c vmm/emulate.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c
 test_platform_SRCS := vmm/platform.c lib/log.c lib/fmt.c lib/string.c
 UNIT_BINS := $(addprefix $(BUILD)/tests/test_,$(UNIT_TESTS)) $(BUILD)/tests/test_config_debug

@@ -6,6 +6,7 @@
 #include "events.h"
 #include "host.h"
 #include "handlers.h"
+#include "task.h"
 #include "vmcs.h"
 #include "vmm.h"
 #include "vmx.h"
@@ -30,6 +31,7 @@ exit_handler_fn EXIT_TABLE_CONST exit_handlers[EXIT_REASON_COUNT] = {
 	[EXIT_REASON_TRIPLE_FAULT] = events_exit_triple_fault,
 	[EXIT_REASON_INIT] = sipi_exit_init,
 	[EXIT_REASON_SIPI] = sipi_exit_sipi,
+	[EXIT_REASON_TASK_SWITCH] = task_switch_handle,
 	[EXIT_REASON_CPUID] = cpuid_exit,
 	[EXIT_REASON_INVD] = insn_exit_invd,
 	[EXIT_REASON_VMCALL] = hypercall_handle,

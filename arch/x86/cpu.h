@@ -56,6 +56,18 @@ DEFINE_CR_ACCESSORS(4)
 #undef DEFINE_CR_ACCESSORS
 #endif
 
+#ifndef KEEL_HOST_FAKES
+/* DR6 is not part of the VMCS: the guest's DR6 is the CPU's while keel runs (SDM Vol. 3C 27.3.1). */
+static inline uint64_t read_dr6(void)
+{
+	uint64_t v;
+	__asm__ volatile("mov %%dr6, %0" : "=r"(v));
+	return v;
+}
+
+static inline void write_dr6(uint64_t v) { __asm__ volatile("mov %0, %%dr6" ::"r"(v)); }
+#endif
+
 static inline uint64_t read_dr7(void)
 {
 	uint64_t v;

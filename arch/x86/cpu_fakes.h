@@ -14,6 +14,8 @@ void write_cr0(uint64_t v);
 void write_cr2(uint64_t v);
 void write_cr3(uint64_t v);
 void write_cr4(uint64_t v);
+uint64_t read_dr6(void);
+void write_dr6(uint64_t v);
 void cli(void);
 void sti(void);
 void hlt(void);

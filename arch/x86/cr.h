@@ -48,9 +48,16 @@
 #define RFLAGS_IF BIT(9)
 #define RFLAGS_DF BIT(10)
 #define RFLAGS_IOPL (3ULL << 12)
+#define RFLAGS_NT BIT(14)
 #define RFLAGS_VM BIT(17)
 #define RFLAGS_RF BIT(16)
 #define RFLAGS_AC BIT(18)
+/* Bits 63:22, 15, 5 and 3 are reserved (VM entry demands them 0, SDM Vol. 3C 26.3.1.4). */
+#define RFLAGS_DEFINED 0x3F7FD7ULL
+
+/* Debug registers (SDM Vol. 3A 17.2.3, 17.2.4) */
+#define DR6_BT BIT(15)
+#define DR7_LOCAL_ENABLES 0x55ULL /* L0-L3: cleared by every hardware task switch */
 
 /* CPUID.1 */
 #define CPUID1_ECX_VMX BIT(5)

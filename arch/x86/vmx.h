@@ -170,6 +170,14 @@ enum vmx_exit_reason {
 #define IOQ_REP(q) (((q) >> 5) & 1)
 #define IOQ_PORT(q) ((uint16_t)((q) >> 16))
 
+/* Exit qualification for task switches (SDM Vol. 3C 27.2.1 table 27-2) */
+#define TSQ_SELECTOR(q) ((uint16_t)(q))
+#define TSQ_SOURCE(q) ((unsigned)((q) >> 30) & 3)
+#define   TSQ_SOURCE_CALL 0
+#define   TSQ_SOURCE_IRET 1
+#define   TSQ_SOURCE_JMP 2
+#define   TSQ_SOURCE_TASK_GATE 3
+
 /* Exit qualification for EPT violations (SDM table 27-7) */
 #define EPTQ_READ BIT(0)
 #define EPTQ_WRITE BIT(1)

@@ -5,14 +5,7 @@
 
 #include <stdint.h>
 
-static inline uint64_t read_dr6(void)
-{
-	uint64_t v;
-	__asm__ volatile("mov %%dr6, %0" : "=r"(v));
-	return v;
-}
-
-static inline void write_dr6(uint64_t v) { __asm__ volatile("mov %0, %%dr6" ::"r"(v)); }
+#include "../../arch/x86/cpu.h" /* read_dr6, write_dr6 */
 
 static inline void invd(void) { __asm__ volatile("invd" ::: "memory"); }
 

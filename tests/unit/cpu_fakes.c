@@ -6,6 +6,7 @@
 struct cpu_fake_hooks cpu_fake_hooks;
 uint64_t cpu_fake_cr[5];
 unsigned cpu_fake_cr2_writes;
+uint64_t cpu_fake_dr6;
 
 #define NO_HOOK(insn) (cpu_fake_hooks.unexpected(insn), __builtin_unreachable())
 
@@ -19,6 +20,8 @@ void write_cr2(uint64_t v)
 	cpu_fake_cr[2] = v;
 	cpu_fake_cr2_writes++;
 }
+uint64_t read_dr6(void) { return cpu_fake_dr6; }
+void write_dr6(uint64_t v) { cpu_fake_dr6 = v; }
 void write_cr3(uint64_t v) { (void)v, NO_HOOK("MOV to CR3"); }
 void write_cr4(uint64_t v) { (void)v, NO_HOOK("MOV to CR4"); }
 

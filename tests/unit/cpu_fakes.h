@@ -17,5 +17,6 @@ struct cpu_fake_hooks {
 extern struct cpu_fake_hooks cpu_fake_hooks;
 extern uint64_t cpu_fake_cr[5]; /* CR0, -, CR2, CR3, CR4 as read and written */
 extern unsigned cpu_fake_cr2_writes;
+extern uint64_t cpu_fake_dr6; /* DR6 as read and written */
 
 #endif
