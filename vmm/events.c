@@ -66,6 +66,24 @@ void events_nmi_in_root(struct vcpu *v)
 	events_nmi_timer_arm(v, 0);
 }
 
+void events_mc_in_root(struct vcpu *v)
+{
+	v->mc_pending = 1;
+	events_nmi_timer_arm(v, 0);
+}
+
+/* #MC is an abort-class exception with no error code; it can go in whenever no other event is
+ * queued (the guest's CR4.MCE decides what it does, as on hardware). */
+void events_deliver_pending_mc(struct vcpu *v)
+{
+	if (vmcs_read32(VMCS_ENTRY_INTR_INFO) & INTR_INFO_VALID)
+		return; /* retried at the next exit; the zero-tick timer brings one soon */
+	v->mc_pending = 0;
+	if (vmcs_read32(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_HLT)
+		vmcs_write32(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
+	vcpu_inject_exception(v, VEC_MC, 0, 0);
+}
+
 void events_exit_triple_fault(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 {
 	(void)r;
@@ -82,8 +100,11 @@ void events_exit_preemption_timer(struct vcpu *v, struct guest_regs *r, const st
 	(void)e;
 	struct vm *vm = v->vm;
 	if (v->nmi_timer) {
-		events_nmi_timer_disarm(v); /* vmx_exit_handler retries the NMI after this */
-		return;
+		events_nmi_timer_disarm(v); /* vmx_exit_handler retries the NMI / #MC after this */
+		if (v->nmi_pending || v->mc_pending)
+			return;
+		if (!events_stats_clock(v))
+			return;
 	}
 	uint64_t now = rdtsc();
 	if (now - vm->stats_last >= vm->stats_ticks) {

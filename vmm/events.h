@@ -30,6 +30,10 @@ void events_nmi_timer_disarm(struct vcpu *v);
 /* An NMI reached keel in VMX root on v (vmm/host.c): the guest's, to inject. Logs nothing (the
  * NMI may have interrupted the logger). */
 void events_nmi_in_root(struct vcpu *v);
+/* A machine check reached keel in VMX root on v: the guest's, queued like an NMI. */
+void events_mc_in_root(struct vcpu *v);
+/* Injects v's pending #MC unless another event is queued for this entry. */
+void events_deliver_pending_mc(struct vcpu *v);
 /* Injects v's pending NMI if the guest can take one now, else arms the retry timer. */
 void events_deliver_pending_nmi(struct vcpu *v);
 

@@ -162,6 +162,16 @@ void vmx_exit_handler(struct guest_regs *r, struct vcpu *v)
 	v->regs = r;
 	if (v->vm->break_mask & VMM_BREAK_EXIT)
 		magic_break(); /* Bochs debugger: stop at every exit, before keel touches anything */
+	if (raw == (EXIT_REASON_FAILED_ENTRY | EXIT_REASON_MCE_DURING_ENTRY) && v->launched) {
+		/* A machine check during VM entry: the guest state was loaded and saved again; the
+		 * event is the guest OS's to handle (SDM Vol. 3C 26.8). */
+		v->exits_total++;
+		v->exits[EXIT_REASON_MCE_DURING_ENTRY]++;
+		v->mc_pending = 1;
+		events_deliver_pending_mc(v);
+		v->in_root = 0;
+		return;
+	}
 	if (raw & EXIT_REASON_FAILED_ENTRY) {
 		exit_failed_entry(v, raw);
 		if (!v->launched)
@@ -186,6 +196,8 @@ void vmx_exit_handler(struct guest_regs *r, struct vcpu *v)
 
 	exit_handler_fn fn = e.reason < EXIT_REASON_COUNT ? exit_handlers[e.reason] : 0;
 	(fn ? fn : exit_unhandled)(v, r, &e);
+	if (v->mc_pending)
+		events_deliver_pending_mc(v);
 	if (v->nmi_pending)
 		events_deliver_pending_nmi(v);
 	v->in_root = 0;

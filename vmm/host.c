@@ -82,6 +82,16 @@ void host_exception(struct exc_frame *f)
 			events_nmi_in_root(v);
 		return;
 	}
+	if (f->vector == VEC_MC) {
+		/* A machine check belongs to the OS that handles them, the guest: queued for it like an
+		 * NMI. keel's interrupted work carries on (an uncorrected error that hit keel's own data
+		 * is beyond what keel can repair either way). */
+		struct vcpu *v = vcpu_in_root();
+		if (v) {
+			events_mc_in_root(v);
+			return;
+		}
+	}
 	log_err("keel: PANIC: exception %llu (error 0x%llx) in VMX root at RIP 0x%llx RSP 0x%llx CR2 0x%llx",
 		(unsigned long long)f->vector, (unsigned long long)f->error, (unsigned long long)f->rip,
 		(unsigned long long)f->rsp, (unsigned long long)read_cr2());

@@ -60,6 +60,7 @@ struct vcpu {
 	unsigned init_echo_logged;
 	volatile int nmi_pending; /* an NMI hit keel in VMX root: the guest's, injected when it can take it */
 	volatile int nmi_timer;   /* the preemption timer is armed to retry that injection */
+	volatile int mc_pending;  /* a machine check hit keel in VMX root (or a VM entry): the guest's */
 	uint64_t nmis_in_root;
 	uint64_t exits[EXIT_REASON_COUNT];
 	uint64_t exits_total;

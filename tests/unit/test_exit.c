@@ -1290,6 +1290,28 @@ static void test_pending_nmi_injected_into_hlt(void **state)
 	assert_int_equal(cpu0.nmi_pending, 0);
 }
 
+/* A machine check that hit keel in root is the guest's: #MC (abort class: no RF, no error code). */
+static void test_machine_check_in_root_goes_to_guest(void **state)
+{
+	(void)state;
+	cpu0.mc_pending = 1;
+	vm_exit(EXIT_REASON_CPUID, 0, 2);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0x80000312u); /* valid, hw exception, 18 */
+	assert_false(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_RF);
+	assert_int_equal(cpu0.mc_pending, 0);
+}
+
+/* A machine check during VM entry (exit reason 41, bit 31): the guest gets #MC, keel carries on. */
+static void test_machine_check_during_entry_reflected(void **state)
+{
+	(void)state;
+	cpu0.launched = 1;
+	vm_exit(EXIT_REASON_FAILED_ENTRY | EXIT_REASON_MCE_DURING_ENTRY, 0, 0);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0x80000312u);
+	assert_int_equal(cpu0.exits[EXIT_REASON_MCE_DURING_ENTRY], 1);
+	assert_int_equal(rip(), RIP0);
+}
+
 /* INIT resets the CPU: a held NMI does not survive into the restarted context. */
 static void test_init_drops_pending_nmi(void **state)
 {
@@ -1728,6 +1750,8 @@ int main(void)
 		T(test_init_parks_in_wait_for_sipi),
 		T(test_pending_nmi_injected_into_hlt),
 		T(test_init_drops_pending_nmi),
+		T(test_machine_check_in_root_goes_to_guest),
+		T(test_machine_check_during_entry_reflected),
 		T(test_init_right_after_sipi_ignored),
 		T(test_init_after_started_cpu_ran_parks_it),
 		T(test_preemption_timer_prints_stats_and_rearms),
