@@ -131,7 +131,7 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-pro
 # The exit path as the host tests and the fuzzer link it: dispatcher, shared helpers, handlers.
 EXIT_PATH_SRCS := vmm/exit.c vmm/vcpu.c vmm/guest_mem.c vmm/events.c vmm/cpuid.c vmm/msr.c vmm/cr.c \
 	vmm/io.c vmm/ept_fault.c vmm/insn.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c vmm/task.c
-UNIT_TESTS := config fmt log memmap caps mtrr ept paging pool emulate vmx hypercall exit vmcheck platform task
+UNIT_TESTS := config fmt log memmap caps mtrr ept paging pool emulate vmx hypercall exit vmcheck platform task uart
 test_config_SRCS := boot/config.c lib/fmt.c lib/string.c
 test_fmt_SRCS := lib/fmt.c
 test_log_SRCS := lib/log.c lib/fmt.c lib/string.c
@@ -148,6 +148,8 @@ test_exit_SRCS := $(EXIT_PATH_SRCS) vmm/vmx.c vmm/caps.c mm/ept.c mm/mtrr.c lib/
 test_exit_CFLAGS := -DKEEL_HOST_FAKES
 test_task_SRCS := $(test_exit_SRCS)
 test_task_CFLAGS := -DKEEL_HOST_FAKES
+test_uart_SRCS := drivers/uart.c tests/unit/cpu_fakes.c
+test_uart_CFLAGS := -DKEEL_HOST_FAKES
 test_vmcheck_SRCS := vmm/vmcheck.c vmm/vmx.c vmm/emulate.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c
 test_platform_SRCS := vmm/platform.c lib/log.c lib/fmt.c lib/string.c
 UNIT_BINS := $(addprefix $(BUILD)/tests/test_,$(UNIT_TESTS)) $(BUILD)/tests/test_config_debug

@@ -49,6 +49,14 @@ int uart_init(uint16_t base)
 	return 0;
 }
 
+/*
+ * After hand-off the UART is the OS's, and keel writes it from VMX root between the OS's own
+ * accesses. With LCR.DLAB set (the OS is programming the baud rate) offset 0 is the divisor latch,
+ * not the transmitter: a byte there would change the speed. keel then leaves the port alone: its
+ * lines stay queued (buffered output) or are dropped (blocking output), never written as divisor.
+ */
+static int uart_dlab_set(void) { return !!(inb(uart_base + UART_LCR) & LCR_DLAB); }
+
 static void uart_putc(char c)
 {
 	/* Bounded wait: a wedged UART must not hang keel. */
@@ -64,7 +72,7 @@ static void uart_putc(char c)
 
 void uart_write(const char *s, size_t n)
 {
-	if (!uart_base)
+	if (!uart_base || uart_dlab_set())
 		return;
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '\n')
@@ -78,7 +86,7 @@ size_t uart_try_write(const char *s, size_t n)
 	if (!uart_base)
 		return n; /* no UART: nothing will ever take it */
 	/* Without a FIFO (a 16450) everything waits for the flush: CR LF needs two slots. */
-	if (fifo_size < 2 || !(inb(uart_base + UART_LSR) & LSR_THRE))
+	if (fifo_size < 2 || uart_dlab_set() || !(inb(uart_base + UART_LSR) & LSR_THRE))
 		return 0;
 	/* THRE: the transmitter FIFO is empty, so fifo_size bytes go in without waiting. */
 	unsigned room = fifo_size;
