@@ -240,14 +240,31 @@ int efi_memory_map(struct mem_region *r, size_t max)
 		log_err("keel: GetMemoryMap failed: %s (needs %lu bytes)", status_name(s), (unsigned long)size);
 		return -1;
 	}
-	size_t n = 0;
-	for (UINTN off = 0; off + dsize <= size && n < max; off += dsize) {
+	/* Neighbours of one type merge (firmware maps split runs by attributes keel does not use), so
+	 * a long map fits; what still does not fit is reported, never dropped silently. */
+	size_t n = 0, dropped = 0, total = 0;
+	for (UINTN off = 0; off + dsize <= size; off += dsize) {
 		EFI_MEMORY_DESCRIPTOR *d = (EFI_MEMORY_DESCRIPTOR *)(buf + off);
-		r[n].base = d->PhysicalStart;
-		r[n].size = d->NumberOfPages * 4096;
-		r[n].type = convert_type(d->Type);
+		uint64_t base = d->PhysicalStart, len = d->NumberOfPages * 4096;
+		enum mem_type type = convert_type(d->Type);
+		total++;
+		if (n && r[n - 1].type == type && r[n - 1].base + r[n - 1].size == base) {
+			r[n - 1].size += len;
+			continue;
+		}
+		if (n == max) {
+			dropped++;
+			continue;
+		}
+		r[n].base = base;
+		r[n].size = len;
+		r[n].type = type;
 		n++;
 	}
+	if (dropped)
+		log_warn("keel: memory map: %lu descriptors in %lu runs; the last %lu runs do not fit keel's table "
+			 "of %lu and are left out (RAM there is treated as device memory)",
+			 (unsigned long)total, (unsigned long)(n + dropped), (unsigned long)dropped, (unsigned long)max);
 	return (int)n;
 }
 
@@ -255,6 +272,18 @@ uint64_t efi_alloc_pages(size_t pages)
 {
 	EFI_PHYSICAL_ADDRESS a = 0;
 	if (EFI_ERROR(bs->AllocatePages(AllocateAnyPages, EfiRuntimeServicesData, pages, &a)))
+		return 0;
+	memset((void *)(uintptr_t)a, 0, pages * 4096);
+	return a;
+}
+
+/* keel's running image executes from these pages: firmware whose DXE no-execute policy covers
+ * data types (PcdDxeNxMemoryProtectionPolicy) maps EfiRuntimeServicesData NX, so code gets the
+ * code type, which survives ExitBootServices all the same. */
+uint64_t efi_alloc_code_pages(size_t pages)
+{
+	EFI_PHYSICAL_ADDRESS a = 0;
+	if (EFI_ERROR(bs->AllocatePages(AllocateAnyPages, EfiRuntimeServicesCode, pages, &a)))
 		return 0;
 	memset((void *)(uintptr_t)a, 0, pages * 4096);
 	return a;

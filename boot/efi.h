@@ -36,6 +36,8 @@ int efi_memory_map(struct mem_region *r, size_t max);
 
 /* Allocates pages that survive ExitBootServices (runtime-services data), zeroed; 0 on failure. */
 uint64_t efi_alloc_pages(size_t pages);
+/* The same, as EfiRuntimeServicesCode: for pages keel executes from. */
+uint64_t efi_alloc_code_pages(size_t pages);
 
 /* Logical CPUs reported by the MP services protocol; 1 when it is missing. */
 int efi_cpu_count(unsigned *total, unsigned *enabled);

@@ -16,7 +16,7 @@
 #include "../vmm/vmm.h"
 
 #define KEEL_CFG_PATH "\\EFI\\keel\\keel.cfg"
-#define MAX_REGIONS 512
+#define MAX_REGIONS 2048
 
 static struct keel_config cfg;
 static uint64_t t_entry;

@@ -43,7 +43,7 @@ int relocate_is_runtime(void) { return runtime_base == (uint64_t)(uintptr_t)Imag
 int relocate_and_call(relocated_fn fn, void *a, void *b, uint64_t *ret)
 {
 	uint64_t size = relocate_size();
-	uint64_t base = efi_alloc_pages((size + 4095) / 4096);
+	uint64_t base = efi_alloc_code_pages((size + 4095) / 4096);
 	if (!base)
 		return -1;
 
