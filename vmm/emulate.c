@@ -67,6 +67,18 @@ void cpuid_shape(const struct cpuid_policy *p, uint32_t leaf, uint32_t subleaf, 
 	}
 }
 
+uint32_t cpuid_fast_leaves(uint32_t max_basic_leaf)
+{
+	/* 0 vendor/max, 2 TLB/cache descriptors, 3 serial number, 5 MONITOR/MWAIT, 6 thermal and
+	 * power, 9 DCA, 0xA performance monitoring, 0x15 TSC/crystal ratio, 0x16 frequencies. */
+	static const uint8_t leaves[] = { 0, 2, 3, 5, 6, 9, 0xA, 0x15, 0x16 };
+	uint32_t set = 0;
+	for (unsigned i = 0; i < sizeof(leaves); i++)
+		if (leaves[i] <= max_basic_leaf)
+			set |= 1u << leaves[i];
+	return set;
+}
+
 void cpuid_keel_leaf(uint32_t leaf, struct cpuid_regs *r)
 {
 	r->eax = r->ebx = r->ecx = r->edx = 0;

@@ -36,6 +36,13 @@ void cpuid_shape(const struct cpuid_policy *p, uint32_t leaf, uint32_t subleaf, 
 /* The hypervisor range 0x40000000-0x4FFFFFFF: keel's leaves at 0x40000000-0x400000FF, zeros
  * above (never a hypervisor below keel: its paravirtual interfaces are not keel's). */
 void cpuid_keel_leaf(uint32_t leaf, struct cpuid_regs *r);
+/*
+ * The basic leaves below 32 whose answer depends on nothing but the CPU: not on ECX (no
+ * subleaves), not on the guest's CR4, XCR0 or IA32_XSS, and not beyond the maximum leaf (those
+ * repeat the highest leaf, which may have subleaves). Leaf 1 is out (OSXSAVE follows CR4). The
+ * exit stub answers these from a per-vCPU cache; a bit per leaf.
+ */
+uint32_t cpuid_fast_leaves(uint32_t max_basic_leaf);
 static inline int cpuid_leaf_is_keels(uint32_t leaf) { return (leaf >> 28) == 4; }
 
 enum msr_class {

@@ -54,8 +54,11 @@ static void device_fault(struct vcpu *v, uint64_t gpa)
 			 "later mappings are counted, not logged",
 			 v->index, (unsigned long long)m.base, (unsigned long long)(m.size >> 10), mtrr_type_name(m.type));
 	if (rc == EPT_DEV_RECLAIMED) {
-		vcpu_flush_ept(v); /* other vCPUs follow when they see dev_gen */
+		vcpu_flush_ept(v);
 		v->seen_dev_gen = vm->ept.dev_gen;
+		for (unsigned i = 0; i < KEEL_MAX_CPUS; i++) /* the others flush at their next exit */
+			if (vm->vcpus[i] && vm->vcpus[i] != v)
+				vcpu_make_slow(vm->vcpus[i]);
 	}
 	/* EPT_DEV_MAPPED / EPT_DEV_PRESENT: the violation already invalidated what this CPU cached for
 	 * the faulting GPA (SDM Vol. 3C 28.3.3.1), and nothing present was changed. */

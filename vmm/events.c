@@ -63,12 +63,14 @@ void events_nmi_in_root(struct vcpu *v)
 {
 	v->nmi_pending = 1;
 	v->nmis_in_root++;
+	vcpu_make_slow(v);
 	events_nmi_timer_arm(v, 0);
 }
 
 void events_mc_in_root(struct vcpu *v)
 {
 	v->mc_pending = 1;
+	vcpu_make_slow(v);
 	events_nmi_timer_arm(v, 0);
 }
 

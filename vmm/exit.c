@@ -2,10 +2,18 @@
  * what happens to exits nobody handles. VMX root, interrupts off, one exit at a time per CPU. */
 #include "exit.h"
 
+#include <stddef.h>
+
+#include "../arch/x86/msr.h"
 #include "../lib/log.h"
 #include "events.h"
 #include "host.h"
+#include "emulate.h"
 #include "handlers.h"
+#include "host.h"
+#include "hypercall.h"
+#include "io.h"
+#include "rip.h"
 #include "task.h"
 #include "vmcs.h"
 #include "vmm.h"
@@ -152,11 +160,78 @@ static void unwind_failed_launch(struct vcpu *v)
 	vmx_launch_unwind(&ctx);
 }
 
-void vmx_exit_handler(struct guest_regs *r, struct vcpu *v);
-void vmx_exit_handler(struct guest_regs *r, struct vcpu *v)
+/* ---- the fast path ---- */
+
+/*
+ * The one condition that sends an exit to the slow path: v->fast is 0 while any per-exit work is
+ * pending. Computed here after every slow exit; cleared from outside by vcpu_make_slow (NMI or #MC
+ * in root, the seal, a device-mapping reclaim). The exit stub's CPUID path reads cpuid_fast_mask,
+ * which is 0 whenever fast is.
+ */
+void exit_fast_refresh(struct vcpu *v)
+{
+	const struct vm *vm = v->vm;
+	int fast = v->launched && !(vm->break_mask & VMM_BREAK_EXIT) && !v->nmi_pending && !v->mc_pending &&
+		   v->sipi_vector < 0 && v->seen_seal == __atomic_load_n(&vm->sealed, __ATOMIC_ACQUIRE) &&
+		   v->seen_dev_gen == vm->ept.dev_gen;
+	v->fast = (uint32_t)fast;
+	v->cpuid_fast_mask = fast ? v->cpuid_cached : 0;
+}
+
+/*
+ * The common instruction exits, completed without the dispatcher when nothing is pending: CPUID
+ * leaves the stub did not answer, RDMSR of IA32_FEATURE_CONTROL (locked: cached), WRMSR of
+ * IA32_MISC_ENABLE (XD disable kept), non-string I/O to
+ * keel's port, and the VMCALLs that touch no memory. Each does exactly what its slow handler does;
+ * anything else (a fault to inject, another MSR or port) returns 0 for the slow path. Instruction
+ * exits never happen during event delivery, so there is no IDT-vectoring information to look at.
+ */
+static inline int exit_fast(struct vcpu *v, struct guest_regs *r, uint32_t raw)
+{
+	switch (raw) {
+	case EXIT_REASON_CPUID: {
+		const struct exit_info e = { raw, 0 };
+		cpuid_exit(v, r, &e); /* a leaf the stub does not cache: the handler itself, no more */
+		break;
+	}
+	case EXIT_REASON_MSR_READ:
+		if ((uint32_t)r->gpr[GPR_RCX] != MSR_IA32_FEATURE_CONTROL)
+			return 0;
+		r->gpr[GPR_RAX] = (uint32_t)v->feature_control;
+		r->gpr[GPR_RDX] = v->feature_control >> 32;
+		vcpu_complete_instruction();
+		break;
+	case EXIT_REASON_MSR_WRITE: {
+		uint64_t cur, val = (uint32_t)r->gpr[GPR_RAX] | (r->gpr[GPR_RDX] << 32);
+		if ((uint32_t)r->gpr[GPR_RCX] != MSR_IA32_MISC_ENABLE || safe_rdmsr(MSR_IA32_MISC_ENABLE, &cur) ||
+		    safe_wrmsr(MSR_IA32_MISC_ENABLE, msr_misc_enable_write(cur, val)))
+			return 0; /* another MSR, or the #GP the slow path injects */
+		vcpu_complete_instruction();
+		break;
+	}
+	case EXIT_REASON_IO_INSTRUCTION: {
+		uint64_t q = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
+		if (IOQ_STRING(q) || IOQ_PORT(q) != KEEL_TRAPPED_PORT)
+			return 0;
+		io_single(r, q);
+		vcpu_complete_instruction();
+		break;
+	}
+	case EXIT_REASON_VMCALL:
+		if (!hypercall_simple(v, r))
+			return 0;
+		vcpu_complete_instruction();
+		break;
+	default:
+		return 0;
+	}
+	v->exits[raw]++;
+	return 1;
+}
+
+static __attribute__((noinline)) void exit_slow(struct guest_regs *r, struct vcpu *v, uint32_t raw)
 {
 	struct exit_info e;
-	uint32_t raw = vmcs_read32(VMCS_EXIT_REASON);
 
 	v->in_root = 1;
 	v->regs = r;
@@ -165,11 +240,11 @@ void vmx_exit_handler(struct guest_regs *r, struct vcpu *v)
 	if (raw == (EXIT_REASON_FAILED_ENTRY | EXIT_REASON_MCE_DURING_ENTRY) && v->launched) {
 		/* A machine check during VM entry: the guest state was loaded and saved again; the
 		 * event is the guest OS's to handle (SDM Vol. 3C 26.8). */
-		v->exits_total++;
 		v->exits[EXIT_REASON_MCE_DURING_ENTRY]++;
 		v->mc_pending = 1;
 		events_deliver_pending_mc(v);
 		v->in_root = 0;
+		exit_fast_refresh(v);
 		return;
 	}
 	if (raw & EXIT_REASON_FAILED_ENTRY) {
@@ -179,19 +254,21 @@ void vmx_exit_handler(struct guest_regs *r, struct vcpu *v)
 		vcpu_stop(v, "VM entry failed");
 	}
 	v->launched = 1;
-	/* Other CPUs drop keel's pages from their EPT caches at their first exit after the seal; until
-	 * then they run only firmware code that never touched those pages through the guest. */
-	if (!v->seen_seal && __atomic_load_n(&v->vm->sealed, __ATOMIC_ACQUIRE)) {
+	/* Other CPUs drop keel's pages from their EPT caches at their first exit after the seal (and
+	 * after another CPU reclaimed device mappings); until then they run only firmware code that
+	 * never touched those pages through the guest. */
+	int sealed = __atomic_load_n(&v->vm->sealed, __ATOMIC_ACQUIRE);
+	unsigned dev_gen = v->vm->ept.dev_gen;
+	if (v->seen_seal != sealed || v->seen_dev_gen != dev_gen) {
 		vcpu_flush_ept(v);
-		v->seen_seal = 1;
+		v->seen_seal = sealed;
+		v->seen_dev_gen = dev_gen;
 	}
 	e.reason = EXIT_REASON_BASIC(raw);
 	if (e.reason != EXIT_REASON_INIT)
 		v->sipi_vector = -1;
 	e.qualification = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
-	v->exits_total++;
-	if (e.reason < EXIT_REASON_COUNT)
-		v->exits[e.reason]++;
+	v->exits[e.reason < EXIT_REASON_COUNT ? e.reason : EXIT_REASON_COUNT]++;
 	reinject_vectoring(vmcs_read32(VMCS_IDT_VECTORING_INFO));
 
 	exit_handler_fn fn = e.reason < EXIT_REASON_COUNT ? exit_handlers[e.reason] : 0;
@@ -201,7 +278,25 @@ void vmx_exit_handler(struct guest_regs *r, struct vcpu *v)
 	if (v->nmi_pending)
 		events_deliver_pending_nmi(v);
 	v->in_root = 0;
+	exit_fast_refresh(v);
 }
+
+/* The exit stub's C entry, for every exit its own CPUID path did not complete. */
+void vmx_exit_handler(struct guest_regs *r, struct vcpu *v);
+void vmx_exit_handler(struct guest_regs *r, struct vcpu *v)
+{
+	uint32_t raw = vmcs_read32(VMCS_EXIT_REASON);
+	if (v->fast && exit_fast(v, r, raw))
+		return;
+	exit_slow(r, v, raw);
+}
+
+/* The layout the stub's CPUID path uses (arch/x86/vmx_entry.asm V_*). */
+_Static_assert(offsetof(struct vcpu, cpuid_fast_mask) == 8, "V_CPUID_FAST_MASK");
+_Static_assert(offsetof(struct vcpu, cpuid_cache) == 16, "V_CPUID_CACHE");
+_Static_assert(sizeof(struct cpuid_regs) == 16, "V_CPUID_CACHE entries");
+_Static_assert(offsetof(struct vcpu, exits) == 16 + 16 * CPUID_FAST_LEAVES, "V_EXITS");
+_Static_assert(CPUID_FAST_LEAVES == 32 && EXIT_REASON_CPUID == 10, "vmx_entry.asm constants");
 
 void vmx_resume_failed(struct vcpu *v);
 void vmx_resume_failed(struct vcpu *v)

@@ -20,6 +20,9 @@ const char *exit_reason_name(unsigned reason);
 /* Dumps the exit and the guest state, then injects #UD (or stops the vCPU when it cannot go on). */
 void exit_unhandled(struct vcpu *v, struct guest_regs *r, const struct exit_info *e);
 
+/* Recomputes v->fast (and the stub's CPUID mask) from the per-exit work pending (vmm/exit.c). */
+void exit_fast_refresh(struct vcpu *v);
+
 /* Set by the VM-entry checker when built in: names the SDM rules a failed entry broke. */
 extern void (*vmx_entry_check_hook)(struct vcpu *v);
 

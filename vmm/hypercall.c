@@ -18,7 +18,7 @@ void stats_print(const struct vm *vm)
 		const struct vcpu *v = vm->vcpus[c];
 		if (!v || !v->launched)
 			continue;
-		log_info("keel:   cpu%u total %llu", c, (unsigned long long)v->exits_total);
+		log_info("keel:   cpu%u total %llu", c, (unsigned long long)vcpu_exits_total(v));
 		if (v->nmis_in_root)
 			log_info("keel:   cpu%u NMIs taken in VMX root, passed to the guest: %llu", c,
 				 (unsigned long long)v->nmis_in_root);
@@ -33,7 +33,7 @@ static long hc_stats(const struct vm *vm, uint64_t cpu, uint64_t reason, uint64_
 	if (cpu >= KEEL_MAX_CPUS || !vm->vcpus[cpu])
 		return KEEL_HC_EINVAL;
 	if (reason == KEEL_STATS_TOTAL)
-		*count = vm->vcpus[cpu]->exits_total;
+		*count = vcpu_exits_total(vm->vcpus[cpu]);
 	else if (reason < EXIT_REASON_COUNT)
 		*count = vm->vcpus[cpu]->exits[reason];
 	else
@@ -62,17 +62,15 @@ void hypercall_handle(struct vcpu *v, struct guest_regs *r, const struct exit_in
 	uint64_t nr = r->gpr[GPR_RAX], a = r->gpr[GPR_RBX], b = r->gpr[GPR_RCX];
 	long status = KEEL_HC_OK;
 
-	if (vcpu_cpl() != 0 && !hypercall_allowed_from_user(nr)) {
+	if (hypercall_simple(v, r)) {
+		vcpu_skip_instruction(v);
+		return;
+	}
+	if (!hypercall_allowed_from_user(nr) && vcpu_cpl() != 0) {
 		vcpu_inject_ud(v); /* what VMCALL does at CPL > 0 without a hypervisor that allows it */
 		return;
 	}
 	switch (nr) {
-	case KEEL_HC_VERSION:
-		r->gpr[GPR_RBX] = KEEL_VERSION_CODE;
-		r->gpr[GPR_RCX] = v->vm->nvirt;
-		break;
-	case KEEL_HC_NOP:
-		break;
 	case KEEL_HC_STATS: {
 		uint64_t count = 0;
 		status = hc_stats(v->vm, a, b, &count);
@@ -95,6 +93,9 @@ void hypercall_handle(struct vcpu *v, struct guest_regs *r, const struct exit_in
 		if (!v->vm->sealed) {
 			unsigned n = ept_set_hidden_present(&v->vm->ept, 0);
 			__atomic_store_n(&v->vm->sealed, 1, __ATOMIC_RELEASE);
+			for (unsigned i = 0; i < KEEL_MAX_CPUS; i++) /* each flushes at its next exit */
+				if (v->vm->vcpus[i])
+					vcpu_make_slow(v->vm->vcpus[i]);
 			log_info("keel: sealed: %u pages of keel's memory removed from the guest's view", n);
 		}
 		vcpu_flush_ept(v);

@@ -3,24 +3,10 @@
 #include "../arch/x86/cr.h"
 #include "../arch/x86/msr.h"
 #include "handlers.h"
+#include "io.h"
 #include "vmcs.h"
 
 #define IO_REP_BATCH 4096
-
-static uint32_t io_port_in(unsigned port, unsigned size)
-{
-	return size == 1 ? inb((uint16_t)port) : size == 2 ? inw((uint16_t)port) : inl((uint16_t)port);
-}
-
-static void io_port_out(unsigned port, unsigned size, uint32_t val)
-{
-	if (size == 1)
-		outb((uint16_t)port, (uint8_t)val);
-	else if (size == 2)
-		outw((uint16_t)port, (uint16_t)val);
-	else
-		outl((uint16_t)port, val);
-}
 
 /*
  * keel traps one port, the 0xE9 debug console (so the guest's debug output and keel's own stay in
@@ -31,7 +17,6 @@ void io_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 {
 	uint64_t q = e->qualification;
 	unsigned size = IOQ_SIZE(q), port = IOQ_PORT(q);
-	uint64_t mask = size == 1 ? 0xFF : size == 2 ? 0xFFFF : 0xFFFFFFFF;
 
 	if (IOQ_STRING(q)) {
 		/* Address size from the instruction information (SDM table 27-8, bits 9:7), segment
@@ -73,12 +58,8 @@ void io_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 			if (IOQ_REP(q))
 				r->gpr[GPR_RCX] = (r->gpr[GPR_RCX] & ~amask) | ((r->gpr[GPR_RCX] - 1) & amask);
 		}
-	} else if (IOQ_IN(q)) {
-		r->gpr[GPR_RAX] = (r->gpr[GPR_RAX] & ~mask) | (io_port_in(port, size) & mask);
-		if (size == 4)
-			r->gpr[GPR_RAX] &= 0xFFFFFFFF; /* 32-bit results zero-extend */
 	} else {
-		io_port_out(port, size, (uint32_t)(r->gpr[GPR_RAX] & mask));
+		io_single(r, q);
 	}
 	vcpu_skip_instruction(v);
 }

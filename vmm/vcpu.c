@@ -5,6 +5,7 @@
 #include "../arch/x86/cr.h"
 #include "../arch/x86/msr.h"
 #include "../lib/log.h"
+#include "rip.h"
 #include "vmcs.h"
 
 _Static_assert(offsetof(struct vcpu, self) == 0, "vcpu_in_root reads the self pointer at %gs:0");
@@ -49,20 +50,7 @@ struct vcpu *vcpu_current(void)
 	return 0;
 }
 
-/*
- * RIP += instruction length. Outside 64-bit mode EIP wraps at 4 GiB; RIP bits 63:32 are 0 there
- * (SDM 26.3.1.4), so only an advance that carries across a 4 GiB boundary needs the mode, which
- * keeps the common exit at two VMREADs and one VMWRITE for RIP.
- */
-uint64_t vcpu_next_rip(uint64_t rip, uint32_t len, int (*long_mode)(void))
-{
-	uint64_t next = rip + len;
-	if (((next ^ rip) >> 32) && !long_mode())
-		next &= 0xFFFFFFFF;
-	return next;
-}
-
-static int guest_in_64bit_mode(void)
+int vcpu_guest_in_64bit_mode(void)
 {
 	return (vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
 }
@@ -70,15 +58,7 @@ static int guest_in_64bit_mode(void)
 void vcpu_skip_instruction(struct vcpu *v)
 {
 	(void)v;
-	vmcs_writenat(VMCS_GUEST_RIP, vcpu_next_rip(vmcs_readnat(VMCS_GUEST_RIP), vmcs_read32(VMCS_EXIT_INSTR_LEN),
-						     guest_in_64bit_mode));
-	uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
-	if (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
-		vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, intr & ~(INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS));
-	/* A single-stepping guest expects #DB after the instruction keel completed for it: a pending
-	 * single-step trap (DR6.BS, SDM 24.4.2 pending debug exceptions) delivers it on entry. */
-	if (vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_TF)
-		vmcs_writenat(VMCS_GUEST_PENDING_DBG, vmcs_readnat(VMCS_GUEST_PENDING_DBG) | BIT(14));
+	vcpu_complete_instruction();
 }
 
 /* Fault-class exceptions (SDM Vol. 3A table 6-1); #DB is a fault only for instruction breakpoints,

@@ -40,8 +40,18 @@ _Static_assert(sizeof(struct tss64) == 104, "TSS layout");
 
 struct vm;
 
+/* CPUID leaves 0-31 the exit stub answers itself (vmx_entry.asm): per-CPU, fixed for the boot. */
+#define CPUID_FAST_LEAVES 32
+
 struct vcpu {
-	struct vcpu *self;   /* first: %gs:0 in VMX root (HOST_GS_BASE = this vCPU) */
+	/* The exit stub's fields first, at offsets it checks (vmm/exit.c _Static_asserts). */
+	struct vcpu *self;   /* %gs:0 in VMX root (HOST_GS_BASE = this vCPU) */
+	uint32_t cpuid_fast_mask; /* leaves the stub may answer from cpuid_cache: 0 while !fast */
+	uint32_t fast;       /* 1: no per-exit work pending (exit_fast_refresh): the fast paths may run */
+	struct cpuid_regs cpuid_cache[CPUID_FAST_LEAVES]; /* shaped answers of the leaves in cpuid_cached */
+	uint64_t exits[EXIT_REASON_COUNT + 1]; /* by basic reason; the last: reasons beyond the table */
+	uint32_t cpuid_cached; /* leaves in cpuid_cache: ECX-independent, no dynamic bits */
+	uint64_t feature_control; /* IA32_FEATURE_CONTROL as the guest reads it (locked: fixed) */
 	unsigned index;       /* keel's CPU number: 0 = BSP */
 	uint32_t apic_id;     /* x2APIC ID where CPUID leaf 0xB gives one, else the 8-bit APIC ID */
 	struct vm *vm;
@@ -62,8 +72,6 @@ struct vcpu {
 	volatile int nmi_timer;   /* the preemption timer is armed to retry that injection */
 	volatile int mc_pending;  /* a machine check hit keel in VMX root (or a VM entry): the guest's */
 	uint64_t nmis_in_root;
-	uint64_t exits[EXIT_REASON_COUNT];
-	uint64_t exits_total;
 	uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 	struct guest_regs *regs; /* valid while in_root */
 };
@@ -101,6 +109,23 @@ struct vm {
 
 extern struct vm keel_vm;
 
+/* Exits of every reason (the stub counts only its own reason: there is no separate total). */
+static inline uint64_t vcpu_exits_total(const struct vcpu *v)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i <= EXIT_REASON_COUNT; i++)
+		n += v->exits[i];
+	return n;
+}
+
+/* Sends v's next exit to the slow path, which does the work pending and then recomputes v->fast
+ * (exit_fast_refresh). Safe from another CPU and from an NMI in root. */
+static inline void vcpu_make_slow(struct vcpu *v)
+{
+	__atomic_store_n(&v->cpuid_fast_mask, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&v->fast, 0, __ATOMIC_RELEASE);
+}
+
 /* The vCPU whose exit this CPU is handling (VMX root: HOST_GS_BASE points at it), else NULL. */
 struct vcpu *vcpu_in_root(void);
 /* The vCPU of this CPU, in root or not (outside root by x2APIC ID), or NULL before its setup. */
@@ -112,9 +137,6 @@ uint32_t vcpu_this_apic_id(void);
 /* Advances the guest RIP past the exiting instruction and drops STI/MOV-SS blocking; a TF-set
  * guest gets its single-step #DB after the emulated instruction, as on hardware. */
 void vcpu_skip_instruction(struct vcpu *v);
-/* rip + len, wrapped at 4 GiB outside 64-bit mode; long_mode is asked only when the add carries
- * across a 4 GiB boundary. Pure (unit-tested). */
-uint64_t vcpu_next_rip(uint64_t rip, uint32_t len, int (*long_mode)(void));
 /* Exceptions of the fault class (their delivery saves RFLAGS.RF = 1). */
 int vcpu_exception_is_fault(unsigned vector);
 

@@ -9,6 +9,8 @@
 #include "../lib/string.h"
 #include "../mm/paging.h"
 #include "../mm/pool.h"
+#include "cpuid.h"
+#include "emulate.h"
 #include "exit.h"
 #include "host.h"
 #include "hypercall.h"
@@ -28,11 +30,7 @@ size_t vmm_pool_pages(unsigned ncpus)
 	return 64 + EPT_DEV_TABLES_DEFAULT + (size_t)ncpus * VCPU_PAGES;
 }
 
-int vmm_in_root(void)
-{
-	struct vcpu *v = vcpu_current();
-	return v && v->in_root;
-}
+int vmm_in_root(void) { return vcpu_in_root() != 0; }
 
 unsigned vmm_cpu_index(void)
 {
@@ -77,6 +75,10 @@ static struct vcpu *vcpu_create(struct vm *vm, unsigned index)
 	v->stack = stack;
 	v->vpid = (vm->proc2 & PROC2_ENABLE_VPID) ? (uint16_t)(index + 1) : 0;
 	v->sipi_vector = -1;
+	/* What the guest reads of IA32_FEATURE_CONTROL never changes: locked by the firmware or by
+	 * keel's VMX enable, and shown locked with VMX off either way (the RDMSR fast path's answer). */
+	v->feature_control = msr_feature_control_view(rdmsr(MSR_IA32_FEATURE_CONTROL));
+	cpuid_cache_fill(v); /* on the vCPU's own CPU: ap_launch runs there */
 	return v;
 }
 

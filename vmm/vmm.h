@@ -46,7 +46,7 @@ const char *vmm_start(const struct vmm_platform *p);
  */
 int vmm_seal_this_cpu(void);
 
-/* True while this CPU is in keel's VM-exit handler. */
+/* True while this CPU runs keel in VMX root (an exit, fast path or slow, or a root exception). */
 int vmm_in_root(void);
 
 /* keel's index of the CPU running this code (APIC ID lookup); 0 before setup. */

@@ -101,9 +101,84 @@ vmx_launch_unwind:
 	mov eax, 3
 	jmp vmx_launch.out
 
+; struct vcpu fields and VMCS encodings the CPUID path uses (vmm/exit.c asserts the offsets).
+V_CPUID_FAST_MASK equ 8          ; uint32_t: leaves answered here, 0 while work is pending
+V_CPUID_CACHE     equ 16         ; struct cpuid_regs[CPUID_FAST_LEAVES], 16 bytes each
+CPUID_FAST_LEAVES equ 32
+V_EXITS           equ V_CPUID_CACHE + 16 * CPUID_FAST_LEAVES ; uint64_t[] by basic exit reason
+EXIT_REASON_CPUID equ 10
+VMCS_EXIT_REASON            equ 0x4402
+VMCS_EXIT_INSTR_LEN         equ 0x440C
+VMCS_GUEST_INTERRUPTIBILITY equ 0x4824
+VMCS_GUEST_RIP              equ 0x681E
+VMCS_GUEST_RFLAGS           equ 0x6820
+VMCS_GUEST_PENDING_DBG      equ 0x6822
+RFLAGS_TF                   equ 0x100
+
 ; HOST_RIP: every VM exit lands here with RSP = HOST_RSP, where the vcpu pointer is stored.
+;
+; First the CPUID fast path (docs/architecture.md): a CPUID of a leaf the vCPU caches, when its
+; cpuid_fast_mask allows it, completes here; everything else falls through to the full save and C.
+; It does what the C path does for that exit: the cached (shaped) answer, RIP past the
+; instruction, STI/MOV-SS blocking dropped, a single-step trap kept pending for a TF guest, and
+; the exit counted. Guest RBX/RCX/RDX are CPUID outputs, so they serve as scratch once the exit is
+; known to complete here; RSI/RDI are saved. Its VMREADs and VMWRITEs name fields of the current
+; VMCS that every VM exit provides, which cannot fail (SDM Vol. 3C 31.3 VMREAD/VMWRITE).
 global vmx_exit_entry
 vmx_exit_entry:
+	push rsi
+	push rdi
+	mov rsi, [rsp + 16]
+	mov edi, VMCS_EXIT_REASON
+	vmread rdi, rdi
+	cmp edi, EXIT_REASON_CPUID
+	jne .full
+	cmp eax, CPUID_FAST_LEAVES
+	jae .full
+	bt dword [rsi + V_CPUID_FAST_MASK], eax
+	jnc .full
+	mov edi, VMCS_GUEST_RIP
+	vmread rdx, rdi
+	mov ecx, VMCS_EXIT_INSTR_LEN
+	vmread rcx, rcx
+	lea rbx, [rdx + rcx]
+	add edx, ecx                    ; CF: the advance crosses a 4 GiB line (wrap rules in C)
+	jc .full                        ; RBX/RCX/RDX lost: outputs only, for an ECX-independent leaf
+	vmwrite rdi, rbx
+	mov edi, VMCS_GUEST_INTERRUPTIBILITY
+	vmread rdx, rdi
+	test dl, 3                      ; blocking by STI or MOV SS ends with the instruction
+	jnz .cpuid_unblock
+.cpuid_unblocked:
+	mov edi, VMCS_GUEST_RFLAGS
+	vmread rdx, rdi
+	test edx, RFLAGS_TF
+	jnz .cpuid_single_step
+.cpuid_stepped:
+	inc qword [rsi + V_EXITS + EXIT_REASON_CPUID * 8]
+	shl eax, 4
+	mov ebx, [rsi + rax + V_CPUID_CACHE + 4]
+	mov ecx, [rsi + rax + V_CPUID_CACHE + 8]
+	mov edx, [rsi + rax + V_CPUID_CACHE + 12]
+	mov eax, [rsi + rax + V_CPUID_CACHE]
+	pop rdi
+	pop rsi
+	vmresume
+	jmp .resume_failed
+.cpuid_unblock:
+	and edx, ~3
+	vmwrite rdi, rdx
+	jmp .cpuid_unblocked
+.cpuid_single_step:
+	mov edi, VMCS_GUEST_PENDING_DBG
+	vmread rdx, rdi
+	bts edx, 14                     ; BS: single-step trap pending (SDM 24.4.2)
+	vmwrite rdi, rdx
+	jmp .cpuid_stepped
+
+.full:
+	pop rdi
+	pop rsi
 	push r15
 	push r14
 	push r13
@@ -141,6 +216,7 @@ vmx_exit_entry:
 	pop r15
 	vmresume
 	; VMRESUME failed (VMfail, not a failed entry): report and park this CPU.
+.resume_failed:
 	mov rdi, [rsp]
 	and rsp, -16
 	call vmx_resume_failed

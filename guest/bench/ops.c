@@ -60,6 +60,19 @@ uint64_t time_rdmsr(void)
 	return t;
 }
 
+uint64_t time_wrmsr(void)
+{
+	/* IA32_MISC_ENABLE written back with its own value: keel traps the write (it keeps XD disable,
+	 * vmm/emulate.c); natively an ordinary WRMSR. EAX/EDX are loaded inside the window, in both runs. */
+	uint64_t t, msr = MSR_IA32_MISC_ENABLE, v = rdmsr(MSR_IA32_MISC_ENABLE);
+	register uint64_t lo __asm__("r10") = v & 0xFFFFFFFF, hi __asm__("r11") = v >> 32;
+	__asm__ volatile(TIMED("mov %%r10d, %%eax\n\tmov %%r11d, %%edx\n\twrmsr")
+			 : "=&a"(t), "+c"(msr)
+			 : "r"(lo), "r"(hi)
+			 : TIMED_CLOBBERS);
+	return t;
+}
+
 uint64_t time_in(void)
 {
 	uint64_t t;

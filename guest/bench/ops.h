@@ -10,6 +10,7 @@
 uint64_t time_empty(void);   /* nothing: the measurement's own overhead */
 uint64_t time_cpuid(void);   /* CPUID leaf 0 */
 uint64_t time_vmcall(void);  /* VMCALL KEEL_HC_NOP: keel only (#UD natively) */
+uint64_t time_wrmsr(void);   /* WRMSR IA32_MISC_ENABLE with its own value */
 uint64_t time_rdmsr(void);   /* RDMSR IA32_FEATURE_CONTROL: keel, or a CPU with VMX or SMX */
 uint64_t time_in(void);      /* IN AL, 0xE9 */
 uint64_t time_out(void);     /* OUT 0xE9, AL (a NUL byte) */

@@ -139,6 +139,21 @@ static void test_policy_hides_features_vmx_cr4_forbids(void **state)
 	assert_int_equal(r.edx, CPUID7_EDX_UINTR);
 }
 
+/* The stub's cache holds only leaves with nothing dynamic: not leaf 1 (OSXSAVE), 7 (OSPKE,
+ * subleaves), 0xB/0x1F (subleaves), 0xD (XCR0/XSS sizes), nor leaves above the maximum. */
+static void test_cpuid_fast_leaves_exclude_dynamic_ones(void **state)
+{
+	(void)state;
+	uint32_t set = cpuid_fast_leaves(0x1F);
+	const unsigned dynamic[] = { 1, 4, 7, 0xB, 0xD, 0xF, 0x10, 0x12, 0x14, 0x17, 0x18, 0x1F };
+	for (unsigned i = 0; i < sizeof(dynamic) / sizeof(dynamic[0]); i++)
+		assert_false(set & (1u << dynamic[i]));
+	assert_true(set & 1);
+	assert_true(set & (1u << 0x16));
+	assert_int_equal(cpuid_fast_leaves(0xD) & ~0x3FFFu, 0); /* nothing above the maximum */
+	assert_false(cpuid_fast_leaves(5) & (1u << 6));
+}
+
 static void test_misc_enable_keeps_xd_disable(void **state)
 {
 	(void)state;
@@ -820,6 +835,7 @@ int main(void)
 		cmocka_unit_test(test_xsetbv_bndregs_without_bndcsr_faults),
 		cmocka_unit_test(test_xsetbv_partial_avx512_faults),
 		cmocka_unit_test(test_xsetbv_avx512_without_avx_faults),
+		cmocka_unit_test(test_cpuid_fast_leaves_exclude_dynamic_ones),
 		cmocka_unit_test(test_misc_enable_keeps_xd_disable),
 		cmocka_unit_test(test_hypervisor_range_is_keels),
 		cmocka_unit_test(test_policy_hides_waitpkg_without_user_wait_pause),

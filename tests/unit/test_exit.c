@@ -24,6 +24,8 @@
 #include "../../vmm/host.h"
 #include "../../vmm/hypercall.h"
 #include "../../vmm/vmcs.h"
+#include "../../vmm/rip.h"
+#include "../../vmm/vmm.h"
 #include "cpu_fakes.h"
 #include "vmcs_fake.h"
 
@@ -399,7 +401,7 @@ static void test_reason_beyond_table_injects_ud(void **state)
 	vm_exit(70, 0, 0);
 	assert_ud();
 	assert_contains(log_text, "unhandled VM exit 70 (unknown)");
-	assert_int_equal(cpu0.exits_total, 1);
+	assert_int_equal(vcpu_exits_total(&cpu0), 1);
 	for (unsigned i = 0; i < EXIT_REASON_COUNT; i++)
 		assert_int_equal(cpu0.exits[i], 0);
 }
@@ -422,7 +424,7 @@ static void test_exit_counters_per_reason_and_total(void **state)
 	vm_exit(EXIT_REASON_VMXON, 0, 4);
 	assert_int_equal(cpu0.exits[EXIT_REASON_CPUID], 2);
 	assert_int_equal(cpu0.exits[EXIT_REASON_VMXON], 1);
-	assert_int_equal(cpu0.exits_total, 3);
+	assert_int_equal(vcpu_exits_total(&cpu0), 3);
 	uint64_t sum = 0;
 	for (unsigned i = 0; i < EXIT_REASON_COUNT; i++)
 		sum += cpu0.exits[i];
@@ -1194,14 +1196,110 @@ static void test_vmcall_log_from_cpl3_ud(void **state)
 	assert_not_contains(log_text, "says");
 }
 
+/* ---- the fast path (v->fast; vmm/exit.c exit_fast) ---- */
+
+/* What vmm/host.c records for an NMI in root, without the zero-tick timer (cases arm it apart). */
+static void nmi_hits_root(void)
+{
+	cpu0.nmi_pending = 1;
+	vcpu_make_slow(&cpu0);
+}
+
+/* The first exit proves the launch; with nothing pending the vCPU goes fast, and the stub's CPUID
+ * mask opens to the cached leaves. */
+static void test_fast_path_opens_after_a_clean_slow_exit(void **state)
+{
+	(void)state;
+	cpu0.cpuid_cached = 0x61; /* leaves 0, 5, 6 */
+	assert_int_equal(cpu0.fast, 0);
+	vm_exit(EXIT_REASON_CPUID, 0, 2);
+	assert_int_equal(cpu0.fast, 1);
+	assert_int_equal(cpu0.cpuid_fast_mask, 0x61);
+	nmi_hits_root();
+	assert_int_equal(cpu0.fast, 0);
+	assert_int_equal(cpu0.cpuid_fast_mask, 0);
+}
+
+/* Each kind of pending work keeps the next exit slow. */
+static void test_fast_path_closed_while_work_is_pending(void **state)
+{
+	(void)state;
+	cpu0.cpuid_cached = 1;
+	vm_exit(EXIT_REASON_CPUID, 0, 2);
+	assert_int_equal(cpu0.fast, 1);
+	keel_vm.sealed = 1; /* another CPU sealed: this one has not flushed yet */
+	exit_fast_refresh(&cpu0);
+	assert_int_equal(cpu0.fast, 0);
+	keel_vm.sealed = 0;
+	cpu0.sipi_vector = 6;
+	exit_fast_refresh(&cpu0);
+	assert_int_equal(cpu0.fast, 0);
+	cpu0.sipi_vector = -1;
+	keel_vm.break_mask = VMM_BREAK_EXIT;
+	exit_fast_refresh(&cpu0);
+	assert_int_equal(cpu0.fast, 0);
+	keel_vm.break_mask = 0;
+	keel_vm.ept.dev_gen = 1; /* another CPU reclaimed device mappings */
+	exit_fast_refresh(&cpu0);
+	assert_int_equal(cpu0.fast, 0);
+	keel_vm.ept.dev_gen = 0;
+	exit_fast_refresh(&cpu0);
+	assert_int_equal(cpu0.fast, 1);
+}
+
+/* A fast RDMSR of IA32_FEATURE_CONTROL answers from the vCPU's cached view: no RDMSR in root. */
+static void test_fast_rdmsr_feature_control_from_cache(void **state)
+{
+	(void)state;
+	cpu0.fast = 1;
+	cpu0.feature_control = FEATURE_CONTROL_LOCK | BIT(20);
+	rdmsr_fake.allowed = 0; /* any safe_rdmsr fails the case */
+	msr_exit(EXIT_REASON_MSR_READ, 0x3A, ~0ull, ~0ull);
+	assert_completed(2);
+	assert_int_equal(regs.gpr[GPR_RAX], 0x1 | BIT(20));
+	assert_int_equal(regs.gpr[GPR_RDX], 0);
+	assert_int_equal(cpu0.exits[EXIT_REASON_MSR_READ], 1);
+}
+
+/* The fast path completes like the slow one: STI blocking dropped, TF's single-step kept pending. */
+static void test_fast_path_keeps_shadow_and_single_step_rules(void **state)
+{
+	(void)state;
+	cpu0.fast = 1;
+	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, INTERRUPTIBILITY_STI | INTERRUPTIBILITY_NMI);
+	vmcs_writenat(VMCS_GUEST_RFLAGS, RFLAGS_FIXED1 | RFLAGS_TF);
+	regs.gpr[GPR_RAX] = KEEL_HC_NOP;
+	vm_exit(EXIT_REASON_VMCALL, 0, 3);
+	assert_int_equal(rip(), RIP0 + 3);
+	assert_int_equal(vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY), INTERRUPTIBILITY_NMI);
+	assert_true(vmcs_readnat(VMCS_GUEST_PENDING_DBG) & BIT(14));
+	assert_int_equal(regs.gpr[GPR_RAX], KEEL_HC_OK);
+	assert_int_equal(cpu0.exits[EXIT_REASON_VMCALL], 1);
+}
+
+/* Anything the fast path does not complete goes to the slow path, which handles it in full. */
+static void test_fast_path_hands_other_msrs_to_slow_path(void **state)
+{
+	(void)state;
+	cpu0.fast = 1;
+	rdmsr_fake.allowed = 1;
+	rdmsr_fake.value = 0x1234;
+	msr_exit(EXIT_REASON_MSR_READ, 0x10, ~0ull, ~0ull);
+	assert_completed(2);
+	assert_int_equal(rdmsr_fake.index, 0x10);
+	assert_int_equal(regs.gpr[GPR_RAX], 0x1234);
+	assert_int_equal(cpu0.in_root, 0);
+}
+
 /* ---- NMIs that arrive in VMX root (host_exception sets nmi_pending) ---- */
 
 #define ENTRY_NMI 0x80000202u /* valid, type 2 (NMI), vector 2 */
 
+
 static void test_pending_nmi_injected_at_exit_end(void **state)
 {
 	(void)state;
-	cpu0.nmi_pending = 1;
+	nmi_hits_root();
 	vm_exit(EXIT_REASON_CPUID, 0, 2);
 	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), ENTRY_NMI);
 	assert_int_equal(rip(), RIP0 + 2); /* the CPUID completed; the NMI is delivered before the next one */
@@ -1212,7 +1310,7 @@ static void test_pending_nmi_injected_at_exit_end(void **state)
 static void test_pending_nmi_waits_for_guest_iret(void **state)
 {
 	(void)state;
-	cpu0.nmi_pending = 1;
+	nmi_hits_root();
 	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, INTERRUPTIBILITY_NMI);
 	vm_exit(EXIT_REASON_CPUID, 0, 2);
 	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0);
@@ -1233,7 +1331,7 @@ static void test_pending_nmi_retried_by_preemption_timer(void **state)
 	(void)state;
 	keel_vm.caps.pinbased = (uint64_t)PIN_PREEMPTION_TIMER << 32; /* allowed-1 */
 	vmcs_write32(VMCS_PIN_CONTROLS, 0x16);
-	cpu0.nmi_pending = 1;
+	nmi_hits_root();
 	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, INTERRUPTIBILITY_NMI);
 	vm_exit(EXIT_REASON_CPUID, 0, 2);
 	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0);
@@ -1252,7 +1350,7 @@ static void test_pending_nmi_retried_by_preemption_timer(void **state)
 
 	/* Delivered by an unrelated exit before the timer fires: the timer goes off with it. (Every
 	 * VM exit clears the valid bit of the entry interruption information; the fake does not.) */
-	cpu0.nmi_pending = 1;
+	nmi_hits_root();
 	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
 	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, INTERRUPTIBILITY_NMI);
 	vm_exit(EXIT_REASON_CPUID, 0, 2);
@@ -1270,7 +1368,7 @@ static void test_pending_nmi_retried_by_preemption_timer(void **state)
 static void test_pending_nmi_after_mov_ss_shadow(void **state)
 {
 	(void)state;
-	cpu0.nmi_pending = 1;
+	nmi_hits_root();
 	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, INTERRUPTIBILITY_MOV_SS);
 	vm_exit(EXIT_REASON_CPUID, 0, 2);
 	assert_int_equal(vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY), 0);
@@ -1282,7 +1380,7 @@ static void test_pending_nmi_after_mov_ss_shadow(void **state)
 static void test_pending_nmi_injected_into_hlt(void **state)
 {
 	(void)state;
-	cpu0.nmi_pending = 1;
+	nmi_hits_root();
 	vmcs_write32(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_HLT);
 	vm_exit(EXIT_REASON_PREEMPTION_TIMER, 0, 0);
 	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), ENTRY_NMI);
@@ -1294,7 +1392,7 @@ static void test_pending_nmi_injected_into_hlt(void **state)
 static void test_machine_check_in_root_goes_to_guest(void **state)
 {
 	(void)state;
-	cpu0.mc_pending = 1;
+	cpu0.mc_pending = 1, vcpu_make_slow(&cpu0);
 	vm_exit(EXIT_REASON_CPUID, 0, 2);
 	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0x80000312u); /* valid, hw exception, 18 */
 	assert_false(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_RF);
@@ -1316,7 +1414,7 @@ static void test_machine_check_during_entry_reflected(void **state)
 static void test_init_drops_pending_nmi(void **state)
 {
 	(void)state;
-	cpu0.nmi_pending = 1;
+	nmi_hits_root();
 	vm_exit(EXIT_REASON_INIT, 0, 0);
 	assert_int_equal(vmcs_read32(VMCS_GUEST_ACTIVITY_STATE), ACTIVITY_WAIT_SIPI);
 	assert_int_equal(cpu0.nmi_pending, 0);
@@ -1327,7 +1425,7 @@ static void test_init_drops_pending_nmi(void **state)
 static void test_pending_nmi_waits_behind_injected_fault(void **state)
 {
 	(void)state;
-	cpu0.nmi_pending = 1;
+	nmi_hits_root();
 	vm_exit(EXIT_REASON_VMXON, 0, 4);
 	assert_ud();
 	assert_int_equal(cpu0.nmi_pending, 1);
@@ -1750,6 +1848,11 @@ int main(void)
 		T(test_init_parks_in_wait_for_sipi),
 		T(test_pending_nmi_injected_into_hlt),
 		T(test_init_drops_pending_nmi),
+		T(test_fast_path_opens_after_a_clean_slow_exit),
+		T(test_fast_path_closed_while_work_is_pending),
+		T(test_fast_rdmsr_feature_control_from_cache),
+		T(test_fast_path_keeps_shadow_and_single_step_rules),
+		T(test_fast_path_hands_other_msrs_to_slow_path),
 		T(test_machine_check_in_root_goes_to_guest),
 		T(test_machine_check_during_entry_reflected),
 		T(test_init_right_after_sipi_ignored),
