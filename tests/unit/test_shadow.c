@@ -45,8 +45,8 @@
 static uint8_t *gmem;
 static uint64_t next_table;
 static unsigned cmpxchg_calls;
-static int race_once;           /* the next cmpxchg finds the entry changed to race_value */
-static uint64_t race_value;
+static int race_once;           /* the next cmpxchg first stores race_value at race_addr */
+static uint64_t race_addr, race_value;
 
 static int fake_read(void *opaque, uint64_t gpa, unsigned size, uint64_t *val)
 {
@@ -65,10 +65,9 @@ static int fake_cmpxchg(void *opaque, uint64_t gpa, unsigned size, uint64_t old,
 	cmpxchg_calls++;
 	if (gpa + size > GMEM_SIZE)
 		return -1;
-	if (race_once) {
+	if (race_once) { /* another vCPU writes an entry meanwhile */
 		race_once = 0;
-		memcpy(gmem + gpa, &race_value, size);
-		return 1;
+		memcpy(gmem + race_addr, &race_value, 8);
 	}
 	memcpy(&cur, gmem + gpa, size);
 	if (cur != old)
@@ -254,10 +253,13 @@ static int hw_allows(uint64_t e, enum kind k, int user, int ac, unsigned cpl)
 #define LIVELOCK (-1)
 #define REFLECTED(err) (0x10000 | (int)(err))
 
+static unsigned exits; /* #PF exits the last access_as took */
+
 /* Performs an access as the CPU would: faults into keel until the shadow allows it or keel
  * reflects a fault. Returns DONE, REFLECTED(error) (with CR2 checked) or LIVELOCK. */
 static int access_as(uint64_t gva, enum kind k, int user, int ac, unsigned cpl)
 {
+	exits = 0;
 	for (int i = 0; i < 6; i++) {
 		uint64_t e = shadow_lookup(&mmu, gva, NULL);
 		if (hw_allows(e, k, user, ac, cpl))
@@ -265,6 +267,7 @@ static int access_as(uint64_t gva, enum kind k, int user, int ac, unsigned cpl)
 		uint32_t err = ((e & P) ? PF_P : 0) | (k == WRITE ? PF_W : 0) | (user ? PF_U : 0) |
 			       (k == FETCH && (regs.smep || regs.nxe) ? PF_I : 0);
 		struct shadow_fault f;
+		exits++;
 		shadow_page_fault(&mmu, gva, err, cpl, ac, &f);
 		shadow_tlb_take(&mmu, NULL);
 		if (f.kind == SHADOW_REFLECT) {
@@ -370,8 +373,10 @@ static void test_pae_walk_uses_pdptes_from_regs(void **state)
 	uint64_t e = leaf_of(gva, NULL);
 	assert_int_equal(e & ADDR, 0x777000);
 	assert_true(e & RW);
-	/* A PDPTE that is not present: a not-present fault for the guest */
-	assert_int_equal(access(0x40000000, READ, 1), REFLECTED(PF_U));
+	/* A PDPTE that is not present: a not-present fault for the guest, whatever else it holds */
+	regs.pdpte[1] = regs.pdpte[3] & ~P;
+	load(SHADOW_MODE_PAE, 0x1000);
+	assert_int_equal(access(0x40403000, READ, 1), REFLECTED(PF_U));
 }
 
 static void test_32bit_4k_page(void **state)
@@ -543,6 +548,7 @@ static void test_nx_at_any_level_with_nxe(void **state)
 	wr(entry4(cr3, gva, 3), 8, rd(entry4(cr3, gva, 3), 8) | XD); /* the PML4E: no execute */
 	load(SHADOW_MODE_4LEVEL, cr3);
 	assert_int_equal(access(gva, FETCH, 1), REFLECTED(PF_P | PF_U | PF_I));
+	assert_int_equal(exits, 1);
 	assert_int_equal(access(gva, READ, 1), DONE);
 	assert_true(leaf_of(gva, NULL) & XD);
 }
@@ -557,6 +563,19 @@ static void test_xd_without_nxe_is_reserved(void **state)
 	assert_int_equal(access(gva, READ, 1), REFLECTED(PF_P | PF_U | PF_RSVD));
 }
 
+static void test_fetch_error_code_in_32bit_paging_has_no_i_without_smep(void **state)
+{
+	(void)state;
+	uint64_t cr3 = galloc(), gva = 0x400000;
+	/* NXE = 1 does nothing for 32-bit paging: I/D only with SMEP (SDM Vol. 3A 4.7) */
+	map32(cr3, gva, 0x123000, 0, P | RW, P | RW);
+	load(SHADOW_MODE_32BIT, cr3);
+	assert_int_equal(access(gva, FETCH, 1), REFLECTED(PF_P | PF_U));
+	regs.smep = 1;
+	load(SHADOW_MODE_32BIT, cr3);
+	assert_int_equal(access(gva, FETCH, 1), REFLECTED(PF_P | PF_U | PF_I));
+}
+
 static void test_smep_blocks_supervisor_fetch_from_user_page(void **state)
 {
 	(void)state;
@@ -565,6 +584,7 @@ static void test_smep_blocks_supervisor_fetch_from_user_page(void **state)
 	map4(cr3, gva, 0x123000, 0, P | RW | US, P | RW | US);
 	load(SHADOW_MODE_4LEVEL, cr3);
 	assert_int_equal(access(gva, FETCH, 0), REFLECTED(PF_P | PF_I));
+	assert_int_equal(exits, 1); /* keel's walk saw it: no shadow entry the CPU must refuse */
 	assert_int_equal(access(gva, FETCH, 1), DONE);
 }
 
@@ -576,11 +596,15 @@ static void test_smap_blocks_supervisor_data_access_without_ac(void **state)
 	map4(cr3, gva, 0x123000, 0, P | RW | US, P | RW | US);
 	load(SHADOW_MODE_4LEVEL, cr3);
 	assert_int_equal(access_as(gva, READ, 0, 0, 0), REFLECTED(PF_P));
+	assert_int_equal(exits, 1);
 	assert_int_equal(access_as(gva, WRITE, 0, 0, 0), REFLECTED(PF_P | PF_W));
+	assert_int_equal(exits, 1);
 	assert_int_equal(access_as(gva, READ, 0, 1, 0), DONE);  /* RFLAGS.AC = 1 at CPL 0 */
 	assert_int_equal(access_as(gva, WRITE, 0, 1, 0), DONE);
 	/* An implicit supervisor access from CPL 3 (a descriptor table, say): AC does not help */
-	assert_int_equal(access_as(gva + 0x1000 * 0, READ, 0, 1, 3), REFLECTED(PF_P));
+	shadow_invlpg(&mmu, gva);
+	assert_int_equal(access_as(gva, READ, 0, 1, 3), REFLECTED(PF_P));
+	assert_int_equal(exits, 1);
 }
 
 static void test_smap_read_without_fetch_reporting_left_to_the_hardware(void **state)
@@ -625,6 +649,7 @@ static void test_wp1_supervisor_write_to_read_only_page_reflects(void **state)
 	map4(cr3, gva, 0x123000, 0, P | US, P | RW | US);
 	load(SHADOW_MODE_4LEVEL, cr3);
 	assert_int_equal(access(gva, WRITE, 0), REFLECTED(PF_P | PF_W));
+	assert_int_equal(exits, 1);
 }
 
 /* ---- accessed and dirty ---- */
@@ -675,13 +700,14 @@ static void test_changed_entry_restarts_walk(void **state)
 	uint64_t cr3 = galloc(), gva = 0x400000;
 	uint64_t pte = map4(cr3, gva, 0x123000, 0, P | RW | US, P | RW | US);
 	load(SHADOW_MODE_4LEVEL, cr3);
-	/* While keel sets A in the PML4E, another vCPU... rewrites the PTE instead (simplified:
-	 * the first compare-exchange fails and leaves the PTE pointing elsewhere). */
+	/* After keel's walk read the PTE, while it sets A in the PML4E, another vCPU rewrites the
+	 * PTE: the compare-exchange on the PTE fails and the walk starts again. */
 	race_once = 1;
-	race_value = rd(entry4(cr3, gva, 3), 8);
-	wr(pte, 8, 0x456000 | P | RW | US);
+	race_addr = pte;
+	race_value = 0x456000 | P | RW | US;
 	assert_int_equal(access(gva, READ, 1), DONE);
 	assert_int_equal(leaf_of(gva, NULL) & ADDR, 0x456000);
+	assert_int_equal(rd(pte, 8), 0x456000 | P | RW | US | A);
 }
 
 /* ---- not present, then present, without invalidation ---- */
@@ -1100,6 +1126,7 @@ int main(void)
 		T(test_read_only_upper_level_keeps_shadow_read_only),
 		T(test_nx_at_any_level_with_nxe),
 		T(test_xd_without_nxe_is_reserved),
+		T(test_fetch_error_code_in_32bit_paging_has_no_i_without_smep),
 		T(test_smep_blocks_supervisor_fetch_from_user_page),
 		T(test_smap_blocks_supervisor_data_access_without_ac),
 		T(test_smap_read_without_fetch_reporting_left_to_the_hardware),
