@@ -111,9 +111,10 @@ int shadow_is_hidden(const struct shadow_mmu *s, uint64_t gpa);
 
 /*
  * Takes the pool (npages pages from alloc_page, all up front: exit handlers never allocate) and
- * clamps max_roots. The pool pages must lie in hidden ranges (they are keel's memory) and below
- * 4 GiB (a PAE root is loaded from a 32-bit CR3, SDM Vol. 3A 4.4.1). Returns 0, or -1 when
- * npages is out of range, allocation fails or a page lies above 4 GiB.
+ * clamps max_roots. The pool pages must lie below 4 GiB (a PAE root is loaded from a 32-bit CR3,
+ * SDM Vol. 3A 4.4.1), and the caller hides them with shadow_hide (they are keel's memory: no
+ * guest mapping may reach its own shadow tables). Returns 0, or -1 when npages is out of range,
+ * allocation fails or a page lies above 4 GiB.
  */
 int shadow_init(struct shadow_mmu *s);
 
@@ -121,7 +122,7 @@ int shadow_init(struct shadow_mmu *s);
  * The guest loaded CR3 (MOV CR3, task switch) or changed a paging control (CR0.PG/WP,
  * CR4.PAE/PSE/PGE/SMEP/SMAP, EFER.NXE/LMA, each through its CR/MSR exit): r is the guest's new
  * state. Returns the host-physical address of the shadow root to put in the real CR3 (with the
- * PAE-format modes the CPU loads its PDPTEs from there at VM entry), never 0 (0 only from a corrupt pool).
+ * PAE-format modes the CPU loads its PDPTEs from there at VM entry); 0 only from a corrupt pool.
  * Drops the root's non-global translations, as MOV CR3 drops non-global TLB entries (SDM Vol. 3A
  * 4.10.4.1); a root cached for this CR3 keeps its global ones. A change of a control field drops
  * every translation of every root first. Reuses the least recently used root when all

@@ -1019,7 +1019,7 @@ static void test_pool_exhaustion_reclaims_and_never_fails(void **state)
 	(void)state;
 	setup_mmu(SHADOW_POOL_MIN, 2);
 	uint64_t cr3 = galloc(), cr3b = galloc();
-	/* 200 pages in 200 different 1 GiB regions: each needs a PDPT... PT of its own */
+	/* 200 pages in 200 different 1 GiB regions: each needs a PD and a PT of its own */
 	for (unsigned i = 0; i < 200; i++)
 		map4(cr3, (uint64_t)i << 30, 0x123000 + i * 4096ULL, 0, P | RW | D, P | RW);
 	map4(cr3b, 0x400000, 0x123000, 0, P | RW | D, P | RW);
