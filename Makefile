@@ -131,7 +131,7 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-pro
 # The exit path as the host tests and the fuzzer link it: dispatcher, shared helpers, handlers.
 EXIT_PATH_SRCS := vmm/exit.c vmm/vcpu.c vmm/guest_mem.c vmm/events.c vmm/cpuid.c vmm/msr.c vmm/cr.c \
 	vmm/io.c vmm/ept_fault.c vmm/insn.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c vmm/task.c
-UNIT_TESTS := config fmt log memmap caps mtrr ept paging pool emulate vmx hypercall exit vmcheck platform task uart
+UNIT_TESTS := config fmt log memmap caps mtrr ept shadow paging pool emulate vmx hypercall exit vmcheck platform task uart
 test_config_SRCS := boot/config.c lib/fmt.c lib/string.c
 test_fmt_SRCS := lib/fmt.c
 test_log_SRCS := lib/log.c lib/fmt.c lib/string.c
@@ -139,6 +139,7 @@ test_memmap_SRCS := mm/memmap.c lib/string.c
 test_caps_SRCS := vmm/caps.c lib/log.c lib/fmt.c lib/string.c
 test_mtrr_SRCS := mm/mtrr.c
 test_ept_SRCS := mm/ept.c mm/mtrr.c tests/unit/host_pages.c
+test_shadow_SRCS := mm/shadow.c
 test_paging_SRCS := mm/paging.c tests/unit/host_pages.c
 test_pool_SRCS := mm/pool.c lib/string.c
 test_emulate_SRCS := vmm/emulate.c
