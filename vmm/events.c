@@ -38,9 +38,12 @@ void events_nmi_timer_disarm(struct vcpu *v)
 void events_deliver_pending_nmi(struct vcpu *v)
 {
 	uint32_t intr = vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY);
+	/* An NMI wakes a halted CPU (trap=hlt): injecting it in the HLT state delivers it and leaves
+	 * the vCPU active (SDM Vol. 3C 26.6.2). */
+	uint32_t act = vmcs_read32(VMCS_GUEST_ACTIVITY_STATE);
 	if ((vmcs_read32(VMCS_ENTRY_INTR_INFO) & INTR_INFO_VALID) ||
 	    (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS | INTERRUPTIBILITY_NMI)) ||
-	    vmcs_read32(VMCS_GUEST_ACTIVITY_STATE) != ACTIVITY_ACTIVE) {
+	    (act != ACTIVITY_ACTIVE && act != ACTIVITY_HLT)) {
 		events_nmi_timer_arm(v, NMI_RETRY_TICKS); /* without a timer: at the next exit */
 		return;
 	}
@@ -74,6 +77,7 @@ void events_exit_preemption_timer(struct vcpu *v, struct guest_regs *r, const st
 	(void)r;
 	(void)e;
 	struct vm *vm = v->vm;
+	exception_timer(v); /* trap=exceptions: a vector let through for one delivery is trapped again */
 	if (v->nmi_timer) {
 		events_nmi_timer_disarm(v); /* vmx_exit_handler retries the NMI after this */
 		return;

@@ -377,9 +377,9 @@ static void test_handler_runs_in_root_with_regs(void **state)
 static void test_unregistered_reason_injects_ud(void **state)
 {
 	(void)state;
-	vm_exit(EXIT_REASON_RDTSC, 0, 2);
+	vm_exit(EXIT_REASON_RDRAND, 0, 2);
 	assert_ud();
-	assert_contains(log_text, "unhandled VM exit 16 (RDTSC)");
+	assert_contains(log_text, "unhandled VM exit 57 (RDRAND)");
 }
 
 static void test_unregistering_falls_back_to_unhandled(void **state)
@@ -406,7 +406,7 @@ static void test_reason_beyond_table_injects_ud(void **state)
 static void test_unhandled_exit_dumps_guest_state(void **state)
 {
 	(void)state;
-	vm_exit(EXIT_REASON_RDTSC, 0x55, 2);
+	vm_exit(EXIT_REASON_RDRAND, 0x55, 2);
 	assert_contains(log_text, "qualification 0x55, at RIP 0x401000");
 	assert_contains(log_text, "guest state of cpu0 (unhandled exit)");
 	assert_contains(log_text, "CR0 0x80050033");
@@ -751,9 +751,9 @@ static void test_rdmsr_passthrough_splits_value_into_edx_eax(void **state)
 	(void)state;
 	rdmsr_fake.allowed = 1;
 	rdmsr_fake.value = 0x1122334455667788ull;
-	msr_exit(EXIT_REASON_MSR_READ, MSR_IA32_PAT, ~0ull, ~0ull);
+	msr_exit(EXIT_REASON_MSR_READ, MSR_LSTAR, ~0ull, ~0ull);
 	assert_completed(2);
-	assert_int_equal(rdmsr_fake.index, MSR_IA32_PAT);
+	assert_int_equal(rdmsr_fake.index, MSR_LSTAR);
 	assert_int_equal(regs.gpr[GPR_RAX], 0x55667788);
 	assert_int_equal(regs.gpr[GPR_RDX], 0x11223344);
 }
@@ -803,9 +803,9 @@ static void test_wrmsr_passthrough_reaches_safe_wrmsr(void **state)
 	(void)state;
 	wrmsr_fake.allowed = 1;
 	/* EDX:EAX; the upper halves of RDX and RAX are ignored (SDM Vol. 2B WRMSR). */
-	msr_exit(EXIT_REASON_MSR_WRITE, MSR_IA32_SYSENTER_CS, 0xDEAD000000000012ull, 0xBEEF000000000034ull);
+	msr_exit(EXIT_REASON_MSR_WRITE, MSR_KERNEL_GS_BASE, 0xDEAD000000000012ull, 0xBEEF000000000034ull);
 	assert_completed(2);
-	assert_int_equal(wrmsr_fake.index, MSR_IA32_SYSENTER_CS);
+	assert_int_equal(wrmsr_fake.index, MSR_KERNEL_GS_BASE);
 	assert_int_equal(wrmsr_fake.value, 0x0000001200000034ull);
 }
 
