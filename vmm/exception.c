@@ -10,12 +10,13 @@
 #define DR6_BS BIT(14)
 #define DR6_RTM BIT(16)
 
-/* An instruction breakpoint among the matched ones (DR7 R/Wn = 00, SDM Vol. 3A 18.2.4): that #DB
+/* An enabled instruction breakpoint among the matched ones (DR7 Ln or Gn, R/Wn = 00; B0-B3 may
+ * report disabled ones too, SDM Vol. 3A 18.2.3-18.2.4): that #DB
  * is a fault, and its delivery saves RFLAGS.RF = 1 so the handler's IRET can go past it. */
 static int exception_db_is_fault(uint64_t matched, uint64_t dr7)
 {
 	for (unsigned i = 0; i < 4; i++)
-		if ((matched & (1u << i)) && ((dr7 >> (16 + 4 * i)) & 3) == 0)
+		if ((matched & (1u << i)) && ((dr7 >> (2 * i)) & 3) && ((dr7 >> (16 + 4 * i)) & 3) == 0)
 			return 1;
 	return 0;
 }
