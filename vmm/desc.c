@@ -111,8 +111,10 @@ void desc_exit_gdtr_idtr(struct vcpu *v, struct guest_regs *r, const struct exit
 			vcpu_inject_gp(v);
 			return;
 		}
-		desc_dtr_store(m, mode64, (uint16_t)vmcs_read32(gdt ? VMCS_GUEST_GDTR_LIMIT : VMCS_GUEST_IDTR_LIMIT),
-			       vmcs_readnat(gdt ? VMCS_GUEST_GDTR_BASE : VMCS_GUEST_IDTR_BASE));
+		if (gdt)
+			desc_dtr_store(m, mode64, (uint16_t)vmcs_read32(VMCS_GUEST_GDTR_LIMIT), vmcs_readnat(VMCS_GUEST_GDTR_BASE));
+		else
+			desc_dtr_store(m, mode64, (uint16_t)vmcs_read32(VMCS_GUEST_IDTR_LIMIT), vmcs_readnat(VMCS_GUEST_IDTR_BASE));
 		if (operand_access(v, r, info, e->qualification, m, size, 1))
 			return;
 	} else {
@@ -231,8 +233,8 @@ void desc_exit_ldtr_tr(struct vcpu *v, struct guest_regs *r, const struct exit_i
 			vcpu_inject_gp(v);
 			return;
 		}
-		desc_store_selector(v, r, info, e->qualification,
-				    id == DT_SLDT ? vmcs_read16(VMCS_GUEST_LDTR_SEL) : vmcs_read16(VMCS_GUEST_TR_SEL));
+		uint16_t sel = id == DT_SLDT ? vmcs_read16(VMCS_GUEST_LDTR_SEL) : vmcs_read16(VMCS_GUEST_TR_SEL);
+		desc_store_selector(v, r, info, e->qualification, sel);
 		return;
 	}
 	if (vcpu_cpl() != 0) {
