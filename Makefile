@@ -48,7 +48,9 @@ KEEL_C := boot/config.c \
 	mm/memmap.c mm/pool.c mm/paging.c mm/mtrr.c mm/ept.c \
 	vmm/caps.c vmm/vmm.c vmm/vmx.c vmm/vmcs.c vmm/exit.c vmm/vcpu.c vmm/guest_mem.c vmm/events.c \
 	vmm/cpuid.c vmm/msr.c vmm/cr.c vmm/io.c vmm/ept_fault.c vmm/insn.c vmm/emulate.c \
-	vmm/hypercall.c vmm/sipi.c vmm/task.c vmm/host.c vmm/vmcheck.c vmm/platform.c
+	vmm/hypercall.c vmm/sipi.c vmm/task.c vmm/host.c vmm/vmcheck.c vmm/platform.c \
+	vmm/operand.c vmm/idle.c vmm/tsc.c vmm/pmc.c vmm/dr.c vmm/desc.c vmm/tlb.c vmm/cache.c vmm/exception.c \
+	vmm/msr_guest.c
 KEEL_ASM := arch/x86/vmx_entry.asm
 KEEL_OBJS := $(addprefix $(BUILD)/,$(KEEL_BOOT:.c=.o) $(KEEL_C:.c=.o) $(KEEL_ASM:.asm=.o))
 
@@ -130,7 +132,9 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-pro
 	-DKEEL_VERSION_CODE=$(KEEL_VERSION_CODE) -DKEEL_HOST_TEST -MMD -MP
 # The exit path as the host tests and the fuzzer link it: dispatcher, shared helpers, handlers.
 EXIT_PATH_SRCS := vmm/exit.c vmm/vcpu.c vmm/guest_mem.c vmm/events.c vmm/cpuid.c vmm/msr.c vmm/cr.c \
-	vmm/io.c vmm/ept_fault.c vmm/insn.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c vmm/task.c
+	vmm/io.c vmm/ept_fault.c vmm/insn.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c vmm/task.c \
+	vmm/operand.c vmm/idle.c vmm/tsc.c vmm/pmc.c vmm/dr.c vmm/desc.c vmm/tlb.c vmm/cache.c vmm/exception.c \
+	vmm/msr_guest.c
 UNIT_TESTS := config fmt log memmap caps mtrr ept shadow paging pool emulate vmx hypercall exit vmcheck platform task uart
 test_config_SRCS := boot/config.c lib/fmt.c lib/string.c
 test_fmt_SRCS := lib/fmt.c

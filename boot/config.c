@@ -210,6 +210,39 @@ static int set_debug_corrupt(struct report_ctx *r, struct keel_config *c, const 
 	return 0;
 }
 
+/* trap=: minimal, all, or a comma-separated list of classes (vmm/trap.h); "minimal" and "all" may
+ * appear in the list too (all,... is all). */
+static int set_trap(struct report_ctx *r, struct keel_config *c, const char *v, size_t n)
+{
+	unsigned mask = 0;
+	size_t i = 0;
+
+	while (i <= n) {
+		size_t j = i, k;
+		while (j < n && v[j] != ',')
+			j++;
+		if (word_is(v + i, j - i, "minimal"))
+			mask |= TRAP_MINIMAL;
+		else if (word_is(v + i, j - i, "all"))
+			mask |= TRAP_ALL;
+		else {
+			for (k = 0; k < TRAP_CLASS_COUNT && !word_is(v + i, j - i, trap_class_name((unsigned)k)); k++)
+				;
+			if (k == TRAP_CLASS_COUNT) {
+				char now[CONFIG_TRAP_NAME_MAX];
+				report(r, "bad value '%.*s' in 'trap' (accepted: minimal, all, or a comma-separated list of "
+					  "%s); keeping '%s'",
+				       (int)(j - i), v + i, CONFIG_TRAP_LIST, config_trap_name(c->trap_mask, now, sizeof(now)));
+				return -1;
+			}
+			mask |= 1u << k;
+		}
+		i = j + 1;
+	}
+	c->trap_mask = mask;
+	return 0;
+}
+
 struct key {
 	const char *name;
 	int (*set)(struct report_ctx *r, struct keel_config *c, const char *v, size_t n);
@@ -225,8 +258,9 @@ static const struct key keys[] = {
 	{ "break", set_break },
 	{ "stats_interval", set_stats_interval },
 	{ "debug_corrupt", set_debug_corrupt },
+	{ "trap", set_trap },
 };
-#define KEY_LIST "next, next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt"
+#define KEY_LIST "next, next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt, trap"
 
 void config_defaults(struct keel_config *c)
 {
@@ -369,5 +403,22 @@ const char *config_log_mask_name(unsigned mask, char *buf, size_t size)
 	size_t n = strlen(buf);
 	if (n && buf[n - 1] == ',')
 		buf[n - 1] = 0;
+	return buf;
+}
+
+const char *config_trap_name(unsigned mask, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	if (mask == TRAP_MINIMAL)
+		fmt_snprintf(buf, size, "minimal");
+	else if (mask == TRAP_ALL)
+		fmt_snprintf(buf, size, "all");
+	else {
+		buf[0] = 0;
+		for (unsigned k = 0; k < TRAP_CLASS_COUNT; k++)
+			if ((mask & (1u << k)) && n < size)
+				n += (size_t)fmt_snprintf(buf + n, size - n, "%s%s", n ? "," : "", trap_class_name(k));
+	}
 	return buf;
 }

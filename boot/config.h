@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "../vmm/trap.h"
+
 #define CONFIG_PATH_MAX 256 /* including the terminating NUL */
 #define CONFIG_ARGS_MAX 512
 #define CONFIG_LINE_MAX 1024
@@ -32,6 +34,7 @@ struct keel_config {
 	unsigned break_mask;             /* CONFIG_BREAK_*: Bochs magic breakpoints (xchg bx, bx) */
 	unsigned stats_interval;         /* seconds between exit-statistics tables; 0 = off */
 	int debug_corrupt;               /* CONFIG_CORRUPT_*: break one VMCS field before launch (tests) */
+	unsigned trap_mask;              /* TRAP_* classes keel intercepts beyond its minimal set */
 };
 
 /* Receives one finished diagnostic line (no trailing newline). */
@@ -55,6 +58,14 @@ int config_parse_file(struct keel_config *c, const char *text, size_t len, const
  */
 int config_parse_options(struct keel_config *c, const char *text, size_t len, config_report_fn report,
 			 void *ctx);
+
+/* The trap classes for messages, and room for all of their names. */
+#define CONFIG_TRAP_LIST                                                                                  \
+	"hlt, pause, mwait, monitor, rdtsc, rdpmc, cr3, cr8, dr, desc, invlpg, invpcid, wbinvd, io, msr, "  \
+	"exceptions"
+#define CONFIG_TRAP_NAME_MAX 160
+/* "minimal", "all" or "hlt,rdtsc,..." for a trap mask, for the config line. */
+const char *config_trap_name(unsigned mask, char *buf, size_t size);
 
 /* "serial,e9,console" style text for a log mask, for the banner. */
 const char *config_log_mask_name(unsigned mask, char *buf, size_t size);

@@ -141,6 +141,7 @@ static const char *virtualize(const struct vmx_caps *caps, unsigned ncpus)
 			      (cfg.break_mask & CONFIG_BREAK_EXIT ? VMM_BREAK_EXIT : 0),
 		.stats_interval = cfg.stats_interval,
 		.corrupt_guest_tr = cfg.debug_corrupt == CONFIG_CORRUPT_GUEST_TR,
+		.trap_mask = cfg.trap_mask,
 	};
 	p.pool_base = efi_alloc_pages(p.pool_pages);
 	if (!p.pool_base)
@@ -210,6 +211,7 @@ static uint64_t keel_main(void *handoff, void *unused)
 {
 	struct handoff *h = handoff;
 	char mask_name[64];
+	char trap_name[CONFIG_TRAP_NAME_MAX];
 	struct vmx_caps caps;
 	struct platform_facts platform;
 
@@ -227,7 +229,7 @@ static uint64_t keel_main(void *handoff, void *unused)
 		log_info("keel: log: the firmware console writes to COM1 too: keel's serial lines go through it "
 			 "while it is usable, and straight to COM1 elsewhere");
 	log_info("keel: config: next=%s next_args=%s log=%s on_error=%s check=%s virtualize=%s break=%s%s "
-		 "stats_interval=%u",
+		 "stats_interval=%u trap=%s",
 		 cfg.next[0] ? cfg.next : "(none)", cfg.next_args[0] ? cfg.next_args : "(none)",
 		 config_log_mask_name(cfg.log_mask, mask_name, sizeof(mask_name)),
 		 cfg.on_error == ON_ERROR_HALT ? "halt" : "continue", cfg.check ? "on" : "off",
@@ -236,7 +238,7 @@ static uint64_t keel_main(void *handoff, void *unused)
 		 : cfg.break_mask == CONFIG_BREAK_EXIT			    ? "exit"
 		 : cfg.break_mask					    ? ""
 									    : "none",
-		 cfg.stats_interval);
+		 cfg.stats_interval, config_trap_name(cfg.trap_mask, trap_name, sizeof(trap_name)));
 
 
 	report_memory();

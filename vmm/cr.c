@@ -5,6 +5,7 @@
 #include "emulate.h"
 #include "handlers.h"
 #include "host.h"
+#include "trap_emulate.h"
 #include "vmcs.h"
 
 static uint64_t read_gpr(struct guest_regs *r, unsigned n)
@@ -60,6 +61,34 @@ static void cr3_exit(struct vcpu *v, struct guest_regs *r, unsigned type, unsign
 	vcpu_skip_instruction(v);
 }
 
+/*
+ * trap=cr8: MOV to/from CR8 (64-bit mode only; CR8-load/store exiting, no TPR shadow). CR8 is the
+ * local APIC's TPR[7:4] and VM exits do not switch the APIC, so keel's MOV CR8 reads and sets the
+ * guest's own TPR with the hardware's semantics (SDM Vol. 3A 10.8.6.1); bits 63:4 set raise #GP(0).
+ */
+static void cr8_exit(struct vcpu *v, struct guest_regs *r, unsigned type, unsigned gpr)
+{
+	if (vcpu_cpl() != 0) {
+		vcpu_inject_gp(v);
+		return;
+	}
+	if (type == CRQ_TYPE_MOV_FROM) {
+		uint64_t val = read_cr8();
+		if (gpr == GPR_RSP)
+			vmcs_writenat(VMCS_GUEST_RSP, val);
+		else
+			r->gpr[gpr] = val;
+	} else {
+		uint64_t val = read_gpr(r, gpr);
+		if (cr8_write_faults(val)) {
+			vcpu_inject_gp(v);
+			return;
+		}
+		write_cr8(val);
+	}
+	vcpu_skip_instruction(v);
+}
+
 void cr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 {
 	unsigned cr = CRQ_CR(e->qualification), type = CRQ_TYPE(e->qualification);
@@ -83,6 +112,10 @@ void cr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 
 	if (cr == 3 && (type == CRQ_TYPE_MOV_TO || type == CRQ_TYPE_MOV_FROM)) {
 		cr3_exit(v, r, type, CRQ_GPR(e->qualification));
+		return;
+	}
+	if (cr == 8 && (type == CRQ_TYPE_MOV_TO || type == CRQ_TYPE_MOV_FROM)) {
+		cr8_exit(v, r, type, CRQ_GPR(e->qualification));
 		return;
 	}
 	if (type == CRQ_TYPE_MOV_TO && cr == 0)

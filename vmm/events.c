@@ -101,6 +101,7 @@ void events_exit_preemption_timer(struct vcpu *v, struct guest_regs *r, const st
 	(void)r;
 	(void)e;
 	struct vm *vm = v->vm;
+	exception_timer(v); /* trap=exceptions: a vector let through for one delivery is trapped again */
 	if (v->nmi_timer) {
 		events_nmi_timer_disarm(v); /* vmx_exit_handler retries the NMI / #MC after this */
 		if (v->nmi_pending || v->mc_pending)

@@ -37,4 +37,8 @@ void events_deliver_pending_mc(struct vcpu *v);
 /* Injects v's pending NMI if the guest can take one now, else arms the retry timer. */
 void events_deliver_pending_nmi(struct vcpu *v);
 
+/* trap=exceptions (vmm/exception.c): at a preemption-timer exit, traps again the vectors an
+ * exception exit let through for one event delivery. */
+void exception_timer(struct vcpu *v);
+
 #endif

@@ -23,4 +23,25 @@ EXIT_HANDLER(insn_exit_invd);          /* vmm/insn.c */
 EXIT_HANDLER(insn_exit_vmx);
 EXIT_HANDLER(hypercall_handle);        /* vmm/hypercall.c */
 
+/* The trap= classes (vmm/trap.h, docs/trap-and-emulate.md). */
+EXIT_HANDLER(idle_exit_hlt);           /* vmm/idle.c */
+EXIT_HANDLER(idle_exit_pause);
+EXIT_HANDLER(idle_exit_mwait);
+EXIT_HANDLER(idle_exit_monitor);
+EXIT_HANDLER(tsc_exit_rdtsc);          /* vmm/tsc.c */
+EXIT_HANDLER(tsc_exit_rdtscp);
+EXIT_HANDLER(pmc_exit_rdpmc);          /* vmm/pmc.c */
+EXIT_HANDLER(dr_exit);                 /* vmm/dr.c */
+EXIT_HANDLER(desc_exit_gdtr_idtr);     /* vmm/desc.c */
+EXIT_HANDLER(desc_exit_ldtr_tr);
+EXIT_HANDLER(tlb_exit_invlpg);         /* vmm/tlb.c */
+EXIT_HANDLER(tlb_exit_invpcid);
+EXIT_HANDLER(cache_exit_wbinvd);       /* vmm/cache.c */
+EXIT_HANDLER(exception_exit);          /* vmm/exception.c */
+
+/* vmm/msr_guest.c, for msr_exit_read/write: the MSRs the VMCS holds (RDMSR/WRMSR completed or
+ * faulted: returns 1), or 0 for any other MSR. */
+int msr_guest_state_read(struct vcpu *v, struct guest_regs *r, uint32_t msr);
+int msr_guest_state_write(struct vcpu *v, struct guest_regs *r, uint32_t msr);
+
 #endif

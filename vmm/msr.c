@@ -13,6 +13,8 @@ void msr_exit_read(struct vcpu *v, struct guest_regs *r, const struct exit_info 
 	uint32_t msr = (uint32_t)r->gpr[GPR_RCX];
 	uint64_t val;
 
+	if (msr_guest_state_read(v, r, msr)) /* trap=msr: the VMCS holds these (vmm/msr_guest.c) */
+		return;
 	switch (msr_classify(msr)) {
 	case MSR_VIRT_FEATURE_CONTROL:
 		if (safe_rdmsr(MSR_IA32_FEATURE_CONTROL, &val))
@@ -41,6 +43,8 @@ void msr_exit_write(struct vcpu *v, struct guest_regs *r, const struct exit_info
 
 	uint64_t cur;
 
+	if (msr_guest_state_write(v, r, msr))
+		return;
 	if (msr_write_faults(msr, val)) {
 		vcpu_inject_gp(v);
 		return;

@@ -14,7 +14,7 @@
  * compile-time width check of vmcs_read16 and friends: selectors are 16-bit, limits and access
  * rights 32-bit, bases natural width.
  */
-enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
+enum { SEG_LDTR = SEG_GS + 1, SEG_TR }; /* after SEG_ES..SEG_GS (arch/x86/vmx.h), in the VMCS order */
 #define SEG_SEL(i) (VMCS_GUEST_ES_SEL + 2u * (i))
 #define SEG_LIMIT(i) (VMCS_GUEST_ES_LIMIT + 2u * (i))
 #define SEG_AR(i) (VMCS_GUEST_ES_AR + 2u * (i))

@@ -73,6 +73,7 @@ struct vcpu {
 	volatile int mc_pending;  /* a machine check hit keel in VMX root (or a VM entry): the guest's */
 	uint64_t nmis_in_root;
 	uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
+	uint32_t exc_unmasked; /* exception vectors let through for one entry (vmm/exception.c) */
 	struct guest_regs *regs; /* valid while in_root */
 };
 
@@ -95,6 +96,9 @@ struct vm {
 	uint64_t stats_ticks;  /* TSC ticks between statistics tables; 0 = off */
 	uint64_t stats_last;   /* TSC at the last table */
 	uint32_t pin, proc, proc2, exit_ctls, entry_ctls;
+	unsigned trap;         /* TRAP_* classes asked for (trap=); vmx_compute_controls keeps those it can */
+	unsigned trap_missing; /* asked for, but the CPU cannot intercept them (reported, left out) */
+	uint32_t exception_bitmap;
 	struct cpuid_policy cpuid_policy; /* what the guest's CPUID hides, from proc2 and CR4_FIXED1 */
 	unsigned ncpus;        /* logical CPUs reported */
 	unsigned nvirt;        /* CPUs virtualized */

@@ -217,6 +217,7 @@ const char *vmm_start(const struct vmm_platform *p)
 	vm->caps = *p->caps;
 	vm->break_mask = p->break_mask;
 	vm->corrupt_guest_tr = p->corrupt_guest_tr;
+	vm->trap = p->trap_mask;
 	if (p->stats_interval) {
 		if ((vmx_caps_pinbased(&vm->caps) >> 32) & PIN_PREEMPTION_TIMER)
 			vm->stats_ticks = p->stats_interval * tsc_hz();
@@ -231,6 +232,8 @@ const char *vmm_start(const struct vmm_platform *p)
 	if (p->ncpus > KEEL_MAX_CPUS)
 		return "the machine has more logical CPUs than keel's limit (KEEL_MAX_CPUS, vmm/vcpu.h)";
 	why = vmx_compute_controls(vm);
+	if (!why)
+		vmx_report_traps(vm);
 	if (!why)
 		why = build_vm(vm, p);
 	if (why)

@@ -25,6 +25,7 @@ struct vmm_platform {
 	unsigned break_mask;           /* VMM_BREAK_*: magic breakpoints for the Bochs debugger */
 	unsigned stats_interval;       /* seconds between exit-statistics tables (CPU 0); 0 = off */
 	int corrupt_guest_tr;          /* test hook: make the guest TR unusable so the first entry fails */
+	unsigned trap_mask;            /* TRAP_* (vmm/trap.h): classes to intercept beyond the minimal set */
 };
 
 #define VMM_BREAK_LAUNCH 0x1u

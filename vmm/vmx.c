@@ -5,6 +5,7 @@
 #include "../arch/x86/cr.h"
 #include "../arch/x86/msr.h"
 #include "../arch/x86/vmx.h"
+#include "../lib/fmt.h"
 #include "../lib/log.h"
 #include "../lib/string.h"
 #include "../mm/pool.h"
@@ -60,7 +61,84 @@ const char *vmx_compute_controls(struct vm *vm)
 	if (miss)
 		return "the CPU cannot load EFER/PAT or enter a 64-bit guest";
 	cpuid_policy_init(&vm->cpuid_policy, vm->proc2, c->cr4_fixed1);
+	vmx_trap_controls(vm);
 	return 0;
+}
+
+/*
+ * What each trap= class needs from the CPU (SDM Vol. 3C 25.1-25.3, 25.6; Vol. 3D A.3, A.6) and
+ * why a CPU without it cannot trap the class. A class missing one of its controls is left out
+ * whole: half a class would trap some of its instructions and not others.
+ */
+struct trap_need {
+	uint32_t proc, proc2; /* controls that must be allowed to be 1 */
+	const char *without;  /* the report when they are not */
+};
+static const struct trap_need trap_needs[TRAP_CLASS_COUNT] = {
+	[TRAP_BIT_HLT] = { PROC_HLT_EXITING, 0, "no HLT exiting or no HLT activity state (IA32_VMX_MISC bit 6)" },
+	[TRAP_BIT_PAUSE] = { PROC_PAUSE_EXITING, 0, "no PAUSE exiting" },
+	[TRAP_BIT_MWAIT] = { PROC_MWAIT_EXITING, 0, "no MWAIT exiting" },
+	[TRAP_BIT_MONITOR] = { PROC_MONITOR_EXITING, 0, "no MONITOR exiting" },
+	[TRAP_BIT_RDTSC] = { PROC_RDTSC_EXITING, 0, "no RDTSC exiting" },
+	[TRAP_BIT_RDPMC] = { PROC_RDPMC_EXITING, 0, "no RDPMC exiting" },
+	[TRAP_BIT_CR3] = { PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING, 0, "no CR3-load/store exiting" },
+	[TRAP_BIT_CR8] = { PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING, 0, "no CR8-load/store exiting" },
+	[TRAP_BIT_DR] = { PROC_MOV_DR_EXITING, 0, "no MOV-DR exiting" },
+	[TRAP_BIT_DESC] = { 0, PROC2_DESC_TABLE_EXITING, "no descriptor-table exiting" },
+	[TRAP_BIT_INVLPG] = { PROC_INVLPG_EXITING, 0, "no INVLPG exiting" },
+	[TRAP_BIT_INVPCID] = { PROC_INVLPG_EXITING, PROC2_ENABLE_INVPCID,
+			       "no INVLPG exiting or no enable-INVPCID (the guest has no INVPCID)" },
+	[TRAP_BIT_WBINVD] = { 0, PROC2_WBINVD_EXITING, "no WBINVD exiting" },
+	[TRAP_BIT_IO] = { 0, 0, 0 },  /* all-ones I/O bitmaps */
+	[TRAP_BIT_MSR] = { 0, 0, 0 }, /* all-ones MSR bitmap */
+	[TRAP_BIT_EXCEPTIONS] = { 0, 0, "no VMX-preemption timer (keel needs it to let the CPU deliver a fault "
+				      "raised during event delivery)" },
+};
+
+void vmx_trap_controls(struct vm *vm)
+{
+	const struct vmx_caps *c = &vm->caps;
+	uint32_t proc1 = (uint32_t)(vmx_caps_procbased(c) >> 32);
+
+	vm->trap_missing = 0;
+	vm->exception_bitmap = 0;
+	for (unsigned k = 0; k < TRAP_CLASS_COUNT; k++) {
+		const struct trap_need *n = &trap_needs[k];
+		if (!(vm->trap & (1u << k)))
+			continue;
+		int ok = (proc1 & n->proc) == n->proc && (!n->proc2 || vmx_caps_allows2(c, n->proc2));
+		if (k == TRAP_BIT_HLT)
+			ok = ok && (c->misc & VMX_MISC_ACTIVITY_HLT);
+		if (k == TRAP_BIT_EXCEPTIONS)
+			ok = !!((vmx_caps_pinbased(c) >> 32) & PIN_PREEMPTION_TIMER);
+		if (!ok) {
+			vm->trap_missing |= 1u << k;
+			continue;
+		}
+		vm->proc |= n->proc;
+		vm->proc2 |= n->proc2;
+	}
+	vm->trap &= ~vm->trap_missing;
+	if (vm->trap & TRAP_INVPCID)
+		vm->trap |= TRAP_INVLPG; /* INVPCID exits only through INVLPG exiting (SDM 25.1.3) */
+	if (vm->trap & TRAP_EXCEPTIONS)
+		vm->exception_bitmap = 0xFFFFFFFF;
+}
+
+void vmx_report_traps(const struct vm *vm)
+{
+	char names[200];
+	size_t n = 0;
+
+	for (unsigned k = 0; k < TRAP_CLASS_COUNT; k++) {
+		if (vm->trap_missing & (1u << k))
+			log_warn("keel: trap=%s left out: this CPU has %s; the boot goes on without it", trap_class_name(k),
+				 trap_needs[k].without);
+		if ((vm->trap & (1u << k)) && n < sizeof(names))
+			n += (size_t)fmt_snprintf(names + n, sizeof(names) - n, "%s%s", n ? "," : "", trap_class_name(k));
+	}
+	if (vm->trap)
+		log_info("keel: trap: intercepting %s beyond the minimal set", names);
 }
 
 /* Marks an MSR in the 4 KiB bitmap (SDM 24.6.9): read-low, read-high, write-low, write-high. */
@@ -90,6 +168,12 @@ void vmx_traps_init(struct vm *vm)
 	for (uint32_t m = MSR_IA32_VMX_FIRST; m <= MSR_IA32_VMX_LAST; m++)
 		vmx_msr_bitmap_trap(vm->msr_bitmap, m, 1, 1);
 	vmx_io_bitmap_trap(vm->io_bitmap, KEEL_TRAPPED_PORT);
+	/* trap=msr and trap=io: every MSR and every port exits (SDM 25.1.3); vmm/msr.c and vmm/io.c
+	 * perform the access for the guest, and the MSRs keel virtualizes stay virtual. */
+	if (vm->trap & TRAP_MSR)
+		memset(vm->msr_bitmap, 0xFF, 4096);
+	if (vm->trap & TRAP_IO)
+		memset(vm->io_bitmap, 0xFF, 8192);
 }
 
 /* ---- per-CPU state ---- */
@@ -186,7 +270,7 @@ static void setup_controls(struct vcpu *v)
 	vmcs_write32(VMCS_PROC2_CONTROLS, vm->proc2);
 	vmcs_write32(VMCS_EXIT_CONTROLS, exit_ctls);
 	vmcs_write32(VMCS_ENTRY_CONTROLS, vm->entry_ctls);
-	vmcs_write32(VMCS_EXCEPTION_BITMAP, 0);
+	vmcs_write32(VMCS_EXCEPTION_BITMAP, vm->exception_bitmap);
 	vmcs_write32(VMCS_PF_ERROR_MASK, 0);
 	vmcs_write32(VMCS_PF_ERROR_MATCH, 0);
 	vmcs_write32(VMCS_CR3_TARGET_COUNT, 0);

@@ -5,10 +5,15 @@
 
 #include <stdint.h>
 
+#include "trap.h"
 #include "vcpu.h"
 
 /* Fills vm->pin/proc/proc2/exit_ctls/entry_ctls; NULL or why the CPU cannot run keel. */
 const char *vmx_compute_controls(struct vm *vm);
+/* Adds the controls of the trap= classes in vm->trap the CPU offers (part of vmx_compute_controls);
+ * the others move to vm->trap_missing. vmx_report_traps logs both sets once. */
+void vmx_trap_controls(struct vm *vm);
+void vmx_report_traps(const struct vm *vm);
 
 void vmx_msr_bitmap_trap(uint8_t *bitmap, uint32_t msr, int read, int write);
 void vmx_io_bitmap_trap(uint8_t *bitmap, uint16_t port);

@@ -96,6 +96,49 @@ static inline void pause(void) { __asm__ volatile("pause" ::: "memory"); }
 static inline void magic_break(void) { __asm__ volatile("xchg %%bx, %%bx" ::: "memory"); }
 static inline void wbinvd(void) { __asm__ volatile("wbinvd" ::: "memory"); }
 
+/* Debug registers DR0-DR3 and DR6: VM exits do not switch them (DR7 is in the VMCS), so the
+ * guest's values are the CPU's own while keel runs (SDM Vol. 3C 27.3.1). n is 0-3 or 6. */
+static inline uint64_t read_dr(unsigned n)
+{
+	uint64_t v = 0;
+	switch (n) {
+	case 0: __asm__ volatile("mov %%dr0, %0" : "=r"(v)); break;
+	case 1: __asm__ volatile("mov %%dr1, %0" : "=r"(v)); break;
+	case 2: __asm__ volatile("mov %%dr2, %0" : "=r"(v)); break;
+	case 3: __asm__ volatile("mov %%dr3, %0" : "=r"(v)); break;
+	case 6: __asm__ volatile("mov %%dr6, %0" : "=r"(v)); break;
+	}
+	return v;
+}
+
+static inline void write_dr(unsigned n, uint64_t v)
+{
+	switch (n) {
+	case 0: __asm__ volatile("mov %0, %%dr0" ::"r"(v)); break;
+	case 1: __asm__ volatile("mov %0, %%dr1" ::"r"(v)); break;
+	case 2: __asm__ volatile("mov %0, %%dr2" ::"r"(v)); break;
+	case 3: __asm__ volatile("mov %0, %%dr3" ::"r"(v)); break;
+	case 6: __asm__ volatile("mov %0, %%dr6" ::"r"(v)); break;
+	}
+}
+
+/* CR8: the local APIC's TPR[7:4] (SDM Vol. 3A 10.8.6.1), not switched by VM exits. */
+static inline uint64_t read_cr8(void)
+{
+	uint64_t v;
+	__asm__ volatile("mov %%cr8, %0" : "=r"(v));
+	return v;
+}
+
+static inline void write_cr8(uint64_t v) { __asm__ volatile("mov %0, %%cr8" ::"r"(v) : "memory"); }
+
+static inline uint64_t rdpmc(uint32_t ecx)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdpmc" : "=a"(lo), "=d"(hi) : "c"(ecx));
+	return ((uint64_t)hi << 32) | lo;
+}
+
 static inline uint64_t xgetbv(uint32_t idx)
 {
 	uint32_t lo, hi;
@@ -263,6 +306,15 @@ struct invvpid_desc {
 static inline int invvpid(uint64_t type, uint16_t vpid)
 {
 	struct invvpid_desc d = { vpid, 0 };
+	uint16_t cz;
+	__asm__ volatile("invvpid %1, %2\n\t" VMX_RESULT_ASM : "=Q"(cz) : "m"(d), "r"(type) : "cc", "memory");
+	return vmx_result(cz);
+}
+
+/* INVVPID with a linear address (type 0, individual-address; the address must be canonical). */
+static inline int invvpid_gva(uint64_t type, uint16_t vpid, uint64_t gva)
+{
+	struct invvpid_desc d = { vpid, gva };
 	uint16_t cz;
 	__asm__ volatile("invvpid %1, %2\n\t" VMX_RESULT_ASM : "=Q"(cz) : "m"(d), "r"(type) : "cc", "memory");
 	return vmx_result(cz);

@@ -22,6 +22,11 @@ void hlt(void);
 void pause(void);
 void magic_break(void);
 void wbinvd(void);
+uint64_t read_dr(unsigned n);
+void write_dr(unsigned n, uint64_t v);
+uint64_t read_cr8(void);
+void write_cr8(uint64_t v);
+uint64_t rdpmc(uint32_t ecx);
 uint64_t xgetbv(uint32_t idx);
 void xsetbv(uint32_t idx, uint64_t v);
 void outb(uint16_t port, uint8_t v);
@@ -39,5 +44,6 @@ int vmread(uint64_t field, uint64_t *val);
 int vmwrite(uint64_t field, uint64_t val);
 int invept(uint64_t type, uint64_t eptp);
 int invvpid(uint64_t type, uint16_t vpid);
+int invvpid_gva(uint64_t type, uint16_t vpid, uint64_t gva);
 
 #endif

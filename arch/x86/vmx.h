@@ -178,6 +178,46 @@ enum vmx_exit_reason {
 #define   TSQ_SOURCE_JMP 2
 #define   TSQ_SOURCE_TASK_GATE 3
 
+/* Exit qualification for MOV DR (SDM Vol. 3C table 28-4) */
+#define DRQ_DR(q) ((unsigned)(q) & 7)
+#define DRQ_FROM_DR(q) (((q) >> 4) & 1) /* 1: MOV from DR (a read) */
+#define DRQ_GPR(q) ((unsigned)((q) >> 8) & 0xF)
+
+/* Exit qualification for debug exceptions (SDM Vol. 3C table 28-1): the DR6 bits the CPU would
+ * have set */
+#define DBQ_B0_3 0xFULL
+#define DBQ_BD BIT(13)
+#define DBQ_BS BIT(14)
+#define DBQ_RTM BIT(16)
+
+/*
+ * VM-exit instruction information for instructions with a memory or register operand (SDM Vol. 3C
+ * 28.2.5, tables 28-9 to 28-13). One layout for the fields they share:
+ *   1:0 scaling   6:3 reg1 (LDTR/TR, register operand)   9:7 address size (0 16, 1 32, 2 64)
+ *   10 register operand (LDTR/TR)   11 operand size 32 (GDTR/IDTR)   17:15 segment
+ *   21:18 index   22 index invalid   26:23 base   27 base invalid
+ *   29:28 identity (GDTR/IDTR: SGDT SIDT LGDT LIDT; LDTR/TR: SLDT STR LLDT LTR)
+ *   31:28 reg2 (INVEPT, INVPCID, INVVPID: the type register)
+ */
+#define II_SCALE(i) ((unsigned)(i) & 3)
+#define II_REG1(i) (((unsigned)(i) >> 3) & 0xF)
+#define II_ASIZE(i) (((unsigned)(i) >> 7) & 7)
+#define II_REG_OPERAND(i) (((unsigned)(i) >> 10) & 1)
+#define II_OSIZE32(i) (((unsigned)(i) >> 11) & 1)
+#define II_SEG(i) (((unsigned)(i) >> 15) & 7)
+#define II_INDEX(i) (((unsigned)(i) >> 18) & 0xF)
+#define II_INDEX_INVALID(i) (((unsigned)(i) >> 22) & 1)
+#define II_BASE(i) (((unsigned)(i) >> 23) & 0xF)
+#define II_BASE_INVALID(i) (((unsigned)(i) >> 27) & 1)
+#define II_IDENTITY(i) (((unsigned)(i) >> 28) & 3)
+#define II_REG2(i) (((unsigned)(i) >> 28) & 0xF)
+#define SEG_ES 0
+#define SEG_CS 1
+#define SEG_SS 2
+#define SEG_DS 3
+#define SEG_FS 4
+#define SEG_GS 5
+
 /* Exit qualification for EPT violations (SDM table 27-7) */
 #define EPTQ_READ BIT(0)
 #define EPTQ_WRITE BIT(1)
@@ -228,6 +268,7 @@ enum vmx_exit_reason {
 #define VEC_DB 1
 #define VEC_NMI 2
 #define VEC_BP 3
+#define VEC_OF 4
 #define VEC_UD 6
 #define VEC_NM 7
 #define VEC_DF 8

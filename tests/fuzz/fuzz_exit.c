@@ -36,6 +36,7 @@
 #include "../../vmm/hypercall.h"
 #include "../../vmm/vmcheck.h"
 #include "../../vmm/vmcs.h"
+#include "../../vmm/trap.h"
 #include "../../vmm/vmx.h"
 #include "../unit/caps_data.h"
 #include "../unit/cpu_fakes.h"
@@ -176,8 +177,11 @@ static void fake_port_out(uint16_t port, unsigned size, uint32_t value)
 static void fake_invalidate(const char *insn, uint64_t type, uint64_t operand)
 {
 	int ept = insn[3] == 'E';
+	/* trap=invlpg/invpcid: individual-address INVVPID where the CPU offers it */
+	int vpid_type_ok = type == INVVPID_SINGLE_CONTEXT ||
+			   (type == INVVPID_INDIVIDUAL_ADDR && (keel_vm.caps.ept_vpid & VPID_CAP_INDIVIDUAL_ADDR));
 	if (ept ? type != INVEPT_SINGLE_CONTEXT || operand != keel_vm.eptp
-		: type != INVVPID_SINGLE_CONTEXT || operand == 0 || operand != cpu0.vpid)
+		: !vpid_type_ok || operand == 0 || operand != cpu0.vpid)
 		bug("%s type %llu with operand 0x%llx (keel's EPTP 0x%llx, VPID %u)", insn, (unsigned long long)type,
 		    (unsigned long long)operand, (unsigned long long)keel_vm.eptp, cpu0.vpid);
 }
@@ -235,6 +239,11 @@ static const struct exit_kind kinds[] = {
 	{ EXIT_REASON_WBINVD, 0, PROC2_WBINVD_EXITING },
 	{ EXIT_REASON_RDRAND, 0, PROC2_RDRAND_EXITING },
 	{ EXIT_REASON_RDSEED, 0, PROC2_RDSEED_EXITING },
+	/* trap=: RDTSCP exits with RDTSC exiting and enable RDTSCP, INVPCID with INVLPG exiting and
+	 * enable INVPCID (SDM 25.1.3); exceptions through the exception bitmap (see possible()) */
+	{ EXIT_REASON_RDTSCP, PROC_RDTSC_EXITING, PROC2_ENABLE_RDTSCP },
+	{ EXIT_REASON_INVPCID, PROC_INVLPG_EXITING, PROC2_ENABLE_INVPCID },
+	{ EXIT_REASON_EXCEPTION_NMI, 0, 0 },
 	/* VM-entry failures (bit 31): only keel's own VMCS can cause them */
 	{ EXIT_REASON_FAILED_ENTRY | EXIT_REASON_INVALID_GUEST_STATE, 0, 0 },
 	{ EXIT_REASON_FAILED_ENTRY | EXIT_REASON_MSR_LOADING, 0, 0 },
@@ -247,6 +256,7 @@ static int instruction_exit(unsigned reason)
 	switch (reason) {
 	case EXIT_REASON_TRIPLE_FAULT: case EXIT_REASON_INIT: case EXIT_REASON_SIPI:
 	case EXIT_REASON_TASK_SWITCH: case EXIT_REASON_EPT_VIOLATION: case EXIT_REASON_PREEMPTION_TIMER:
+	case EXIT_REASON_EXCEPTION_NMI: /* reflected, or the vectored event queued again */
 		return 0;
 	default:
 		return !(reason & EXIT_REASON_FAILED_ENTRY);
@@ -312,7 +322,7 @@ static void page_tables(void)
 }
 
 struct input {
-	unsigned caps, mode, sealed, stats, sipi_echo, long_rep, nmi_pending;
+	unsigned caps, mode, sealed, stats, sipi_echo, long_rep, nmi_pending, trap_minimal;
 	uint64_t rflags_bits, intr, cr4_bits;
 	unsigned kind;
 	uint64_t qual, gpa;
@@ -336,6 +346,7 @@ static void decode(struct reader *rd, struct input *in)
 		   (g & 128 ? INTERRUPTIBILITY_NMI : 0);
 	in->long_rep = ((g >> 5) & 3) == 3; /* rare: a 4096-element REP costs as much as 100 other exits */
 	in->cr4_bits = take(rd, 4);
+	in->trap_minimal = (unsigned)(in->cr4_bits >> 31); /* else trap=all: every class keel can trap */
 	in->kind = (unsigned)(take(rd, 1) % NKINDS);
 	in->qual = take(rd, 8);
 	if (kinds[in->kind].reason == EXIT_REASON_IO_INSTRUCTION && !(in->qual & BIT(6))) {
@@ -394,6 +405,15 @@ static int build(const struct input *in)
 	const struct vmx_caps *c = cap_sets[in->caps];
 	if (vmcs_valid_build(&keel_vm, c))
 		bug("recorded capability set %u cannot run keel", in->caps);
+	if (!in->trap_minimal) {
+		/* trap=all: the controls, exception bitmap and bitmaps as vmx.c sets them */
+		keel_vm.trap = TRAP_ALL;
+		if (vmx_compute_controls(&keel_vm))
+			bug("recorded capability set %u cannot run keel with trap=all", in->caps);
+		vmcs_write32(VMCS_PROC_CONTROLS, keel_vm.proc);
+		vmcs_write32(VMCS_PROC2_CONTROLS, keel_vm.proc2);
+	}
+	vmcs_write32(VMCS_EXCEPTION_BITMAP, keel_vm.exception_bitmap);
 
 	memset(bitmaps, 0, sizeof(bitmaps));
 	keel_vm.msr_bitmap = bitmaps[0];
@@ -573,8 +593,14 @@ static int possible(const struct input *in, unsigned reason)
 				return 1;
 		return 0;
 	}
+	case EXIT_REASON_EXCEPTION_NMI:
+		return keel_vm.exception_bitmap != 0;
 	case EXIT_REASON_CR_ACCESS: {
 		unsigned cr = CRQ_CR(in->qual), type = CRQ_TYPE(in->qual);
+		if (cr == 8) /* 64-bit mode only, else #UD first */
+			return (in->mode == M_LONG0 || in->mode == M_LONG3) &&
+			       ((type == CRQ_TYPE_MOV_TO && (keel_vm.proc & PROC_CR8_LOAD_EXITING)) ||
+				(type == CRQ_TYPE_MOV_FROM && (keel_vm.proc & PROC_CR8_STORE_EXITING)));
 		if (cr == 0)
 			return type != CRQ_TYPE_MOV_FROM; /* reads of CR0/CR4 see the shadow, no exit */
 		if (cr == 4)
@@ -644,12 +670,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vmcs_writenat(VMCS_EXIT_QUALIFICATION, in.qual);
 	vmcs_write32(VMCS_EXIT_INSTR_LEN, in.len);
 	vmcs_write32(VMCS_EXIT_INSTR_INFO, in.instr_info);
+	if (reason == EXIT_REASON_EXCEPTION_NMI) {
+		/* an exception the bitmap traps: vector, type and error code as the CPU reports them */
+		unsigned vector = in.instr_info & 31, type = INTR_TYPE_HW_EXCEPTION;
+		int pe = !!(vmcs_readnat(VMCS_GUEST_CR0) & CR0_PE);
+		if (vector == VEC_NMI)
+			vector = VEC_GP;
+		if ((vector == VEC_BP || vector == VEC_OF) && (in.instr_info & 0x20))
+			type = INTR_TYPE_SW_EXCEPTION;
+		else if (vector == VEC_DB && (in.instr_info & 0x20))
+			type = INTR_TYPE_PRIV_SW_EXCEPTION;
+		int code = type == INTR_TYPE_HW_EXCEPTION && pe && ((1u << vector) & 0x227D00);
+		vmcs_write32(VMCS_EXIT_INTR_INFO, INTR_INFO_VALID | (type << 8) | vector | (code ? INTR_INFO_DELIVER_CODE : 0) |
+							  (in.instr_info & INTR_INFO_NMI_UNBLOCK_IRET));
+		vmcs_write32(VMCS_EXIT_INTR_ERROR, code ? (uint32_t)(in.qual >> 40) & 0xFFFF : 0);
+	}
 	vmcs_write64(VMCS_GUEST_PHYSICAL_ADDRESS, in.gpa & ((1ULL << keel_vm.caps.max_phys_bits) - 1));
 	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
 	/* An exit during event delivery (EPT violation, task switch) reports the event; hardware
 	 * only reports events it could deliver, so the checker must accept their reinjection. */
 	uint32_t vec = 0;
-	if ((reason == EXIT_REASON_EPT_VIOLATION || reason == EXIT_REASON_TASK_SWITCH) && (in.vectoring & INTR_INFO_VALID)) {
+	if ((reason == EXIT_REASON_EPT_VIOLATION || reason == EXIT_REASON_TASK_SWITCH ||
+	     reason == EXIT_REASON_EXCEPTION_NMI) && (in.vectoring & INTR_INFO_VALID)) {
 		unsigned type = INTR_INFO_TYPE(in.vectoring), vector = INTR_INFO_VECTOR(in.vectoring);
 		int pe = !!(vmcs_readnat(VMCS_GUEST_CR0) & CR0_PE);
 		int has_code = pe && type == INTR_TYPE_HW_EXCEPTION && vector < 32 && ((1u << vector) & 0x27D00);

@@ -6,7 +6,12 @@
 struct cpu_fake_hooks cpu_fake_hooks;
 uint64_t cpu_fake_cr[5];
 unsigned cpu_fake_cr2_writes;
-uint64_t cpu_fake_dr6;
+uint64_t cpu_fake_dr[8];
+uint64_t cpu_fake_cr8;
+unsigned cpu_fake_wbinvds;
+uint64_t cpu_fake_pmc;
+uint32_t cpu_fake_pmc_ecx;
+uint64_t cpu_fake_inv_gva;
 
 #define NO_HOOK(insn) (cpu_fake_hooks.unexpected(insn), __builtin_unreachable())
 
@@ -34,7 +39,16 @@ void hlt(void)
 }
 void pause(void) {}
 void magic_break(void) {}
-void wbinvd(void) {}
+void wbinvd(void) { cpu_fake_wbinvds++; }
+uint64_t read_dr(unsigned n) { return cpu_fake_dr[n & 7]; }
+void write_dr(unsigned n, uint64_t v) { cpu_fake_dr[n & 7] = v; }
+uint64_t read_cr8(void) { return cpu_fake_cr8; }
+void write_cr8(uint64_t v) { cpu_fake_cr8 = v; }
+uint64_t rdpmc(uint32_t ecx)
+{
+	cpu_fake_pmc_ecx = ecx;
+	return cpu_fake_pmc;
+}
 uint64_t xgetbv(uint32_t idx) { return idx == 0 ? 7 : 0; }
 void xsetbv(uint32_t idx, uint64_t v) { (void)idx, (void)v, NO_HOOK("XSETBV (keel uses safe_xsetbv)"); }
 
@@ -60,6 +74,13 @@ int invept(uint64_t type, uint64_t eptp)
 
 int invvpid(uint64_t type, uint16_t vpid)
 {
+	cpu_fake_hooks.invalidate("INVVPID", type, vpid);
+	return 0;
+}
+
+int invvpid_gva(uint64_t type, uint16_t vpid, uint64_t gva)
+{
+	cpu_fake_inv_gva = gva;
 	cpu_fake_hooks.invalidate("INVVPID", type, vpid);
 	return 0;
 }

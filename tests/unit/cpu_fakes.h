@@ -17,6 +17,12 @@ struct cpu_fake_hooks {
 extern struct cpu_fake_hooks cpu_fake_hooks;
 extern uint64_t cpu_fake_cr[5]; /* CR0, -, CR2, CR3, CR4 as read and written */
 extern unsigned cpu_fake_cr2_writes;
-extern uint64_t cpu_fake_dr6; /* DR6 as read and written */
+extern uint64_t cpu_fake_dr[8];  /* DR0-DR3, -, -, DR6, - as read and written */
+extern uint64_t cpu_fake_cr8;
+extern unsigned cpu_fake_wbinvds;
+extern uint64_t cpu_fake_pmc;     /* what RDPMC returns */
+extern uint32_t cpu_fake_pmc_ecx; /* the ECX of the last RDPMC */
+extern uint64_t cpu_fake_inv_gva; /* the address of the last individual-address INVVPID */
+#define cpu_fake_dr6 cpu_fake_dr[6] /* DR6 as read and written (read_dr6, write_dr6) */
 
 #endif

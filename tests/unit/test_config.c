@@ -1,5 +1,7 @@
 /* Host unit tests for boot/config.c: keel.cfg lines, load options, diagnostics.
  * Host program (cmocka); links boot/config.c, lib/fmt.c, lib/string.c. */
+#include <stdio.h>
+
 #include "unit.h"
 
 #include "../../boot/config.h"
@@ -74,6 +76,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.on_error, ON_ERROR_CONTINUE);
 	assert_int_equal(c.check, CHECK_DEFAULT);
 	assert_int_equal(c.virtualize, 1);
+	assert_int_equal(c.trap_mask, TRAP_MINIMAL);
 }
 
 static void test_file_sets_every_key(void **state)
@@ -199,7 +202,7 @@ static void test_unknown_key_message(void **state)
 	SETUP();
 	assert_int_equal(parse_file(&c, &r, "verbose=1\n"), 1);
 	assert_string_equal(r.msg[0], "keel: config keel.cfg:1: unknown key 'verbose' (accepted keys: next, "
-				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt)");
+				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt, trap)");
 }
 
 static void test_origin_and_line_number_in_message(void **state)
@@ -420,7 +423,7 @@ static void test_missing_key_before_equals(void **state)
 	SETUP();
 	assert_int_equal(parse_file(&c, &r, "  =off\n"), 1);
 	assert_string_equal(r.msg[0], "keel: config keel.cfg:1: missing key before '=' (accepted keys: next, "
-				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt)");
+				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt, trap)");
 }
 
 static void test_overlong_line_rejected(void **state)
@@ -541,7 +544,7 @@ static void test_options_messages_name_origin_without_line(void **state)
 	SETUP();
 	assert_int_equal(parse_options(&c, &r, "keel.efi mode=fast =x check="), 3);
 	assert_string_equal(r.msg[0], "keel: config load options: unknown key 'mode' (accepted keys: next, "
-				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt)");
+				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt, trap)");
 	assert_contains(r.msg[1], "keel: config load options: missing key before '='");
 	assert_contains(r.msg[2], "keel: config load options: empty value for 'check'");
 }
@@ -628,6 +631,54 @@ static void test_log_mask_name_returns_buf_and_truncates(void **state)
 	assert_string_equal(buf, "serial");
 }
 
+
+/* ---- trap= ---- */
+
+static void test_trap_words(void **state)
+{
+	(void)state;
+	SETUP();
+	char name[CONFIG_TRAP_NAME_MAX];
+	assert_int_equal(parse_file(&c, &r, "trap=all\n"), 0);
+	assert_int_equal(c.trap_mask, TRAP_ALL);
+	assert_string_equal(config_trap_name(c.trap_mask, name, sizeof(name)), "all");
+	assert_int_equal(parse_file(&c, &r, "trap=minimal\n"), 0);
+	assert_int_equal(c.trap_mask, TRAP_MINIMAL);
+	assert_string_equal(config_trap_name(c.trap_mask, name, sizeof(name)), "minimal");
+	assert_int_equal(parse_file(&c, &r, "trap=hlt,rdtsc,exceptions\n"), 0);
+	assert_int_equal(c.trap_mask, TRAP_HLT | TRAP_RDTSC | TRAP_EXCEPTIONS);
+	assert_string_equal(config_trap_name(c.trap_mask, name, sizeof(name)), "hlt,rdtsc,exceptions");
+	assert_int_equal(parse_options(&c, &r, "trap=desc,io,msr"), 0);
+	assert_int_equal(c.trap_mask, TRAP_DESC | TRAP_IO | TRAP_MSR);
+}
+
+static void test_trap_every_class_by_name(void **state)
+{
+	(void)state;
+	SETUP();
+	char line[64], name[CONFIG_TRAP_NAME_MAX];
+	for (unsigned k = 0; k < TRAP_CLASS_COUNT; k++) {
+		snprintf(line, sizeof(line), "trap=%s\n", trap_class_name(k));
+		assert_int_equal(parse_file(&c, &r, line), 0);
+		assert_int_equal(c.trap_mask, 1u << k);
+		assert_string_equal(config_trap_name(c.trap_mask, name, sizeof(name)), trap_class_name(k));
+	}
+	assert_null(trap_class_name(TRAP_CLASS_COUNT));
+}
+
+static void test_trap_bad_class_keeps_previous(void **state)
+{
+	(void)state;
+	SETUP();
+	parse_file(&c, &r, "trap=hlt,dr\n");
+	assert_int_equal(parse_file(&c, &r, "trap=hlt,cpuid\n"), 1);
+	assert_int_equal(c.trap_mask, TRAP_HLT | TRAP_DR);
+	assert_non_null(strstr(r.msg[0], "bad value 'cpuid' in 'trap' (accepted: minimal, all, or a comma-separated "
+					 "list of hlt, pause,"));
+	assert_non_null(strstr(r.msg[0], "keeping 'hlt,dr'"));
+	assert_int_equal(parse_file(&c, &r, "trap=hlt,\n"), 1); /* an empty word is no class either */
+	assert_int_equal(c.trap_mask, TRAP_HLT | TRAP_DR);
+}
 
 /* ---- break= and stats_interval= ---- */
 
@@ -731,6 +782,9 @@ int main(void)
 		cmocka_unit_test(test_options_bad_value_keeps_file_value),
 		cmocka_unit_test(test_options_empty),
 		cmocka_unit_test(test_log_mask_name),
+		cmocka_unit_test(test_trap_words),
+		cmocka_unit_test(test_trap_every_class_by_name),
+		cmocka_unit_test(test_trap_bad_class_keeps_previous),
 		cmocka_unit_test(test_break_list),
 		cmocka_unit_test(test_break_bad_word_keeps_previous),
 		cmocka_unit_test(test_stats_interval_values),

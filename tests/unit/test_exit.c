@@ -23,9 +23,13 @@
 #include "../../vmm/exit.h"
 #include "../../vmm/host.h"
 #include "../../vmm/hypercall.h"
+#include "../../vmm/operand.h"
+#include "../../vmm/trap_emulate.h"
 #include "../../vmm/vmcs.h"
 #include "../../vmm/rip.h"
 #include "../../vmm/vmm.h"
+#include "../../vmm/vmx.h"
+#include "caps_data.h"
 #include "cpu_fakes.h"
 #include "vmcs_fake.h"
 
@@ -380,9 +384,9 @@ static void test_handler_runs_in_root_with_regs(void **state)
 static void test_unregistered_reason_injects_ud(void **state)
 {
 	(void)state;
-	vm_exit(EXIT_REASON_RDTSC, 0, 2);
+	vm_exit(EXIT_REASON_RDRAND, 0, 2);
 	assert_ud();
-	assert_contains(log_text, "unhandled VM exit 16 (RDTSC)");
+	assert_contains(log_text, "unhandled VM exit 57 (RDRAND)");
 }
 
 static void test_unregistering_falls_back_to_unhandled(void **state)
@@ -409,7 +413,7 @@ static void test_reason_beyond_table_injects_ud(void **state)
 static void test_unhandled_exit_dumps_guest_state(void **state)
 {
 	(void)state;
-	vm_exit(EXIT_REASON_RDTSC, 0x55, 2);
+	vm_exit(EXIT_REASON_RDRAND, 0x55, 2);
 	assert_contains(log_text, "qualification 0x55, at RIP 0x401000");
 	assert_contains(log_text, "guest state of cpu0 (unhandled exit)");
 	assert_contains(log_text, "CR0 0x80050033");
@@ -754,9 +758,9 @@ static void test_rdmsr_passthrough_splits_value_into_edx_eax(void **state)
 	(void)state;
 	rdmsr_fake.allowed = 1;
 	rdmsr_fake.value = 0x1122334455667788ull;
-	msr_exit(EXIT_REASON_MSR_READ, MSR_IA32_PAT, ~0ull, ~0ull);
+	msr_exit(EXIT_REASON_MSR_READ, MSR_LSTAR, ~0ull, ~0ull);
 	assert_completed(2);
-	assert_int_equal(rdmsr_fake.index, MSR_IA32_PAT);
+	assert_int_equal(rdmsr_fake.index, MSR_LSTAR);
 	assert_int_equal(regs.gpr[GPR_RAX], 0x55667788);
 	assert_int_equal(regs.gpr[GPR_RDX], 0x11223344);
 }
@@ -806,9 +810,9 @@ static void test_wrmsr_passthrough_reaches_safe_wrmsr(void **state)
 	(void)state;
 	wrmsr_fake.allowed = 1;
 	/* EDX:EAX; the upper halves of RDX and RAX are ignored (SDM Vol. 2B WRMSR). */
-	msr_exit(EXIT_REASON_MSR_WRITE, MSR_IA32_SYSENTER_CS, 0xDEAD000000000012ull, 0xBEEF000000000034ull);
+	msr_exit(EXIT_REASON_MSR_WRITE, MSR_KERNEL_GS_BASE, 0xDEAD000000000012ull, 0xBEEF000000000034ull);
 	assert_completed(2);
-	assert_int_equal(wrmsr_fake.index, MSR_IA32_SYSENTER_CS);
+	assert_int_equal(wrmsr_fake.index, MSR_KERNEL_GS_BASE);
 	assert_int_equal(wrmsr_fake.value, 0x0000001200000034ull);
 }
 
@@ -1750,6 +1754,678 @@ static void test_preemption_timer_prints_stats_and_rearms(void **state)
 	assert_no_event();
 }
 
+/* ---- trap= classes (vmm/idle.c, tsc.c, pmc.c, cr.c, dr.c, desc.c, tlb.c, cache.c, exception.c,
+ * msr_guest.c; docs/trap-and-emulate.md) ---- */
+
+static void test_trap_hlt_completes_and_halts(void **state)
+{
+	(void)state;
+	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, INTERRUPTIBILITY_STI); /* STI; HLT */
+	vm_exit(EXIT_REASON_HLT, 0, 1);
+	assert_completed(1);
+	assert_int_equal(vmcs_read32(VMCS_GUEST_ACTIVITY_STATE), ACTIVITY_HLT);
+	assert_int_equal(vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY), 0);
+}
+
+static void test_trap_hlt_at_cpl3_gp(void **state)
+{
+	(void)state;
+	guest_cpl(3);
+	vm_exit(EXIT_REASON_HLT, 0, 1);
+	assert_gp0();
+	assert_false(vmcs_fake_written(VMCS_GUEST_ACTIVITY_STATE));
+}
+
+/* An NMI that hit keel wakes a halted vCPU: injected in the HLT state, not postponed. */
+static void test_trap_hlt_pending_nmi_injected(void **state)
+{
+	(void)state;
+	cpu0.nmi_pending = 1;
+	vm_exit(EXIT_REASON_HLT, 0, 1);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | VEC_NMI);
+	assert_int_equal(cpu0.nmi_pending, 0);
+}
+
+static void test_trap_pause_completes(void **state)
+{
+	(void)state;
+	vm_exit(EXIT_REASON_PAUSE, 0, 2);
+	assert_completed(2);
+}
+
+static void test_trap_mwait_reserved_ecx_gp(void **state)
+{
+	(void)state;
+	regs.gpr[GPR_RCX] = 2;
+	vm_exit(EXIT_REASON_MWAIT, 0, 3);
+	assert_gp0();
+	regs.gpr[GPR_RCX] = 0;
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	vm_exit(EXIT_REASON_MWAIT, 0, 3);
+	assert_int_equal(rip(), RIP0 + 3);
+	assert_false(vmcs_fake_written(VMCS_GUEST_ACTIVITY_STATE)); /* MWAIT never halts the vCPU */
+}
+
+static void test_trap_rdtsc_splits_and_grows(void **state)
+{
+	(void)state;
+	regs.gpr[GPR_RAX] = regs.gpr[GPR_RDX] = ~0ull;
+	vm_exit(EXIT_REASON_RDTSC, 0, 2);
+	assert_completed(2);
+	assert_true(regs.gpr[GPR_RAX] <= 0xFFFFFFFFull && regs.gpr[GPR_RDX] <= 0xFFFFFFFFull);
+	uint64_t t0 = regs.gpr[GPR_RAX] | regs.gpr[GPR_RDX] << 32;
+	vm_exit(EXIT_REASON_RDTSC, 0, 2);
+	uint64_t t1 = regs.gpr[GPR_RAX] | regs.gpr[GPR_RDX] << 32;
+	assert_true(t1 > t0);
+}
+
+static void test_trap_rdtsc_adds_tsc_offset(void **state)
+{
+	(void)state;
+	vmcs_write32(VMCS_PROC_CONTROLS, PROC_TSC_OFFSETTING);
+	vmcs_write64(VMCS_TSC_OFFSET, 0x7000000000000000ull);
+	uint64_t before = rdtsc();
+	vm_exit(EXIT_REASON_RDTSC, 0, 2);
+	uint64_t t = regs.gpr[GPR_RAX] | regs.gpr[GPR_RDX] << 32;
+	assert_true(t - 0x7000000000000000ull - before < (1ull << 40)); /* the offset, plus a short wait */
+}
+
+static void test_trap_rdtsc_tsd_at_cpl3_gp(void **state)
+{
+	(void)state;
+	guest_cr4(GUEST_CR4 | CR4_TSD);
+	guest_cpl(3);
+	vm_exit(EXIT_REASON_RDTSC, 0, 2);
+	assert_gp0();
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	guest_cpl(0); /* CPL 0 may read the TSC with TSD set */
+	vm_exit(EXIT_REASON_RDTSC, 0, 2);
+	assert_int_equal(rip(), RIP0 + 2);
+}
+
+static void test_trap_rdtscp_loads_tsc_aux(void **state)
+{
+	(void)state;
+	rdmsr_fake.allowed = 1;
+	rdmsr_fake.value = 0xFFFFFFFF00000003ull;
+	regs.gpr[GPR_RCX] = ~0ull;
+	vm_exit(EXIT_REASON_RDTSCP, 0, 3);
+	assert_completed(3);
+	assert_int_equal(rdmsr_fake.index, MSR_TSC_AUX);
+	assert_int_equal(regs.gpr[GPR_RCX], 3);
+}
+
+static void test_trap_rdpmc_index_rules(void **state)
+{
+	(void)state;
+	uint32_t eax = 2 | (4 << 8), edx = 3; /* version 2, 4 general-purpose and 3 fixed counters */
+	assert_false(pmc_index_faults(0, eax, edx));
+	assert_false(pmc_index_faults(3, eax, edx));
+	assert_true(pmc_index_faults(4, eax, edx));
+	assert_false(pmc_index_faults(BIT(30) | 2, eax, edx));
+	assert_true(pmc_index_faults(BIT(30) | 3, eax, edx));
+	assert_true(pmc_index_faults(BIT(31), eax, edx));
+	assert_true(pmc_index_faults(BIT(30), 1 | (4 << 8), 7)); /* version 1: no fixed counters */
+}
+
+static void test_trap_rdpmc_cpl3_without_pce_gp(void **state)
+{
+	(void)state;
+	guest_cpl(3);
+	vm_exit(EXIT_REASON_RDPMC, 0, 2);
+	assert_gp0();
+	assert_int_equal(cpu_fake_pmc_ecx, 0);
+}
+
+
+static void test_trap_cr3_store_reads_guest_cr3(void **state)
+{
+	(void)state;
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(3, CRQ_TYPE_MOV_FROM, GPR_RBX), 3);
+	assert_completed(3);
+	assert_int_equal(regs.gpr[GPR_RBX], CR3_0);
+}
+
+static void test_trap_cr3_load_beyond_maxphyaddr_gp(void **state)
+{
+	(void)state;
+	regs.gpr[GPR_RBX] = 1ull << 39;
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(3, CRQ_TYPE_MOV_TO, GPR_RBX), 3);
+	assert_gp0();
+	assert_int_equal(vmcs_readnat(VMCS_GUEST_CR3), CR3_0);
+}
+
+static void test_trap_cr8_tpr(void **state)
+{
+	(void)state;
+	regs.gpr[GPR_RCX] = 0x10; /* bits 63:4 are reserved */
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(8, CRQ_TYPE_MOV_TO, GPR_RCX), 4);
+	assert_gp0();
+	assert_int_equal(cpu_fake_cr8, 0);
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	regs.gpr[GPR_RCX] = 0xA;
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(8, CRQ_TYPE_MOV_TO, GPR_RCX), 4);
+	assert_int_equal(cpu_fake_cr8, 0xA);
+	assert_int_equal(rip(), RIP0 + 4);
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(8, CRQ_TYPE_MOV_FROM, GPR_RDX), 4);
+	assert_int_equal(regs.gpr[GPR_RDX], 0xA);
+}
+
+/* ---- dr ---- */
+
+#define DRQ(dr, from, gpr) ((uint64_t)(dr) | (uint64_t)(from) << 4 | (uint64_t)(gpr) << 8)
+
+static void test_trap_dr_rules(void **state)
+{
+	(void)state;
+	unsigned real = 99;
+	assert_int_equal(dr_access_check(0, 1, 0, 1, 3, 0, 0x400, &real), VEC_GP);
+	assert_int_equal(dr_access_check(4, 0, 0, 1, 0, CR4_DE, 0x400, &real), VEC_UD);
+	assert_int_equal(dr_access_check(5, 0, 0, 1, 0, 0, 0x400, &real), 0);
+	assert_int_equal(real, 7);
+	assert_int_equal(dr_access_check(4, 0, 0, 1, 0, 0, 0x400, &real), 0);
+	assert_int_equal(real, 6);
+	assert_int_equal(dr_access_check(1, 0, 0, 1, 0, 0, 0x2400, &real), VEC_DB);
+	assert_int_equal(dr_access_check(7, 1, 1ull << 32, 1, 0, 0, 0x400, &real), VEC_GP);
+	assert_int_equal(dr_access_check(7, 1, 1ull << 32, 0, 0, 0, 0x400, &real), 0);
+	assert_int_equal(dr7_write_value(0xFFFF), 0x2FFF);
+}
+
+static void test_trap_dr_round_trip(void **state)
+{
+	(void)state;
+	regs.gpr[GPR_RAX] = 0xFFFF800000001000ull;
+	vm_exit(EXIT_REASON_DR_ACCESS, DRQ(2, 0, GPR_RAX), 3);
+	assert_completed(3);
+	assert_int_equal(cpu_fake_dr[2], 0xFFFF800000001000ull);
+	vm_exit(EXIT_REASON_DR_ACCESS, DRQ(2, 1, 8), 3);
+	assert_int_equal(regs.gpr[8], 0xFFFF800000001000ull);
+	regs.gpr[GPR_RBX] = 0x3;
+	vm_exit(EXIT_REASON_DR_ACCESS, DRQ(7, 0, GPR_RBX), 3);
+	assert_int_equal(vmcs_readnat(VMCS_GUEST_DR7), 0x403);
+}
+
+static void test_trap_dr_general_detect_db(void **state)
+{
+	(void)state;
+	vmcs_writenat(VMCS_GUEST_DR7, 0x2400);
+	cpu_fake_dr[6] = 0xFFFF0FF0;
+	vm_exit(EXIT_REASON_DR_ACCESS, DRQ(0, 1, GPR_RAX), 3);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0x80000301u); /* #DB, no error code */
+	assert_int_equal(cpu_fake_dr[6], 0xFFFF2FF0);                      /* DR6.BD */
+	assert_int_equal(vmcs_readnat(VMCS_GUEST_DR7), 0x400);             /* GD cleared */
+	assert_fault_rf();
+	assert_int_equal(rip(), RIP0);
+}
+
+static void test_trap_dr4_with_de_ud_and_cpl3_gp(void **state)
+{
+	(void)state;
+	guest_cr4(GUEST_CR4 | CR4_DE);
+	vm_exit(EXIT_REASON_DR_ACCESS, DRQ(4, 1, GPR_RAX), 3);
+	assert_ud();
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	guest_cpl(3);
+	vm_exit(EXIT_REASON_DR_ACCESS, DRQ(0, 1, GPR_RAX), 3);
+	assert_gp0();
+}
+
+/* ---- operand addresses and desc ---- */
+
+#define II(scale, asz, seg, index, base) \
+	((uint32_t)(scale) | (uint32_t)(asz) << 7 | (uint32_t)(seg) << 15 | (uint32_t)(index) << 18 | (uint32_t)(base) << 23)
+#define II_NO_INDEX BIT(22)
+#define II_NO_BASE BIT(27)
+
+static void test_operand_address_arithmetic(void **state)
+{
+	(void)state;
+	uint64_t gpr[16] = { 0 }, la;
+	struct operand_seg flat = { 0x1000, 0xFFFFFFFF, 0xC093 };
+	gpr[GPR_RBX] = 0x10;
+	gpr[GPR_RSI] = 0x3;
+	/* [rbx + rsi*8 + 0x20], 64-bit: no segment base for DS */
+	assert_int_equal(operand_linear(II(3, 2, SEG_DS, GPR_RSI, GPR_RBX), 0x20, gpr, 1, SEG_DS, &flat, 8, 0, &la), 0);
+	assert_int_equal(la, 0x48);
+	/* FS adds its base in 64-bit mode */
+	assert_int_equal(operand_linear(II(3, 2, SEG_FS, GPR_RSI, GPR_RBX), 0x20, gpr, 1, SEG_FS, &flat, 8, 0, &la), 0);
+	assert_int_equal(la, 0x1048);
+	/* 16-bit addressing wraps the effective address at 64 KiB, then adds the base */
+	gpr[GPR_RBX] = 0xFFF0;
+	assert_int_equal(operand_linear(II(0, 0, SEG_DS, 0, GPR_RBX) | II_NO_INDEX, 0x20, gpr, 0, SEG_DS, &flat, 2, 0, &la), 0);
+	assert_int_equal(la, 0x1010);
+	/* the displacement is sign-extended in the qualification */
+	gpr[GPR_RBX] = 0x100;
+	assert_int_equal(operand_linear(II(0, 2, SEG_DS, 0, GPR_RBX) | II_NO_INDEX, (uint64_t)-8, gpr, 1, SEG_DS, &flat, 2, 0, &la), 0);
+	assert_int_equal(la, 0xF8);
+}
+
+static void test_operand_segment_checks(void **state)
+{
+	(void)state;
+	uint64_t gpr[16] = { 0 }, la;
+	struct operand_seg small = { 0, 0xFFF, 0xC093 }, ro = { 0, 0xFFFFFFFF, 0xC091 };
+	struct operand_seg down = { 0, 0xFFF, 0xC097 }, unusable = { 0, 0xFFFFFFFF, AR_UNUSABLE };
+	uint32_t abs = II(0, 1, SEG_DS, 0, 0) | II_NO_INDEX | II_NO_BASE;
+	assert_int_equal(operand_linear(abs, 0xFFA, gpr, 0, SEG_DS, &small, 6, 0, &la), 0);
+	assert_int_equal(operand_linear(abs, 0xFFB, gpr, 0, SEG_DS, &small, 6, 0, &la), VEC_GP);
+	assert_int_equal(operand_linear(abs, 0xFFB, gpr, 0, SEG_SS, &small, 6, 0, &la), VEC_SS);
+	assert_int_equal(operand_linear(abs, 0x10, gpr, 0, SEG_DS, &ro, 6, 1, &la), VEC_GP);
+	assert_int_equal(operand_linear(abs, 0x10, gpr, 0, SEG_DS, &ro, 6, 0, &la), 0);
+	assert_int_equal(operand_linear(abs, 0x10, gpr, 0, SEG_DS, &down, 2, 0, &la), VEC_GP);
+	assert_int_equal(operand_linear(abs, 0x1000, gpr, 0, SEG_DS, &down, 2, 0, &la), 0);
+	assert_int_equal(operand_linear(abs, 0x10, gpr, 0, SEG_ES, &unusable, 2, 0, &la), VEC_GP);
+	/* 64-bit: non-canonical is #GP, or #SS for an SS operand */
+	uint32_t abs64 = II(0, 2, SEG_DS, 0, 0) | II_NO_INDEX | II_NO_BASE;
+	assert_int_equal(operand_linear(abs64, 0x0000800000000000ull, gpr, 1, SEG_DS, &small, 2, 0, &la), VEC_GP);
+	assert_int_equal(operand_linear(abs64, 0x00007FFFFFFFFFFFull, gpr, 1, SEG_SS, &small, 2, 0, &la), VEC_SS);
+}
+
+static void test_desc_pure_rules(void **state)
+{
+	(void)state;
+	uint8_t m[10] = { 0xFF, 0x0F, 0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0 };
+	uint16_t limit;
+	uint64_t base;
+	assert_int_equal(desc_dtr_load(m, 0, 0, &limit, &base), 0);
+	assert_int_equal(limit, 0xFFF);
+	assert_int_equal(base, 0x332211); /* 16-bit operand size: 24 bits */
+	assert_int_equal(desc_dtr_load(m, 0, 1, &limit, &base), 0);
+	assert_int_equal(base, 0x44332211);
+	m[9] = 0x80; /* 0x8000000044332211: not canonical */
+	assert_int_equal(desc_dtr_load(m, 1, 0, &limit, &base), 1);
+	/* LDT, present, base 0x12345678, limit 0xFF; TSS available */
+	uint64_t ldt = 0x12008234567800FFull, tss = 0x12008934567800FFull;
+	uint32_t l, ar;
+	assert_int_equal(desc_system_load(ldt, 0, 1, 0, &base, &l, &ar), 0);
+	assert_int_equal(base, 0x12345678);
+	assert_int_equal(l, 0xFF);
+	assert_int_equal(ar, 0x82);
+	assert_int_equal(desc_system_load(ldt, 0, 1, 1, &base, &l, &ar), VEC_GP); /* LTR of an LDT */
+	assert_int_equal(desc_system_load(tss, 1, 1, 1, &base, &l, &ar), 0);
+	assert_int_equal(base, 0x112345678ull);
+	assert_int_equal(ar, 0x8B); /* loaded busy */
+	assert_int_equal(desc_system_load(tss & ~(1ull << 47), 0, 1, 1, &base, &l, &ar), VEC_NP);
+	assert_int_equal(desc_system_load(tss, 1ull << 40, 1, 1, &base, &l, &ar), VEC_GP); /* upper type */
+	static const uint8_t sldt_ax[] = { 0x66, 0x0F, 0x00, 0xC0 }, sldt_rax[] = { 0x66, 0x48, 0x0F, 0x00, 0xC0 };
+	static const uint8_t rex_then_66[] = { 0x48, 0x66, 0x0F, 0x00, 0xC0 };
+	assert_int_equal(insn_operand_size(sldt_ax, 4, 1, 0), 2);
+	assert_int_equal(insn_operand_size(sldt_ax + 1, 3, 1, 0), 4);
+	assert_int_equal(insn_operand_size(sldt_rax, 5, 1, 0), 8);
+	assert_int_equal(insn_operand_size(rex_then_66, 5, 1, 0), 2); /* the REX is not last: ignored */
+	assert_int_equal(insn_operand_size(sldt_ax + 1, 3, 0, 0), 2);
+}
+
+/* The paging fixture's data page: [GUEST_TEXT_GVA, +4 KiB), writable, at host address pages+2048. */
+static uint8_t *data_page(unsigned off) { return (uint8_t *)(pages + 2048) + off; }
+#define II_ABS64 (II(0, 2, SEG_DS, 0, 0) | II_NO_INDEX | II_NO_BASE)
+
+static void test_sgdt_stores_ten_bytes(void **state)
+{
+	(void)state;
+	vmcs_writenat(VMCS_GUEST_GDTR_BASE, 0xFFFF800012345678ull);
+	vmcs_write32(VMCS_GUEST_GDTR_LIMIT, 0x7F);
+	vmcs_write32(VMCS_EXIT_INSTR_INFO, II_ABS64 | 0u << 28);
+	vm_exit(EXIT_REASON_GDTR_IDTR, GUEST_TEXT_GVA + 0x100, 7);
+	assert_completed(7);
+	static const uint8_t want[10] = { 0x7F, 0, 0x78, 0x56, 0x34, 0x12, 0x00, 0x80, 0xFF, 0xFF };
+	assert_memory_equal(data_page(0x100), want, 10);
+}
+
+static void test_sidt_umip_cpl3_gp_and_unmapped_pf(void **state)
+{
+	(void)state;
+	guest_cr4(GUEST_CR4 | CR4_UMIP);
+	guest_cpl(3);
+	vmcs_write32(VMCS_EXIT_INSTR_INFO, II_ABS64 | 1u << 28);
+	vm_exit(EXIT_REASON_GDTR_IDTR, GUEST_TEXT_GVA + 0x100, 7);
+	assert_gp0();
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	guest_cpl(0);
+	vm_exit(EXIT_REASON_GDTR_IDTR, GUEST_TEXT_GVA + 4096 - 4, 7); /* crosses into an unmapped page */
+	assert_pf(GUEST_TEXT_GVA + 4096, 2);                      /* not present, write */
+}
+
+static void test_lidt_loads_and_noncanonical_gp(void **state)
+{
+	(void)state;
+	static const uint8_t m[10] = { 0xFF, 0x0F, 0, 0x10, 0, 0, 0, 0x80, 0xFF, 0xFF };
+	memcpy(data_page(0x200), m, 10);
+	vmcs_write32(VMCS_EXIT_INSTR_INFO, II_ABS64 | 3u << 28);
+	vm_exit(EXIT_REASON_GDTR_IDTR, GUEST_TEXT_GVA + 0x200, 7);
+	assert_completed(7);
+	assert_int_equal(vmcs_readnat(VMCS_GUEST_IDTR_BASE), 0xFFFF800000001000ull);
+	assert_int_equal(vmcs_read32(VMCS_GUEST_IDTR_LIMIT), 0xFFF);
+	data_page(0x200)[8] = 0; /* 0x00FF800000001000 */
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	vm_exit(EXIT_REASON_GDTR_IDTR, GUEST_TEXT_GVA + 0x200, 7);
+	assert_gp0();
+	assert_int_equal(vmcs_readnat(VMCS_GUEST_IDTR_BASE), 0xFFFF800000001000ull);
+}
+
+static void test_sldt_register_operand_size_from_prefix(void **state)
+{
+	(void)state;
+	static const uint8_t sldt_ax[] = { 0x66, 0x0F, 0x00, 0xC0 };
+	memcpy(data_page(0x300), sldt_ax, sizeof(sldt_ax));
+	vmcs_writenat(VMCS_GUEST_RIP, GUEST_TEXT_GVA + 0x300);
+	vmcs_write16(VMCS_GUEST_LDTR_SEL, 0x28);
+	regs.gpr[GPR_RAX] = 0x1111222233334444ull;
+	vmcs_write32(VMCS_EXIT_INSTR_INFO, BIT(10) | GPR_RAX << 3 | 0u << 28);
+	vm_exit(EXIT_REASON_LDTR_TR, 0, 4);
+	assert_int_equal(regs.gpr[GPR_RAX], 0x1111222233330028ull); /* 16 bits: the rest stays */
+	memmove(data_page(0x300), sldt_ax + 1, 3);                   /* sldt eax */
+	vmcs_writenat(VMCS_GUEST_RIP, GUEST_TEXT_GVA + 0x300);
+	vm_exit(EXIT_REASON_LDTR_TR, 0, 3);
+	assert_int_equal(regs.gpr[GPR_RAX], 0x28); /* 32 bits zero-extend */
+}
+
+static void test_str_to_memory(void **state)
+{
+	(void)state;
+	vmcs_write16(VMCS_GUEST_TR_SEL, 0x40);
+	memset(data_page(0x400), 0xAA, 4);
+	vmcs_write32(VMCS_EXIT_INSTR_INFO, II_ABS64 | 1u << 28);
+	vm_exit(EXIT_REASON_LDTR_TR, GUEST_TEXT_GVA + 0x400, 4);
+	assert_completed(4);
+	static const uint8_t want[4] = { 0x40, 0, 0xAA, 0xAA };
+	assert_memory_equal(data_page(0x400), want, 4);
+}
+
+/* A GDT in the data page: 0x40 a 64-bit available TSS (16 bytes), 0x50 an LDT, 0x60 a data segment. */
+static void gdt_in_data_page(void)
+{
+	uint64_t *gdt = (uint64_t *)data_page(0x800);
+	gdt[8] = 0x12008934567800FFull;
+	gdt[9] = 0x1;
+	gdt[10] = 0x12008234567800FFull;
+	gdt[11] = 0;
+	gdt[12] = 0x00CF93000000FFFFull;
+	gdt[13] = 0;
+	vmcs_writenat(VMCS_GUEST_GDTR_BASE, GUEST_TEXT_GVA + 0x800);
+	vmcs_write32(VMCS_GUEST_GDTR_LIMIT, 0x6F);
+}
+
+static void test_ltr_loads_busy_tss_and_marks_gdt(void **state)
+{
+	(void)state;
+	gdt_in_data_page();
+	regs.gpr[GPR_RCX] = 0x40;
+	vmcs_write32(VMCS_EXIT_INSTR_INFO, BIT(10) | GPR_RCX << 3 | 3u << 28);
+	vm_exit(EXIT_REASON_LDTR_TR, 0, 3);
+	assert_completed(3);
+	assert_int_equal(vmcs_read16(VMCS_GUEST_TR_SEL), 0x40);
+	assert_int_equal(vmcs_readnat(VMCS_GUEST_TR_BASE), 0x112345678ull);
+	assert_int_equal(vmcs_read32(VMCS_GUEST_TR_AR), 0x8B);
+	assert_int_equal(data_page(0x800 + 0x40)[5], 0x8B); /* busy in the GDT */
+}
+
+static void test_lldt_checks_selector(void **state)
+{
+	(void)state;
+	gdt_in_data_page();
+	vmcs_write32(VMCS_EXIT_INSTR_INFO, BIT(10) | GPR_RCX << 3 | 2u << 28);
+	regs.gpr[GPR_RCX] = 0x60; /* a data segment */
+	vm_exit(EXIT_REASON_LDTR_TR, 0, 3);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), ENTRY_GP);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_EXCEPTION_ERROR), 0x60);
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	regs.gpr[GPR_RCX] = 0x70 | 4; /* TI: the LDT */
+	vm_exit(EXIT_REASON_LDTR_TR, 0, 3);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_EXCEPTION_ERROR), 0x74);
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	regs.gpr[GPR_RCX] = 0x50;
+	vm_exit(EXIT_REASON_LDTR_TR, 0, 3);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0);
+	assert_int_equal(rip(), RIP0 + 3);
+	assert_int_equal(vmcs_read16(VMCS_GUEST_LDTR_SEL), 0x50);
+	assert_int_equal(vmcs_readnat(VMCS_GUEST_LDTR_BASE), 0x12345678);
+	assert_int_equal(vmcs_read32(VMCS_GUEST_LDTR_AR), 0x82);
+	regs.gpr[GPR_RCX] = 0; /* null: LDTR unusable */
+	vm_exit(EXIT_REASON_LDTR_TR, 0, 3);
+	assert_int_equal(vmcs_read32(VMCS_GUEST_LDTR_AR), AR_UNUSABLE);
+}
+
+/* ---- invlpg, invpcid, wbinvd ---- */
+
+/* MONITOR: ECX must be 0; DS:RAX must translate (#PF otherwise); nothing is armed. */
+static void test_trap_monitor_checks(void **state)
+{
+	(void)state;
+	regs.gpr[GPR_RAX] = GUEST_TEXT_GVA + 0x40;
+	regs.gpr[GPR_RCX] = 1;
+	vm_exit(EXIT_REASON_MONITOR, 0, 3);
+	assert_gp0();
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	regs.gpr[GPR_RCX] = 0;
+	regs.gpr[GPR_RAX] = GUEST_TEXT_GVA + 4096;
+	vm_exit(EXIT_REASON_MONITOR, 0, 3);
+	assert_pf(GUEST_TEXT_GVA + 4096, 0);
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	regs.gpr[GPR_RAX] = GUEST_TEXT_GVA + 0x40;
+	vm_exit(EXIT_REASON_MONITOR, 0, 3);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0);
+	assert_int_equal(rip(), RIP0 + 3);
+}
+
+static void test_trap_invlpg_individual_address(void **state)
+{
+	(void)state;
+	cpu0.vpid = 1;
+	keel_vm.caps.ept_vpid = VPID_CAP_INVVPID | VPID_CAP_INDIVIDUAL_ADDR | VPID_CAP_SINGLE_CONTEXT;
+	vm_exit(EXIT_REASON_INVLPG, 0xFFFF800000123000ull, 3);
+	assert_completed(3);
+	assert_int_equal(ninvalidations, 1);
+	assert_int_equal(cpu_fake_inv_gva, 0xFFFF800000123000ull);
+	vm_exit(EXIT_REASON_INVLPG, 0x0000800000000000ull, 3); /* non-canonical: a no-op */
+	assert_int_equal(ninvalidations, 1);
+	assert_int_equal(rip(), RIP0 + 6);
+}
+
+static void test_trap_invpcid_rules(void **state)
+{
+	(void)state;
+	assert_false(invpcid_faults(0, 5, 0x1000, 1));
+	assert_true(invpcid_faults(0, 5, 0x1000, 0));       /* PCID without CR4.PCIDE */
+	assert_true(invpcid_faults(0, 0, 1ull << 47, 1));   /* non-canonical address */
+	assert_true(invpcid_faults(1, 1ull << 12, 0, 1));   /* reserved descriptor bits */
+	assert_false(invpcid_faults(2, 5, 1ull << 47, 0));  /* types 2 and 3 ignore the descriptor's PCID */
+	assert_true(invpcid_faults(4, 0, 0, 1));
+}
+
+static void test_trap_invpcid_type_from_register(void **state)
+{
+	(void)state;
+	memset(data_page(0x500), 0, 16);
+	cpu0.vpid = 1;
+	keel_vm.caps.ept_vpid = VPID_CAP_INVVPID | VPID_CAP_SINGLE_CONTEXT;
+	regs.gpr[GPR_RDX] = 4;
+	vmcs_write32(VMCS_EXIT_INSTR_INFO, II_ABS64 | (uint32_t)GPR_RDX << 28);
+	vm_exit(EXIT_REASON_INVPCID, GUEST_TEXT_GVA + 0x500, 5);
+	assert_gp0();
+	assert_int_equal(ninvalidations, 0);
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	regs.gpr[GPR_RDX] = 2;
+	vm_exit(EXIT_REASON_INVPCID, GUEST_TEXT_GVA + 0x500, 5);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0);
+	assert_int_equal(rip(), RIP0 + 5);
+	assert_int_equal(ninvalidations, 1);
+}
+
+static void test_trap_wbinvd_executes(void **state)
+{
+	(void)state;
+	cpu_fake_wbinvds = 0;
+	vm_exit(EXIT_REASON_WBINVD, 0, 2);
+	assert_completed(2);
+	assert_int_equal(cpu_fake_wbinvds, 1);
+}
+
+/* ---- io and msr: every port and MSR ---- */
+
+static void test_trap_io_and_msr_bitmaps_all_ones(void **state)
+{
+	(void)state;
+	static uint8_t msr_bm[4096], io_bm[8192];
+	memset(msr_bm, 0, sizeof(msr_bm));
+	memset(io_bm, 0, sizeof(io_bm));
+	keel_vm.msr_bitmap = msr_bm;
+	keel_vm.io_bitmap = io_bm;
+	keel_vm.trap = TRAP_IO | TRAP_MSR;
+	vmx_traps_init(&keel_vm);
+	for (unsigned i = 0; i < sizeof(msr_bm); i++)
+		assert_int_equal(msr_bm[i], 0xFF);
+	for (unsigned i = 0; i < sizeof(io_bm); i++)
+		assert_int_equal(io_bm[i], 0xFF);
+}
+
+static void test_trap_io_any_port_width_exact(void **state)
+{
+	(void)state;
+	port_in_value = 0xA5A5;
+	regs.gpr[GPR_RAX] = 0x1122334455667788ull;
+	vm_exit(EXIT_REASON_IO_INSTRUCTION, (0x60ull << 16) | BIT(3) | 1, 1); /* in ax, 0x60 */
+	assert_completed(1);
+	assert_int_equal(regs.gpr[GPR_RAX], 0x112233445566A5A5ull);
+	assert_int_equal(port_ops[0].port, 0x60);
+	assert_int_equal(port_ops[0].size, 2);
+}
+
+static void test_trap_msr_vmcs_held_msrs(void **state)
+{
+	(void)state;
+	vmcs_writenat(VMCS_GUEST_FS_BASE, 0x123456789A0ull);
+	msr_exit(EXIT_REASON_MSR_READ, MSR_FS_BASE, ~0ull, ~0ull);
+	assert_completed(2);
+	assert_int_equal(regs.gpr[GPR_RAX], 0x456789A0);
+	assert_int_equal(regs.gpr[GPR_RDX], 0x123);
+	msr_exit(EXIT_REASON_MSR_WRITE, MSR_IA32_PAT, 0x00070406, 0x00070406);
+	assert_int_equal(vmcs_read64(VMCS_GUEST_PAT), 0x0007040600070406ull);
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	msr_exit(EXIT_REASON_MSR_WRITE, MSR_EFER, 0, EFER_SCE | EFER_NXE); /* LME off with paging on */
+	assert_gp0();
+	assert_int_equal(vmcs_read64(VMCS_GUEST_EFER), GUEST_EFER);
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	msr_exit(EXIT_REASON_MSR_WRITE, MSR_EFER, 0, EFER_SCE | EFER_LME); /* LMA kept, NXE cleared */
+	assert_int_equal(vmcs_read64(VMCS_GUEST_EFER), EFER_SCE | EFER_LME | EFER_LMA);
+	assert_int_equal(wrmsr_fake.calls + rdmsr_fake.calls, 0); /* never the host's registers */
+}
+
+/* ---- exceptions ---- */
+
+static void exception_exit_info(uint32_t info, uint32_t error, uint64_t qual, uint32_t len)
+{
+	vmcs_write32(VMCS_EXIT_INTR_INFO, info);
+	vmcs_write32(VMCS_EXIT_INTR_ERROR, error);
+	vmcs_write32(VMCS_IDT_VECTORING_INFO, 0);
+	vm_exit(EXIT_REASON_EXCEPTION_NMI, qual, len);
+}
+
+static void test_trap_exception_pf_reflected_with_cr2(void **state)
+{
+	(void)state;
+	exception_exit_info(0x80000B0Eu, 0x7, 0xDEAD000, 0);
+	assert_pf(0xDEAD000, 7);
+	assert_fault_rf();
+}
+
+static void test_trap_exception_gp_error_code(void **state)
+{
+	(void)state;
+	exception_exit_info(0x80000B0Du, 0x18, 0, 0);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), ENTRY_GP);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_EXCEPTION_ERROR), 0x18);
+}
+
+static void test_trap_exception_int3_software_with_length(void **state)
+{
+	(void)state;
+	exception_exit_info(0x80000603u, 0, 0, 1); /* type 6, vector 3 */
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0x80000603u);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INSTR_LEN), 1);
+	assert_int_equal(rip(), RIP0);
+}
+
+static void test_trap_exception_db_sets_dr6(void **state)
+{
+	(void)state;
+	cpu_fake_dr[6] = 0xFFFF0FF1; /* B0 left from an earlier #DB */
+	exception_exit_info(0x80000301u, 0, DBQ_BS | 2, 0);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0x80000301u);
+	assert_int_equal(cpu_fake_dr[6], 0xFFFF4FF2);
+	assert_false(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_RF); /* a trap */
+	vmcs_writenat(VMCS_GUEST_DR7, 0x402); /* breakpoint 0 enabled (G0), R/W0 = 00: execution */
+	exception_exit_info(0x80000301u, 0, 1, 0);
+	assert_true(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_RF); /* a fault */
+}
+
+static void test_trap_exception_during_delivery_lets_cpu_decide(void **state)
+{
+	(void)state;
+	keel_vm.exception_bitmap = 0xFFFFFFFF;
+	keel_vm.caps.pinbased = 0xFFFFFFFFull << 32;
+	vmcs_write32(VMCS_EXCEPTION_BITMAP, 0xFFFFFFFF);
+	vmcs_write32(VMCS_EXIT_INTR_INFO, 0x80000B0Eu); /* #PF while delivering ... */
+	vmcs_write32(VMCS_EXIT_INTR_ERROR, 2);
+	vmcs_write32(VMCS_IDT_VECTORING_INFO, 0x80000020u); /* ... external interrupt 0x20 */
+	vm_exit(EXIT_REASON_EXCEPTION_NMI, 0x5000, 0);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0x80000020u); /* the interrupt again */
+	assert_int_equal(vmcs_read32(VMCS_EXCEPTION_BITMAP), 0xFFFFBFFF);  /* #PF let through once */
+	assert_int_equal(vmcs_read32(VMCS_PREEMPTION_TIMER), 0);
+	assert_true(vmcs_read32(VMCS_PIN_CONTROLS) & PIN_PREEMPTION_TIMER);
+	vmcs_write32(VMCS_IDT_VECTORING_INFO, 0);
+	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+	vm_exit(EXIT_REASON_PREEMPTION_TIMER, 0, 0);
+	assert_int_equal(vmcs_read32(VMCS_EXCEPTION_BITMAP), 0xFFFFFFFF);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), 0);
+	assert_int_equal(cpu0.exc_unmasked, 0);
+}
+
+static void test_trap_exception_iret_nmi_unblocking(void **state)
+{
+	(void)state;
+	exception_exit_info(0x80001B0Du, 0, 0, 0); /* #GP in an IRET that unblocked NMIs */
+	assert_true(vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY) & INTERRUPTIBILITY_NMI);
+}
+
+/* ---- controls ---- */
+
+static void test_trap_all_controls_on_bochs(void **state)
+{
+	(void)state;
+	memset(&keel_vm, 0, sizeof(keel_vm));
+	keel_vm.caps = caps_bochs_skylake_x;
+	keel_vm.trap = TRAP_ALL;
+	assert_null(vmx_compute_controls(&keel_vm));
+	uint32_t want = PROC_HLT_EXITING | PROC_PAUSE_EXITING | PROC_MWAIT_EXITING | PROC_MONITOR_EXITING |
+			PROC_RDTSC_EXITING | PROC_RDPMC_EXITING | PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING |
+			PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING | PROC_MOV_DR_EXITING | PROC_INVLPG_EXITING;
+	assert_int_equal(keel_vm.proc & want, want);
+	assert_true(keel_vm.proc2 & PROC2_DESC_TABLE_EXITING);
+	assert_true(keel_vm.proc2 & PROC2_WBINVD_EXITING);
+	assert_int_equal(keel_vm.exception_bitmap, 0xFFFFFFFF);
+	assert_int_equal(keel_vm.trap_missing, 0);
+	assert_int_equal(keel_vm.trap, TRAP_ALL);
+}
+
+static void test_trap_missing_class_named_and_left_out(void **state)
+{
+	(void)state;
+	memset(&keel_vm, 0, sizeof(keel_vm));
+	keel_vm.caps = caps_bochs_skylake_x;
+	keel_vm.caps.procbased2 &= ~((uint64_t)PROC2_DESC_TABLE_EXITING << 32);
+	keel_vm.caps.misc &= ~VMX_MISC_ACTIVITY_HLT;
+	keel_vm.trap = TRAP_ALL;
+	assert_null(vmx_compute_controls(&keel_vm));
+	assert_int_equal(keel_vm.trap_missing, TRAP_DESC | TRAP_HLT);
+	assert_false(keel_vm.proc2 & PROC2_DESC_TABLE_EXITING);
+	assert_false(keel_vm.proc & PROC_HLT_EXITING);
+	vmx_report_traps(&keel_vm);
+	assert_contains(log_text, "trap=hlt left out: this CPU has no HLT exiting or no HLT activity state");
+	assert_contains(log_text, "trap=desc left out: this CPU has no descriptor-table exiting");
+	assert_contains(log_text, "trap: intercepting pause,mwait,");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define P(f) cmocka_unit_test_setup_teardown(f, setup_paging, teardown_paging)
 
@@ -1858,6 +2534,50 @@ int main(void)
 		T(test_init_right_after_sipi_ignored),
 		T(test_init_after_started_cpu_ran_parks_it),
 		T(test_preemption_timer_prints_stats_and_rearms),
+		T(test_trap_hlt_completes_and_halts),
+		T(test_trap_hlt_at_cpl3_gp),
+		T(test_trap_hlt_pending_nmi_injected),
+		T(test_trap_pause_completes),
+		T(test_trap_mwait_reserved_ecx_gp),
+		T(test_trap_rdtsc_splits_and_grows),
+		T(test_trap_rdtsc_adds_tsc_offset),
+		T(test_trap_rdtsc_tsd_at_cpl3_gp),
+		T(test_trap_rdtscp_loads_tsc_aux),
+		T(test_trap_rdpmc_index_rules),
+		T(test_trap_rdpmc_cpl3_without_pce_gp),
+		T(test_trap_cr3_store_reads_guest_cr3),
+		T(test_trap_cr3_load_beyond_maxphyaddr_gp),
+		T(test_trap_cr8_tpr),
+		T(test_trap_dr_rules),
+		T(test_trap_dr_round_trip),
+		T(test_trap_dr_general_detect_db),
+		T(test_trap_dr4_with_de_ud_and_cpl3_gp),
+		T(test_operand_address_arithmetic),
+		T(test_operand_segment_checks),
+		T(test_desc_pure_rules),
+		P(test_sgdt_stores_ten_bytes),
+		P(test_sidt_umip_cpl3_gp_and_unmapped_pf),
+		P(test_lidt_loads_and_noncanonical_gp),
+		P(test_sldt_register_operand_size_from_prefix),
+		P(test_str_to_memory),
+		P(test_ltr_loads_busy_tss_and_marks_gdt),
+		P(test_lldt_checks_selector),
+		P(test_trap_monitor_checks),
+		T(test_trap_invlpg_individual_address),
+		T(test_trap_invpcid_rules),
+		P(test_trap_invpcid_type_from_register),
+		T(test_trap_wbinvd_executes),
+		T(test_trap_io_and_msr_bitmaps_all_ones),
+		T(test_trap_io_any_port_width_exact),
+		T(test_trap_msr_vmcs_held_msrs),
+		T(test_trap_exception_pf_reflected_with_cr2),
+		T(test_trap_exception_gp_error_code),
+		T(test_trap_exception_int3_software_with_length),
+		T(test_trap_exception_db_sets_dr6),
+		T(test_trap_exception_during_delivery_lets_cpu_decide),
+		T(test_trap_exception_iret_nmi_unblocking),
+		T(test_trap_all_controls_on_bochs),
+		T(test_trap_missing_class_named_and_left_out),
 	};
 	return cmocka_run_group_tests_name("exit", tests, NULL, NULL);
 }
