@@ -6,9 +6,8 @@
 #include "handlers.h"
 #include "vmcs.h"
 
-void cpuid_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+void cpuid_answer(struct vcpu *v, struct guest_regs *r)
 {
-	(void)e;
 	struct cpuid_regs out;
 	uint32_t leaf = (uint32_t)r->gpr[GPR_RAX], sub = (uint32_t)r->gpr[GPR_RCX];
 
@@ -22,6 +21,12 @@ void cpuid_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 	r->gpr[GPR_RBX] = out.ebx;
 	r->gpr[GPR_RCX] = out.ecx;
 	r->gpr[GPR_RDX] = out.edx;
+}
+
+void cpuid_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+{
+	(void)e;
+	cpuid_answer(v, r);
 	vcpu_skip_instruction(v);
 }
 

@@ -105,11 +105,6 @@ enum msr_class msr_classify(uint32_t msr)
 	return MSR_PASSTHROUGH;
 }
 
-uint64_t msr_misc_enable_write(uint64_t current, uint64_t val)
-{
-	return (val & ~MISC_ENABLE_XD_DISABLE) | (current & MISC_ENABLE_XD_DISABLE);
-}
-
 uint64_t msr_feature_control_view(uint64_t real)
 {
 	return (real | FEATURE_CONTROL_LOCK) & ~(FEATURE_CONTROL_VMX_IN_SMX | FEATURE_CONTROL_VMX_OUTSIDE_SMX);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "../arch/x86/cpu.h"
+#include "../arch/x86/msr.h"
 #include "hypercall_abi.h"
 
 #ifndef KEEL_VERSION_CODE
@@ -58,7 +59,10 @@ uint64_t msr_feature_control_view(uint64_t real);
 /* The IA32_MISC_ENABLE value keel writes for a guest WRMSR of val: XD disable (bit 34) stays as it
  * is, since keel's host EFER.NXE would become reserved and the next VM exit would fail (SDM Vol. 3C
  * 27.6, VMX abort). Everything else as the guest wrote it. */
-uint64_t msr_misc_enable_write(uint64_t current, uint64_t val);
+static inline uint64_t msr_misc_enable_write(uint64_t current, uint64_t val)
+{
+	return (val & ~MISC_ENABLE_XD_DISABLE) | (current & MISC_ENABLE_XD_DISABLE);
+}
 /* True when WRMSR(msr, val) must raise #GP: virtualized MSRs, non-canonical bases, reserved bits. */
 int msr_write_faults(uint32_t msr, uint64_t val);
 int is_canonical(uint64_t addr);

@@ -8,6 +8,7 @@
 #include "../lib/log.h"
 #include "events.h"
 #include "host.h"
+#include "cpuid.h"
 #include "emulate.h"
 #include "handlers.h"
 #include "host.h"
@@ -200,50 +201,60 @@ void exit_fast_refresh(struct vcpu *v)
  * anything else (a fault to inject, another MSR or port) returns 0 for the slow path. Instruction
  * exits never happen during event delivery, so there is no IDT-vectoring information to look at.
  */
+/*
+ * The semantic half of the common exits: what the instruction does to the guest's registers and
+ * devices. Returns EXIT_FAST_DONE when that is done (the stub then completes the instruction:
+ * RIP, blocking, single-step, count, as vcpu_complete_instruction does), anything else to send the
+ * exit to the slow path untouched. Done is 0 so that a fault-catching helper's own result (0, or
+ * 1 for the #GP the CPU raised) can be returned as it is, without a frame.
+ */
+#define EXIT_FAST_DONE 0
+
+/* Kept out of line (reached by tail calls), so the other cases need no stack frame. */
+static __attribute__((noinline)) int exit_fast_cpuid(struct vcpu *v, struct guest_regs *r)
+{
+	cpuid_answer(v, r); /* a leaf the stub does not cache */
+	return EXIT_FAST_DONE;
+}
+
+/* IA32_MISC_ENABLE exists on every CPU with VMX (SDM Vol. 4 table 2-2): only the write can fault,
+ * and then the slow path repeats it and injects the #GP. */
+static __attribute__((noinline)) int exit_fast_wrmsr(struct guest_regs *r)
+{
+	if ((uint32_t)r->gpr[GPR_RCX] != MSR_IA32_MISC_ENABLE)
+		return 1;
+	uint64_t val = (uint32_t)r->gpr[GPR_RAX] | (r->gpr[GPR_RDX] << 32);
+	return safe_wrmsr(MSR_IA32_MISC_ENABLE, msr_misc_enable_write(rdmsr(MSR_IA32_MISC_ENABLE), val));
+}
+
 static inline int exit_fast(struct vcpu *v, struct guest_regs *r, uint32_t raw)
 {
 	switch (raw) {
-	case EXIT_REASON_CPUID: {
-		const struct exit_info e = { raw, 0 };
-		cpuid_exit(v, r, &e); /* a leaf the stub does not cache: the handler itself, no more */
-		break;
-	}
+	case EXIT_REASON_CPUID:
+		return exit_fast_cpuid(v, r);
 	case EXIT_REASON_MSR_READ:
 		if ((uint32_t)r->gpr[GPR_RCX] != MSR_IA32_FEATURE_CONTROL)
-			return 0;
+			return 1;
 		r->gpr[GPR_RAX] = (uint32_t)v->feature_control;
 		r->gpr[GPR_RDX] = v->feature_control >> 32;
-		vcpu_complete_instruction();
-		break;
-	case EXIT_REASON_MSR_WRITE: {
-		uint64_t cur, val = (uint32_t)r->gpr[GPR_RAX] | (r->gpr[GPR_RDX] << 32);
-		if ((uint32_t)r->gpr[GPR_RCX] != MSR_IA32_MISC_ENABLE || safe_rdmsr(MSR_IA32_MISC_ENABLE, &cur) ||
-		    safe_wrmsr(MSR_IA32_MISC_ENABLE, msr_misc_enable_write(cur, val)))
-			return 0; /* another MSR, or the #GP the slow path injects */
-		vcpu_complete_instruction();
-		break;
-	}
+		return EXIT_FAST_DONE;
+	case EXIT_REASON_MSR_WRITE:
+		return exit_fast_wrmsr(r);
 	case EXIT_REASON_IO_INSTRUCTION: {
 		uint64_t q = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
 		if (IOQ_STRING(q) || IOQ_PORT(q) != KEEL_TRAPPED_PORT)
-			return 0;
+			return 1;
 		io_single(r, q);
-		vcpu_complete_instruction();
-		break;
+		return EXIT_FAST_DONE;
 	}
 	case EXIT_REASON_VMCALL:
-		if (!hypercall_simple(v, r))
-			return 0;
-		vcpu_complete_instruction();
-		break;
+		return hypercall_simple(v, r) ? EXIT_FAST_DONE : 1;
 	default:
-		return 0;
+		return 1;
 	}
-	v->exits[raw]++;
-	return 1;
 }
 
-static __attribute__((noinline)) void exit_slow(struct guest_regs *r, struct vcpu *v, uint32_t raw)
+static void exit_slow(struct guest_regs *r, struct vcpu *v, uint32_t raw)
 {
 	struct exit_info e;
 
@@ -295,14 +306,28 @@ static __attribute__((noinline)) void exit_slow(struct guest_regs *r, struct vcp
 	exit_fast_refresh(v);
 }
 
-/* The exit stub's C entry, for every exit its own CPUID path did not complete. */
+/*
+ * The exit stub's C entries. vmx_exit_fast comes first for every exit the stub's own CPUID path
+ * did not complete; only RAX, RCX, RDX and RBX of *r are the guest's there (the stub saved no
+ * more). EXIT_FAST_DONE (0): done, the stub completes the instruction and counts the exit;
+ * anything else: on to the full save and vmx_exit_handler. The stub calls vmx_exit_complete_wrapped when the RIP advance carries
+ * across 4 GiB (the mode decides the wrap).
+ */
+int vmx_exit_fast(struct guest_regs *r, struct vcpu *v, uint32_t raw);
+int vmx_exit_fast(struct guest_regs *r, struct vcpu *v, uint32_t raw)
+{
+	if (!v->fast)
+		return 1;
+	return exit_fast(v, r, raw);
+}
+
+void vmx_exit_complete_wrapped(void);
+void vmx_exit_complete_wrapped(void) { vcpu_complete_instruction(); }
+
 void vmx_exit_handler(struct guest_regs *r, struct vcpu *v);
 void vmx_exit_handler(struct guest_regs *r, struct vcpu *v)
 {
-	uint32_t raw = vmcs_read32(VMCS_EXIT_REASON);
-	if (v->fast && exit_fast(v, r, raw))
-		return;
-	exit_slow(r, v, raw);
+	exit_slow(r, v, vmcs_read32(VMCS_EXIT_REASON));
 }
 
 /* The layout the stub's CPUID path uses (arch/x86/vmx_entry.asm V_*). */
@@ -311,6 +336,7 @@ _Static_assert(offsetof(struct vcpu, cpuid_cache) == 16, "V_CPUID_CACHE");
 _Static_assert(sizeof(struct cpuid_regs) == 16, "V_CPUID_CACHE entries");
 _Static_assert(offsetof(struct vcpu, exits) == 16 + 16 * CPUID_FAST_LEAVES, "V_EXITS");
 _Static_assert(CPUID_FAST_LEAVES == 32 && EXIT_REASON_CPUID == 10, "vmx_entry.asm constants");
+_Static_assert(GPR_RAX == 0 && GPR_RCX == 1 && GPR_RDX == 2 && GPR_RBX == 3, "the fast frame's first four");
 
 void vmx_resume_failed(struct vcpu *v);
 void vmx_resume_failed(struct vcpu *v)

@@ -8,7 +8,11 @@
 #include "vcpu.h"
 #include "vmcs.h"
 
-int vcpu_guest_in_64bit_mode(void);
+/* The guest runs 64-bit code: IA-32e mode and CS.L. */
+static inline int vcpu_guest_in_64bit_mode(void)
+{
+	return (vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
+}
 
 /*
  * RIP += instruction length. Outside 64-bit mode EIP wraps at 4 GiB; RIP bits 63:32 are 0 there

@@ -50,11 +50,6 @@ struct vcpu *vcpu_current(void)
 	return 0;
 }
 
-int vcpu_guest_in_64bit_mode(void)
-{
-	return (vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
-}
-
 void vcpu_skip_instruction(struct vcpu *v)
 {
 	(void)v;

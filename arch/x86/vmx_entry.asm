@@ -9,6 +9,8 @@ default rel
 section .text
 
 extern vmx_exit_handler         ; void vmx_exit_handler(struct guest_regs *, struct vcpu *)
+extern vmx_exit_fast            ; int vmx_exit_fast(struct guest_regs *, struct vcpu *, uint32_t reason)
+extern vmx_exit_complete_wrapped ; void vmx_exit_complete_wrapped(void)
 extern vmx_resume_failed        ; noreturn void vmx_resume_failed(struct vcpu *)
 extern host_exception           ; void host_exception(struct exc_frame *)
 
@@ -115,15 +117,45 @@ VMCS_GUEST_RFLAGS           equ 0x6820
 VMCS_GUEST_PENDING_DBG      equ 0x6822
 RFLAGS_TF                   equ 0x100
 
-; HOST_RIP: every VM exit lands here with RSP = HOST_RSP, where the vcpu pointer is stored.
+; Completes an instruction the exit path emulated, as vmm/rip.h vcpu_complete_instruction does:
+; RIP past it (jumps to %2 when the advance carries across a 4 GiB line, where the guest's mode
+; decides the wrap: nothing is written then), blocking by STI and MOV SS dropped, a TF guest's
+; single-step trap kept pending (BS, SDM 24.4.2). Uses RDI, RDX, RCX and %1. Its VMREADs and
+; VMWRITEs name fields of the current VMCS that every VM exit provides: they cannot fail (SDM
+; Vol. 3C 31.3 VMREAD/VMWRITE), so they are not checked.
+%macro COMPLETE_INSN 2
+	mov edi, VMCS_GUEST_RIP
+	vmread rdx, rdi
+	mov ecx, VMCS_EXIT_INSTR_LEN
+	vmread rcx, rcx
+	lea %1, [rdx + rcx]
+	add edx, ecx
+	jc %2
+	vmwrite rdi, %1
+	mov edi, VMCS_GUEST_INTERRUPTIBILITY
+	vmread rdx, rdi
+	test dl, 3
+	jz %%unblocked
+	and edx, ~3
+	vmwrite rdi, rdx
+%%unblocked:
+	mov edi, VMCS_GUEST_RFLAGS
+	vmread rdx, rdi
+	test edx, RFLAGS_TF
+	jz %%stepped
+	mov edi, VMCS_GUEST_PENDING_DBG
+	vmread rdx, rdi
+	bts edx, 14
+	vmwrite rdi, rdx
+%%stepped:
+%endmacro
+
+; HOST_RIP: every VM exit lands here with RSP = HOST_RSP, where the vcpu pointer is stored. Three
+; paths (docs/architecture.md, "The exit path"); the decision between them is made in C (vcpu.fast,
+; and cpuid_fast_mask, which is 0 whenever fast is).
 ;
-; First the CPUID fast path (docs/architecture.md): a CPUID of a leaf the vCPU caches, when its
-; cpuid_fast_mask allows it, completes here; everything else falls through to the full save and C.
-; It does what the C path does for that exit: the cached (shaped) answer, RIP past the
-; instruction, STI/MOV-SS blocking dropped, a single-step trap kept pending for a TF guest, and
-; the exit counted. Guest RBX/RCX/RDX are CPUID outputs, so they serve as scratch once the exit is
-; known to complete here; RSI/RDI are saved. Its VMREADs and VMWRITEs name fields of the current
-; VMCS that every VM exit provides, which cannot fail (SDM Vol. 3C 31.3 VMREAD/VMWRITE).
+; 1. CPUID of a leaf the vCPU caches, allowed by cpuid_fast_mask: answered here. Guest RBX/RCX/RDX
+;    are CPUID outputs, so they serve as scratch once the exit is known to complete here.
 global vmx_exit_entry
 vmx_exit_entry:
 	push rsi
@@ -132,29 +164,12 @@ vmx_exit_entry:
 	mov edi, VMCS_EXIT_REASON
 	vmread rdi, rdi
 	cmp edi, EXIT_REASON_CPUID
-	jne .full
+	jne .c_fast
 	cmp eax, CPUID_FAST_LEAVES
-	jae .full
+	jae .c_fast
 	bt dword [rsi + V_CPUID_FAST_MASK], eax
-	jnc .full
-	mov edi, VMCS_GUEST_RIP
-	vmread rdx, rdi
-	mov ecx, VMCS_EXIT_INSTR_LEN
-	vmread rcx, rcx
-	lea rbx, [rdx + rcx]
-	add edx, ecx                    ; CF: the advance crosses a 4 GiB line (wrap rules in C)
-	jc .full                        ; RBX/RCX/RDX lost: outputs only, for an ECX-independent leaf
-	vmwrite rdi, rbx
-	mov edi, VMCS_GUEST_INTERRUPTIBILITY
-	vmread rdx, rdi
-	test dl, 3                      ; blocking by STI or MOV SS ends with the instruction
-	jnz .cpuid_unblock
-.cpuid_unblocked:
-	mov edi, VMCS_GUEST_RFLAGS
-	vmread rdx, rdi
-	test edx, RFLAGS_TF
-	jnz .cpuid_single_step
-.cpuid_stepped:
+	jnc .c_fast
+	COMPLETE_INSN rbx, .cpuid_wraps ; RBX/RCX/RDX lost on the jump: outputs of an ECX-independent leaf
 	inc qword [rsi + V_EXITS + EXIT_REASON_CPUID * 8]
 	shl eax, 4
 	mov ebx, [rsi + rax + V_CPUID_CACHE + 4]
@@ -165,18 +180,59 @@ vmx_exit_entry:
 	pop rsi
 	vmresume
 	jmp .resume_failed
-.cpuid_unblock:
-	and edx, ~3
-	vmwrite rdi, rdx
-	jmp .cpuid_unblocked
-.cpuid_single_step:
-	mov edi, VMCS_GUEST_PENDING_DBG
-	vmread rdx, rdi
-	bts edx, 14                     ; BS: single-step trap pending (SDM 24.4.2)
-	vmwrite rdi, rdx
-	jmp .cpuid_stepped
+.cpuid_wraps:
+	mov edi, EXIT_REASON_CPUID      ; the reason again, for the C path
 
+; 2. The C fast path (vmm/exit.c vmx_exit_fast): RSI and RDI are saved already; the registers C
+;    may clobber, and RBX, go below them, so that the frame starts like struct guest_regs (RAX,
+;    RCX, RDX, RBX: the only registers the fast path reads or writes). RSI holds the vcpu, EDI the
+;    exit reason, which RBX keeps across the call (C preserves it; the guest's is in the frame).
+;    0: the instruction's effect is done and it is completed here; anything else: the full path.
+.c_fast:
+	push r11
+	push r10
+	push r9
+	push r8
+	push rbx
+	push rdx
+	push rcx
+	push rax
+	mov ebx, edi
+	mov edx, edi
+	mov rdi, rsp
+	call vmx_exit_fast
+	test eax, eax
+	jnz .full
+	COMPLETE_INSN rax, .c_wraps
+.c_count:
+	mov rsi, [rsp + 80]             ; the vcpu pointer at HOST_RSP
+	inc qword [rsi + V_EXITS + rbx * 8]
+	pop rax
+	pop rcx
+	pop rdx
+	pop rbx
+	pop r8
+	pop r9
+	pop r10
+	pop r11
+	pop rdi
+	pop rsi
+	vmresume
+	jmp .resume_failed
+.c_wraps:
+	call vmx_exit_complete_wrapped  ; RSP is 16-byte aligned here, as at the call above
+	jmp .c_count
+
+; 3. Everything else: the full save, in struct guest_regs order, and the dispatcher.
 .full:
+	pop rax
+	pop rcx
+	pop rdx
+	pop rbx
+	pop r8
+	pop r9
+	pop r10
+	pop r11
 	pop rdi
 	pop rsi
 	push r15

@@ -33,8 +33,9 @@
 #include "cpu_fakes.h"
 #include "vmcs_fake.h"
 
-/* The exit stub's C entry (vmm/exit.c declares it there, for vmx_entry.asm only). */
+/* The exit stub's C entries (vmm/exit.c declares them there, for vmx_entry.asm only). */
 void vmx_exit_handler(struct guest_regs *r, struct vcpu *v);
+int vmx_exit_fast(struct guest_regs *r, struct vcpu *v, uint32_t raw);
 
 /* ---- fakes for arch/x86/vmx_entry.asm and vmm/vmm.c ---- */
 
@@ -263,7 +264,14 @@ static void vm_exit(uint32_t raw_reason, uint64_t qualification, uint32_t instr_
 	vmcs_write32(VMCS_EXIT_REASON, raw_reason);
 	vmcs_writenat(VMCS_EXIT_QUALIFICATION, qualification);
 	vmcs_write32(VMCS_EXIT_INSTR_LEN, instr_len);
-	vmx_exit_handler(&regs, &cpu0);
+	/* As the stub does after its own CPUID path: the C fast path, whose completed exits the stub
+	 * finishes (its COMPLETE_INSN is vcpu_complete_instruction), else the full dispatcher. */
+	if (vmx_exit_fast(&regs, &cpu0, raw_reason) == 0) {
+		vcpu_complete_instruction();
+		cpu0.exits[raw_reason]++;
+	} else {
+		vmx_exit_handler(&regs, &cpu0);
+	}
 }
 
 static uint64_t rip(void) { return vmcs_readnat(VMCS_GUEST_RIP); }
