@@ -51,7 +51,10 @@ static inline int tpause(uint32_t ctrl, uint64_t deadline)
 	return cf;
 }
 
-static inline void umonitor(const volatile void *addr) { __asm__ volatile("umonitor %0" ::"r"(addr) : "memory"); }
+static inline void umonitor(const volatile void *addr)
+{
+	__asm__ volatile("umonitor %0" ::"r"(addr) : "memory");
+}
 
 static inline int umwait(uint32_t ctrl, uint64_t deadline)
 {
@@ -138,10 +141,20 @@ static inline uint32_t rdpkru(void)
 
 static inline void wrpkru(uint32_t v) { __asm__ volatile("wrpkru" ::"a"(v), "c"(0), "d"(0) : "memory"); }
 
-static inline void clflushopt(const volatile void *p) { __asm__ volatile("clflushopt %0" ::"m"(*(const volatile char *)p)); }
-static inline void clwb(const volatile void *p) { __asm__ volatile("clwb %0" ::"m"(*(const volatile char *)p)); }
+static inline void clflushopt(const volatile void *p)
+{
+	__asm__ volatile("clflushopt %0" ::"m"(*(const volatile char *)p));
+}
+
+static inline void clwb(const volatile void *p)
+{
+	__asm__ volatile("clwb %0" ::"m"(*(const volatile char *)p));
+}
 
 /* PCONFIG with leaf EAX (SDM Vol. 2B, PCONFIG): an unsupported leaf raises #GP(0). */
-static inline void pconfig(uint32_t leaf) { __asm__ volatile("pconfig" ::"a"(leaf), "b"(0), "c"(0), "d"(0) : "memory"); }
+static inline void pconfig(uint32_t leaf)
+{
+	__asm__ volatile("pconfig" ::"a"(leaf), "b"(0), "c"(0), "d"(0) : "memory");
+}
 
 #endif
