@@ -63,7 +63,7 @@ bench_SRCS := guest/bench/main.c guest/bench/ops.c guest/common/efi_io.c
 bench_ASM :=
 GUEST_EFIS := $(addprefix $(BUILD)/guest/,$(addsuffix .efi,$(GUESTS)))
 
-.PHONY: all keel guests clean check check-unit check-boot run run-kvm bench help deps deps-boot unit-bins \
+.PHONY: all keel guests clean check check-unit check-boot check-models run run-kvm bench help deps deps-boot unit-bins \
 	image debug fuzz fuzz-bin
 .DEFAULT_GOAL := all
 
@@ -215,6 +215,11 @@ check-boot: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/boot/run-all.sh
 
+# The Bochs 3.0 CPU-model matrix alone (check-boot runs it too; docs/testing.md).
+check-models: deps-boot
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/boot/run-all.sh bochs3-models
+
 check:
 	$(Q)tools/deps.sh build boot fuzz
 	$(Q)$(MAKE) --no-print-directory all unit-bins fuzz-bin
@@ -262,6 +267,7 @@ help:
 	@echo "make run        boot keel with its default guest (PLATFORM=kvm|bochs|qemu to choose)"
 	@echo "make check      unit tests, then boot tests; ends with 'N passed, N failed'"
 	@echo "make check-unit host unit tests only"
+	@echo "make check-models selftest natively and under keel on ten Bochs 3.0 CPU models"
 	@echo "make fuzz       libFuzzer over the exit handlers for FUZZ_SECONDS (default 60)"
 	@echo "make bench      exit costs under Bochs, native vs keel (build/bench/bench.txt)"
 	@echo "make image      build/keel.img, a disk image for a USB stick or an emulator (IMAGE_NEXT=...)"

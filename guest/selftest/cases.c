@@ -540,6 +540,349 @@ static void xsave_xgetbv_ud_without_osxsave(struct result *r)
 	expect_ud(r, "xgetbv with CR4.OSXSAVE=0", &f);
 }
 
+/* ---- instructions CPUID advertises: each must execute without #UD (SDM Vol. 2, each
+ * instruction's "#UD If CPUID.(...)=0"). In VMX non-root several need a VM-execution control as
+ * well (SDM Vol. 3C 25.3, Table 25-7: RDTSCP and RDPID "enable RDTSCP", INVPCID "enable INVPCID",
+ * XSAVES/XRSTORS "enable XSAVES/XRSTORS", TPAUSE/UMONITOR/UMWAIT "enable user wait and pause");
+ * a hypervisor that shows the CPUID bit without the control makes these fail. ---- */
+
+enum cpuid_reg { REG_EAX, REG_EBX, REG_ECX, REG_EDX };
+
+/* Skips r unless CPUID.leaf.sub:reg has bit (a leaf above the processor's maximum has none). */
+static int need_cpuid(struct result *r, uint32_t leaf, uint32_t sub, enum cpuid_reg reg, uint64_t bit,
+		      const char *feature)
+{
+	static const char names[] = "ABCD";
+	struct cpuid_regs c;
+	cpuid(leaf & 0x80000000u, 0, &c);
+	if (c.eax >= leaf) {
+		cpuid(leaf, sub, &c);
+		uint32_t v[4] = { c.eax, c.ebx, c.ecx, c.edx };
+		if (v[reg] & bit)
+			return 1;
+	}
+	result_skip(r, "not advertised (CPUID.0x%x.%u:E%cX[%d] %s is 0)", leaf, sub, names[reg],
+		    __builtin_ctzll(bit), feature);
+	return 0;
+}
+
+/* TPAUSE and UMWAIT wait until this many TSC ticks from now at most (Bochs: instructions). */
+#define WAIT_TICKS 4000
+
+struct wait_op {
+	volatile uint64_t line; /* what UMONITOR watches */
+	int cf;
+};
+
+static void do_tpause(void *p)
+{
+	struct wait_op *o = p;
+	o->cf = tpause(0, rdtsc() + WAIT_TICKS);
+}
+
+static void do_umonitor(void *p)
+{
+	struct wait_op *o = p;
+	umonitor(&o->line);
+}
+
+static void do_umonitor_umwait(void *p)
+{
+	struct wait_op *o = p;
+	umonitor(&o->line);
+	o->cf = umwait(0, rdtsc() + WAIT_TICKS);
+}
+
+static void waitpkg_case(struct result *r, void (*fn)(void *), const char *what)
+{
+	if (!need_cpuid(r, 7, 0, REG_ECX, CPUID7_ECX_WAITPKG, "WAITPKG"))
+		return;
+	struct wait_op o = { 0, 0 };
+	struct fault f = trap_catch(fn, &o);
+	expect_none(r, what, &f);
+}
+static void insn_waitpkg_tpause(struct result *r) { waitpkg_case(r, do_tpause, "tpause"); }
+static void insn_waitpkg_umonitor(struct result *r) { waitpkg_case(r, do_umonitor, "umonitor"); }
+static void insn_waitpkg_umwait(struct result *r) { waitpkg_case(r, do_umonitor_umwait, "umonitor+umwait"); }
+
+struct tsc_aux_op {
+	uint64_t aux, tsc_before, tsc;
+	uint32_t ecx;
+};
+
+static void do_rdpid(void *p)
+{
+	struct tsc_aux_op *o = p;
+	o->aux = rdpid();
+}
+
+static void do_rdtscp(void *p)
+{
+	struct tsc_aux_op *o = p;
+	o->tsc_before = rdtsc();
+	o->tsc = rdtscp(&o->ecx);
+}
+
+/* RDPID reads IA32_TSC_AUX. */
+static void insn_rdpid(struct result *r)
+{
+	if (!need_cpuid(r, 7, 0, REG_ECX, CPUID7_ECX_RDPID, "RDPID"))
+		return;
+	struct tsc_aux_op o = { 0 };
+	struct fault f = trap_catch(do_rdpid, &o);
+	uint64_t msr = rdmsr(MSR_IA32_TSC_AUX);
+	if (expect_none(r, "rdpid", &f) && o.aux != msr)
+		result_fail(r, "rdpid 0x%lx, IA32_TSC_AUX 0x%lx", (unsigned long)o.aux, (unsigned long)msr);
+}
+
+/* RDTSCP: the TSC (not behind an RDTSC just before it) and IA32_TSC_AUX[31:0] in ECX. */
+static void insn_rdtscp(struct result *r)
+{
+	if (!need_cpuid(r, 0x80000001, 0, REG_EDX, CPUID80000001_EDX_RDTSCP, "RDTSCP"))
+		return;
+	struct tsc_aux_op o = { 0 };
+	struct fault f = trap_catch(do_rdtscp, &o);
+	if (!expect_none(r, "rdtscp", &f))
+		return;
+	uint64_t msr = rdmsr(MSR_IA32_TSC_AUX);
+	if (o.ecx != (uint32_t)msr)
+		result_fail(r, "rdtscp ECX 0x%x, IA32_TSC_AUX 0x%lx", o.ecx, (unsigned long)msr);
+	if (o.tsc < o.tsc_before)
+		result_fail(r, "rdtscp 0x%lx is behind rdtsc 0x%lx", (unsigned long)o.tsc,
+			    (unsigned long)o.tsc_before);
+}
+
+/* RDRAND and RDSEED may answer CF=0 (nothing ready yet); software retries (Intel's DRNG guide:
+ * RDRAND failing 10 times in a row means a broken generator; RDSEED needs more patience). */
+struct rand_op {
+	int (*insn)(uint64_t *);
+	int tries, ok;
+	uint64_t v;
+};
+
+static void do_rand(void *p)
+{
+	struct rand_op *o = p;
+	for (int i = 0; i < o->tries && !o->ok; i++) {
+		o->ok = o->insn(&o->v);
+		if (!o->ok)
+			pause();
+	}
+}
+
+static void rand_case(struct result *r, struct rand_op *o, const char *what)
+{
+	struct fault f = trap_catch(do_rand, o);
+	if (expect_none(r, what, &f) && !o->ok)
+		result_fail(r, "%s: CF=0 on %d tries in a row", what, o->tries);
+}
+
+static void insn_rdrand(struct result *r)
+{
+	if (!need_cpuid(r, 1, 0, REG_ECX, CPUID1_ECX_RDRAND, "RDRAND"))
+		return;
+	struct rand_op o = { .insn = rdrand64, .tries = 10 };
+	rand_case(r, &o, "rdrand");
+}
+
+static void insn_rdseed(struct result *r)
+{
+	if (!need_cpuid(r, 7, 0, REG_EBX, CPUID7_EBX_RDSEED, "RDSEED"))
+		return;
+	struct rand_op o = { .insn = rdseed64, .tries = 1000 };
+	rand_case(r, &o, "rdseed");
+}
+
+/* INVPCID types 2 (all contexts, globals too) and 3 (all but globals) need no CR4.PCIDE and
+ * ignore the descriptor. */
+static void do_invpcid_all(void *p)
+{
+	static const struct invpcid_desc d = { 0, 0 };
+	invpcid(*(const uint64_t *)p, &d);
+}
+
+static void insn_invpcid(struct result *r)
+{
+	if (!need_cpuid(r, 7, 0, REG_EBX, CPUID7_EBX_INVPCID, "INVPCID"))
+		return;
+	for (uint64_t type = 2; type <= 3; type++) {
+		char what[24];
+		fmt_snprintf(what, sizeof(what), "invpcid type %lu", (unsigned long)type);
+		struct fault f = trap_catch(do_invpcid_all, &type);
+		expect_none(r, what, &f);
+	}
+}
+
+/* XSAVES/XRSTORS need CR4.OSXSAVE (set for the case, as for xsetbv.*). XSAVES writes the
+ * compacted format: XCOMP_BV (header bytes 8-15, at 520) has bit 63 set (SDM Vol. 1 13.11); XRSTORS
+ * of that image completes. Both at CPL 0; EDX:EAX = all ones asks for every enabled component. */
+static uint8_t xsave_area[4096] __attribute__((aligned(64)));
+
+static void do_xsaves_xrstors(void *p)
+{
+	(void)p;
+	xsaves(xsave_area, ~0ULL);
+	__asm__ volatile("" ::: "memory");
+	xrstors(xsave_area, ~0ULL);
+}
+
+static void insn_xsaves(struct result *r)
+{
+	if (!cpuid1_ecx_has(CPUID1_ECX_XSAVE)) {
+		result_skip(r, "no XSAVE in CPUID");
+		return;
+	}
+	if (!need_cpuid(r, 0xD, 1, REG_EAX, CPUIDD1_EAX_XSAVES, "XSAVES"))
+		return;
+	uint64_t cr4 = read_cr4();
+	write_cr4(cr4 | CR4_OSXSAVE);
+	struct cpuid_regs c;
+	cpuid(0xD, 1, &c); /* EBX: bytes for XCR0 | IA32_XSS in the compacted format */
+	uint64_t xss;
+	struct fault f = try_rdmsr(MSR_IA32_XSS, &xss);
+	if (!expect_none(r, "rdmsr IA32_XSS", &f)) {
+		write_cr4(cr4);
+		return;
+	}
+	if (c.ebx > sizeof(xsave_area)) {
+		write_cr4(cr4);
+		result_skip(r, "XSAVES area of %u bytes is over %u", c.ebx, (unsigned)sizeof(xsave_area));
+		return;
+	}
+	memset(xsave_area, 0, sizeof(xsave_area));
+	f = trap_catch(do_xsaves_xrstors, 0);
+	write_cr4(cr4);
+	uint64_t xcomp_bv;
+	memcpy(&xcomp_bv, xsave_area + 520, sizeof(xcomp_bv));
+	if (expect_none(r, "xsaves+xrstors", &f) && !(xcomp_bv & BIT(63)))
+		result_fail(r, "XCOMP_BV 0x%lx after XSAVES, bit 63 clear", (unsigned long)xcomp_bv);
+}
+
+/* With CR4.OSXSAVE=1, XGETBV of XCR0 completes with bit 0 (x87) set; XGETBV(1) (XINUSE) too where
+ * CPUID.(0xD,1):EAX[2] says so. */
+static void insn_xgetbv(struct result *r)
+{
+	if (!cpuid1_ecx_has(CPUID1_ECX_XSAVE)) {
+		result_skip(r, "no XSAVE in CPUID");
+		return;
+	}
+	uint64_t cr4 = read_cr4();
+	write_cr4(cr4 | CR4_OSXSAVE);
+	struct xcr_op o = { .index = 0 };
+	struct fault f = trap_catch(do_xgetbv, &o);
+	if (expect_none(r, "xgetbv XCR0", &f) && !(o.val & XCR0_X87))
+		result_fail(r, "XCR0 0x%lx without x87", (unsigned long)o.val);
+	struct cpuid_regs c;
+	cpuid(0xD, 1, &c);
+	if (c.eax & CPUIDD1_EAX_XGETBV_ECX1) {
+		o.index = 1;
+		f = trap_catch(do_xgetbv, &o);
+		expect_none(r, "xgetbv XCR1 (XINUSE)", &f);
+	}
+	write_cr4(cr4);
+}
+
+/* RDFSBASE/RDGSBASE need CR4.FSGSBASE (set for the case) and read what the MSRs hold. */
+struct base_op {
+	uint64_t fs, gs;
+};
+
+static void do_rdfsgsbase(void *p)
+{
+	struct base_op *o = p;
+	o->fs = rdfsbase();
+	o->gs = rdgsbase();
+}
+
+static void insn_rdfsbase(struct result *r)
+{
+	if (!need_cpuid(r, 7, 0, REG_EBX, CPUID7_EBX_FSGSBASE, "FSGSBASE"))
+		return;
+	uint64_t cr4 = read_cr4();
+	write_cr4(cr4 | CR4_FSGSBASE);
+	struct base_op o = { 0, 0 };
+	struct fault f = trap_catch(do_rdfsgsbase, &o);
+	write_cr4(cr4);
+	if (!expect_none(r, "rdfsbase+rdgsbase", &f))
+		return;
+	uint64_t fs = rdmsr(MSR_FS_BASE), gs = rdmsr(MSR_GS_BASE);
+	if (o.fs != fs || o.gs != gs)
+		result_fail(r, "rdfsbase 0x%lx rdgsbase 0x%lx, MSRs 0x%lx 0x%lx", (unsigned long)o.fs,
+			    (unsigned long)o.gs, (unsigned long)fs, (unsigned long)gs);
+}
+
+/* RDPKRU/WRPKRU need CR4.PKE (set for the case; PKRU 0 lets every key access everything, so the
+ * firmware's pages stay usable). With PKE set CPUID.7.0:ECX.OSPKE (bit 4) reads 1, and clear 0. */
+struct pkru_op {
+	uint32_t before, after;
+};
+
+static void do_pkru_roundtrip(void *p)
+{
+	struct pkru_op *o = p;
+	o->before = rdpkru();
+	wrpkru(o->before);
+	o->after = rdpkru();
+}
+
+static int cpuid7_ecx_has(uint64_t bit)
+{
+	struct cpuid_regs c;
+	cpuid(7, 0, &c);
+	return !!(c.ecx & bit);
+}
+
+static void insn_rdpkru(struct result *r)
+{
+	if (!need_cpuid(r, 7, 0, REG_ECX, CPUID7_ECX_PKU, "PKU"))
+		return;
+	uint64_t cr4 = read_cr4();
+	write_cr4(cr4 | CR4_PKE);
+	int ospke_on = cpuid7_ecx_has(CPUID7_ECX_OSPKE);
+	struct pkru_op o = { 0, 0 };
+	struct fault f = trap_catch(do_pkru_roundtrip, &o);
+	write_cr4(cr4 & ~CR4_PKE);
+	int ospke_off = cpuid7_ecx_has(CPUID7_ECX_OSPKE);
+	write_cr4(cr4);
+	if (expect_none(r, "rdpkru+wrpkru", &f) && o.before != o.after)
+		result_fail(r, "PKRU 0x%x, 0x%x after writing it back", o.before, o.after);
+	if (!ospke_on || ospke_off)
+		result_fail(r, "OSPKE reads %d with CR4.PKE=1, %d with 0", ospke_on, ospke_off);
+}
+
+static void do_clflushopt(void *p) { clflushopt(p); }
+static void do_clwb(void *p) { clwb(p); }
+
+static void insn_clflushopt(struct result *r)
+{
+	if (!need_cpuid(r, 7, 0, REG_EBX, CPUID7_EBX_CLFLUSHOPT, "CLFLUSHOPT"))
+		return;
+	volatile uint64_t v = 1;
+	struct fault f = trap_catch(do_clflushopt, (void *)&v);
+	expect_none(r, "clflushopt", &f);
+}
+
+static void insn_clwb(struct result *r)
+{
+	if (!need_cpuid(r, 7, 0, REG_EBX, CPUID7_EBX_CLWB, "CLWB"))
+		return;
+	volatile uint64_t v = 1;
+	struct fault f = trap_catch(do_clwb, (void *)&v);
+	expect_none(r, "clwb", &f);
+}
+
+/* PCONFIG with a leaf no processor defines: #GP(0), not #UD (in VMX non-root "enable PCONFIG"
+ * decides between the two). */
+static void do_pconfig_bad_leaf(void *p) { (void)p; pconfig(0xFFFFFFFF); }
+
+static void insn_pconfig(struct result *r)
+{
+	if (!need_cpuid(r, 7, 0, REG_EDX, CPUID7_EDX_PCONFIG, "PCONFIG"))
+		return;
+	struct fault f = trap_catch(do_pconfig_bad_leaf, 0);
+	expect_gp0(r, "pconfig leaf 0xffffffff", &f);
+}
+
 /* ---- cache instructions ---- */
 
 /* INVD completes; a value just written still reads back. Only meaningful under keel, which must
@@ -977,6 +1320,21 @@ const struct selftest_case selftest_cases[] = {
 	{ "xsetbv.invalid_gp", xsetbv_invalid_gp, CASE_ON_APS },
 	{ "xsetbv.bad_index_gp", xsetbv_bad_index_gp, CASE_ON_APS },
 	{ "xsave.xgetbv_ud_without_osxsave", xsave_xgetbv_ud_without_osxsave, CASE_ON_APS },
+	{ "insn.waitpkg_tpause", insn_waitpkg_tpause, CASE_ON_APS },
+	{ "insn.waitpkg_umonitor", insn_waitpkg_umonitor, CASE_ON_APS },
+	{ "insn.waitpkg_umwait", insn_waitpkg_umwait, CASE_ON_APS },
+	{ "insn.rdpid", insn_rdpid, CASE_ON_APS },
+	{ "insn.rdtscp", insn_rdtscp, CASE_ON_APS },
+	{ "insn.rdrand", insn_rdrand, CASE_ON_APS },
+	{ "insn.rdseed", insn_rdseed, CASE_ON_APS },
+	{ "insn.invpcid", insn_invpcid, CASE_ON_APS },
+	{ "insn.xsaves", insn_xsaves, CASE_ON_APS },
+	{ "insn.xgetbv", insn_xgetbv, CASE_ON_APS },
+	{ "insn.rdfsbase", insn_rdfsbase, CASE_ON_APS },
+	{ "insn.rdpkru", insn_rdpkru, CASE_ON_APS },
+	{ "insn.clflushopt", insn_clflushopt, CASE_ON_APS },
+	{ "insn.clwb", insn_clwb, CASE_ON_APS },
+	{ "insn.pconfig", insn_pconfig, CASE_ON_APS },
 	{ "cache.wbinvd_completes", wbinvd_completes, CASE_ON_APS },
 	{ "invd.completes", invd_completes, CASE_ON_APS },
 	{ "hc.version", hc_version, CASE_ON_APS },

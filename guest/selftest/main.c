@@ -11,7 +11,7 @@
 #include "../../lib/string.h"
 #include "../../vmm/hypercall_abi.h"
 
-#define MAX_AP_CASES 64
+#define MAX_AP_CASES 96
 
 struct platform platform;
 

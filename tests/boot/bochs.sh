@@ -12,15 +12,20 @@ usage() {
 	cat <<EOF
 usage: tests/boot/bochs.sh --esp DIR --name NAME [--cpus 2] [--megs 512] [--timeout 300]
                            [--end REGEX] [--allow-panic REGEX] [--grace SECONDS] [--bochs PATH]
-                           [--expect-entry-failure]
+                           [--expect-entry-failure] [--model corei7_skylake_x] [--ips 200000000]
+                           [--msrs FILE] [--rc LINE]...
 PATH: the emulator to run (default: bochs, Debian 12's 2.7; tools/bochs3.sh builds 3.0).
+--model: a Bochs CPU model ('PATH -help cpu' lists them). --msrs: Bochs's cpu: msrs= file (the
+format of Bochs's msrs.def); unknown MSRs then raise #GP as on hardware (ignore_bad_msrs=0).
+--rc: a line appended to the bochsrc (repeatable).
 Work files (bochsrc, cmds, serial.log, bochs.log, bochs.out, esp/) go to build/boot/NAME/.
 EOF
 	exit 2
 }
 
 ESP='' NAME='' CPUS=2 MEGS=512 TIMEOUT=300 END='selftest: [0-9]+ passed' ALLOW_PANIC='' GRACE=3
-EMU=bochs EXPECT_ENTRY_FAILURE=
+EMU=bochs EXPECT_ENTRY_FAILURE='' MODEL=corei7_skylake_x IPS=200000000 MSRS=
+RC_EXTRA=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--esp) need_arg "$1" $#; ESP=$2; shift 2 ;;
@@ -33,6 +38,10 @@ while [[ $# -gt 0 ]]; do
 	--grace) need_arg "$1" $#; GRACE=$2; shift 2 ;;
 	--bochs) need_arg "$1" $#; EMU=$2; shift 2 ;;
 	--expect-entry-failure) EXPECT_ENTRY_FAILURE=yes; shift ;;
+	--model) need_arg "$1" $#; MODEL=$2; shift 2 ;;
+	--ips) need_arg "$1" $#; IPS=$2; shift 2 ;;
+	--msrs) need_arg "$1" $#; MSRS=$2; shift 2 ;;
+	--rc) need_arg "$1" $#; RC_EXTRA+=("$2"); shift 2 ;;
 	-h | --help) usage ;;
 	*) echo "$PROG: unknown argument '$1'" >&2; usage ;;
 	esac
@@ -43,6 +52,12 @@ check_uint --cpus "$CPUS"
 check_uint --megs "$MEGS"
 check_uint --timeout "$TIMEOUT"
 check_uint --grace "$GRACE"
+check_uint --ips "$IPS"
+[[ $MODEL =~ ^[a-z0-9_]+$ ]] || die "--model wants a Bochs CPU model name, got '$MODEL'"
+if [[ -n $MSRS ]]; then
+	[[ -f $MSRS ]] || die "--msrs $MSRS: no such file"
+	MSRS=$(cd "$(dirname "$MSRS")" && pwd)/$(basename "$MSRS")
+fi
 [[ -d $ESP ]] || die "ESP directory '$ESP' not found"
 PROG="bochs.sh $NAME"
 
@@ -68,9 +83,11 @@ SERIAL="$WORK/serial.log" CLEAN="$WORK/serial.clean" BLOG="$WORK/bochs.log" BOUT
 RC="$WORK/bochsrc" CMDS="$WORK/cmds"
 : >"$SERIAL"
 
+CPU_LINE="cpu: model=$MODEL, count=$CPUS, ips=$IPS"
+[[ -z $MSRS ]] || CPU_LINE+=", ignore_bad_msrs=0, msrs=\"$MSRS\""
 cat >"$RC" <<EOF
 megs: $MEGS
-cpu: model=corei7_skylake_x, count=$CPUS, ips=200000000
+$CPU_LINE
 romimage: file=$OVMF, address=0xffe00000
 vgaromimage: file=$VGABIOS
 ata0-master: type=disk, path=$WORK/esp, mode=vvfat, journal=$WORK/esp.redolog
@@ -81,6 +98,7 @@ log: $BLOG
 magic_break: enabled=0
 port_e9_hack: enabled=1
 EOF
+((${#RC_EXTRA[@]} == 0)) || printf '%s\n' "${RC_EXTRA[@]}" >>"$RC"
 # The Debian build has the debugger compiled in: without "c" it stops at the first instruction.
 echo c >"$CMDS"
 
@@ -120,7 +138,7 @@ trap 'echo "$PROG: interrupted" >&2; exit 130' INT
 trap 'exit 143' TERM
 
 START=$(now)
-echo "bochs.sh $NAME: Bochs, $CPUS CPUs, $MEGS MiB, timeout ${TIMEOUT}s, end marker /$END/ (logs in build/boot/$NAME/)"
+echo "bochs.sh $NAME: Bochs $MODEL${MSRS:+ (strict MSRs)}, $CPUS CPUs, $MEGS MiB, timeout ${TIMEOUT}s, end marker /$END/ (logs in build/boot/$NAME/)"
 # /usr/bin/bochs is a script that execs bochs-bin: $! is the emulator itself once the exec is done.
 # TERM: the term display needs a terminfo entry even though its output goes to a file.
 (cd "$WORK" && TERM=xterm exec "$EMU" -q -f "$RC" -rc "$CMDS" </dev/null >"$BOUT" 2>&1) &
