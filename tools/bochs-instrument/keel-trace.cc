@@ -8,7 +8,8 @@
 //
 // Trace format (text, one record a line, fields separated by one space; docs/bochs-debugging.md):
 //   # keel-trace 1 ...                               header, then comments
-//   X seq cpu icount reason qualification rip        VM exit (reason in hex, bit 31: failed entry)
+//   X seq cpu icount reason qualification rip vmcs   VM exit (hex: reason, bit 31 for a failed
+//                                                    entry; qualification; guest RIP; VMCS address)
 //   E seq cpu icount root                            VM entry ending the root episode of exit seq
 //   P reason rip count                               profile build only: root instructions at rip
 // icount is the CPU's instruction count (Bochs's get_icount(); with one CPU, the debugger's time
@@ -106,7 +107,7 @@ void bx_instr_init_env(void)
 	setvbuf(trace_file, NULL, _IOLBF, 0);
 	fprintf(trace_file, "# keel-trace 1 profile=%d stop=%llu\n", KEEL_PROFILE,
 	        (unsigned long long)stop_seq);
-	fprintf(trace_file, "# X seq cpu icount reason qualification rip | E seq cpu icount root\n");
+	fprintf(trace_file, "# X seq cpu icount reason qualification rip vmcs | E seq cpu icount root\n");
 #if KEEL_PROFILE
 	atexit(profile_dump);
 #endif
@@ -144,9 +145,9 @@ void bx_instr_vmexit(unsigned cpu, Bit32u reason, Bit64u qualification)
 		// loading already got far enough to report the entry (MSR-loading failures).
 		if ((reason & 0x80000000u) && k->in_root_episode)
 			write_entry(cpu, icount);
-		fprintf(trace_file, "X %llu %u %llu %x %llx %llx\n", (unsigned long long)trace_seq, cpu,
+		fprintf(trace_file, "X %llu %u %llu %x %llx %llx %llx\n", (unsigned long long)trace_seq, cpu,
 		        (unsigned long long)icount, (unsigned)reason, (unsigned long long)qualification,
-		        (unsigned long long)guest_rip_at_exit(c, reason));
+		        (unsigned long long)guest_rip_at_exit(c, reason), (unsigned long long)c->vmcsptr);
 	}
 	k->in_root_episode = true;
 	k->host_load_pending = true;
@@ -156,8 +157,9 @@ void bx_instr_vmexit(unsigned cpu, Bit32u reason, Bit64u qualification)
 
 	if (trace_seq == stop_seq) {
 #if BX_DEBUGGER
-		fprintf(stderr, "keel-trace: exit %llu (cpu %u, reason 0x%x): stopping in the debugger\n",
-		        (unsigned long long)trace_seq, cpu, (unsigned)reason);
+		fprintf(stderr, "keel-trace: exit %llu (cpu %u, reason 0x%x, guest RIP 0x%llx, VMCS 0x%llx): "
+		        "stopping in the debugger\n", (unsigned long long)trace_seq, cpu, (unsigned)reason,
+		        (unsigned long long)guest_rip_at_exit(c, reason), (unsigned long long)c->vmcsptr);
 		// VMexit() loads the host state and longjmps to the instruction loop, whose epilogue
 		// sees the request: the debugger prompts at keel's exit entry point, host RIP.
 		bx_debug_break();
