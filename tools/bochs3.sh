@@ -16,6 +16,9 @@
 # An instrumented prefix is rebuilt when the module's sources change (a checksum in the prefix).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# 1: the plain build carries the trace module too (it costs nothing measurable at run time), and
+# --instrumented is that same build, so CI builds Bochs once. Changing it rebuilds build/tools/bochs-3.0.
+INSTRUMENT_PLAIN=0
 VARIANT=plain
 case ${1:-} in
 "") ;;
@@ -29,6 +32,9 @@ esac
 SRC=$ROOT/build/tools/src
 MODULE=$ROOT/tools/bochs-instrument
 LIST=/etc/apt/sources.list.d/keel-trixie-src.sources
+[[ $VARIANT == instr && $INSTRUMENT_PLAIN == 1 ]] && VARIANT=plain
+WITH_MODULE=yes
+[[ $VARIANT == plain && $INSTRUMENT_PLAIN != 1 ]] && WITH_MODULE=
 case $VARIANT in
 plain) PREFIX=$ROOT/build/tools/bochs-3.0 SRCDIR=bochs-src ;;
 instr) PREFIX=$ROOT/build/tools/bochs-3.0-instr SRCDIR=bochs-src-instr ;;
@@ -42,11 +48,12 @@ module_sum() {
 }
 
 if [[ -x $BIN ]]; then
-	if [[ $VARIANT == plain || $(cat "$PREFIX/keel-module.md5" 2>/dev/null) == "$(module_sum)" ]]; then
+	if [[ -z $WITH_MODULE && ! -f $PREFIX/keel-module.md5 ]] ||
+		[[ -n $WITH_MODULE && $(cat "$PREFIX/keel-module.md5" 2>/dev/null) == "$(module_sum)" ]]; then
 		echo "$BIN"
 		exit 0
 	fi
-	echo "bochs3: tools/bochs-instrument changed since $PREFIX was built: rebuilding" >&2
+	echo "bochs3: $PREFIX was not built with this trace module (tools/bochs-instrument): rebuilding" >&2
 fi
 if [[ $(id -u) -ne 0 ]]; then
 	echo "bochs3: building Bochs 3.0 needs root once (a deb-src line for trixie and g++," >&2
@@ -86,14 +93,12 @@ fi
 TARBALL=$(ls bochs_3.0*.orig.tar.* | head -n 1)
 LOG=$SRC/build.log
 CONFIG_EXTRA=()
-if [[ $VARIANT != plain ]]; then
-	LOG=$SRC/build-$VARIANT.log
-	CONFIG_EXTRA=(--enable-instrumentation=instrument/keel)
-fi
+[[ $VARIANT == plain ]] || LOG=$SRC/build-$VARIANT.log
+[[ -z $WITH_MODULE ]] || CONFIG_EXTRA=(--enable-instrumentation=instrument/keel)
 rm -rf "$SRCDIR" && mkdir "$SRCDIR"
 tar -xf "$TARBALL" -C "$SRCDIR" --strip-components=1
 cd "$SRCDIR"
-if [[ $VARIANT != plain ]]; then
+if [[ -n $WITH_MODULE ]]; then
 	# configure takes the module directory relative to the source tree.
 	mkdir instrument/keel
 	cp "$MODULE"/Makefile.in "$MODULE"/instrument.h "$MODULE"/keel-mode.h "$MODULE"/*.cc instrument/keel/
@@ -113,5 +118,5 @@ echo "bochs3: configuring and building $PREFIX (about 10 minutes on 2 cores); lo
 	tail -n 20 "$LOG" >&2
 	exit 1
 }
-[[ $VARIANT == plain ]] || module_sum >"$PREFIX/keel-module.md5"
+[[ -z $WITH_MODULE ]] || module_sum >"$PREFIX/keel-module.md5"
 echo "$BIN"
