@@ -80,8 +80,10 @@ for f in "$OVMF" "$VGABIOS"; do
 done
 command -v bochs >/dev/null || die "bochs not installed (tools/deps.sh boot)"
 EMU=bochs
+DBG=() # Bochs 3.0 starts its debugger only when asked (-dbg); Debian's 2.7 always does
 if [[ -n $STOP || -n $TRACE_ONLY ]]; then
 	EMU=$(tools/bochs3.sh --instrumented) || die "no instrumented Bochs 3.0 (tools/bochs3.sh --instrumented)"
+	DBG=(-dbg)
 	[[ -n $BREAK_GIVEN ]] || BREAK=none
 fi
 
@@ -139,7 +141,7 @@ base_in() {
 }
 
 # probe_done: the first boot has what it is for: keel's base; with --stop-at-exit, exit N's trace
-# record too; with --trace-only, the end of selftest.
+# record too (to show it); with --trace-only, the end of selftest. --base skips it (not --trace-only).
 probe_done() {
 	[[ -n $BASE ]] || return 1
 	if [[ -n $TRACE_ONLY ]]; then
@@ -150,13 +152,13 @@ probe_done() {
 }
 
 # ---- first boot: no breakpoints; stop once keel has printed its base (and see probe_done) ----
-if [[ -z $BASE || -n $STOP || -n $TRACE_ONLY ]]; then
+if [[ -z $BASE || -n $TRACE_ONLY ]]; then
 	PROBE_BASE=$BASE
 	bochsrc probe 0
 	echo c >"$WORK/probe.cmds"
 	rm -f "$WORK/probe.trace"
 	echo "debug: first boot ($EMU, no breakpoints) to learn keel's image base${STOP:+ and exit $STOP}${TRACE_ONLY:+ and the whole trace}"
-	(cd "$WORK" && KEEL_TRACE=$WORK/probe.trace TERM=xterm exec "$EMU" -q -f probe.bochsrc -rc probe.cmds \
+	(cd "$WORK" && KEEL_TRACE=$WORK/probe.trace TERM=xterm exec "$EMU" "${DBG[@]}" -q -f probe.bochsrc -rc probe.cmds \
 		</dev/null >probe.bochs.out 2>&1) &
 	BOCHS_PID=$!
 	start_guard "$BOCHS_PID" probe.bochsrc KILL
@@ -223,7 +225,7 @@ check_base() {
 
 if [[ -n $BATCH ]]; then
 	echo "debug: batch run of $BATCH (output in $WORK/debug.bochs.out)"
-	(cd "$WORK" && stop_env && TERM=xterm exec "$EMU" -q -f debug.bochsrc -rc debug.cmds </dev/null >debug.bochs.out 2>&1) &
+	(cd "$WORK" && stop_env && TERM=xterm exec "$EMU" "${DBG[@]}" -q -f debug.bochsrc -rc debug.cmds </dev/null >debug.bochs.out 2>&1) &
 	BOCHS_PID=$!
 	start_guard "$BOCHS_PID" debug.bochsrc KILL
 	start=$SECONDS
@@ -254,5 +256,5 @@ trap 'kill "$CHECKER" 2>/dev/null || true' EXIT
 # The debugger owns the terminal: Ctrl-C goes to Bochs, which stops the simulation at its prompt.
 trap ':' INT
 status=0
-(cd "$WORK" && stop_env && TERM=${TERM:-xterm} exec "$EMU" -q -f debug.bochsrc -rc debug.cmds) || status=$?
+(cd "$WORK" && stop_env && TERM=${TERM:-xterm} exec "$EMU" "${DBG[@]}" -q -f debug.bochsrc -rc debug.cmds) || status=$?
 echo "debug: Bochs exited with status $status (logs in build/boot/image-debug/)"

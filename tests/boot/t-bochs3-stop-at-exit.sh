@@ -48,6 +48,7 @@ vmcs_offset() {
 }
 field_addr() { printf '0x%x' $((0x$VMCS + $(vmcs_offset "$1"))); }
 cat >"$OUT/cmds" <<EOF
+c
 xp /1wx $(field_addr 0x4402)
 xp /1gx $(field_addr 0x6400)
 xp /1gx $(field_addr 0x681e)
