@@ -244,12 +244,14 @@ debug: interactive boot: Bochs starts with these debugger commands (build/boot/i
 debug:     $LDSYM
 debug:     c
 debug: keel stops at its magic breakpoints (break=$BREAK): Bochs prints "(0) Magic breakpoint".
-${STOP:+debug: and Bochs stops right after exit $STOP, at keel's exit entry point ("keel-trace: exit $STOP ...").
-}debug: Then: u /10 (disassemble), r, sreg, creg, s (step), n, c (continue), info symbols "vmx_",
+debug: Then: u /10 (disassemble), r, sreg, creg, s (step), n, c (continue), info symbols "vmx_",
 debug:       lb "vmx_exit_handler", show "cpu0.VMX", vmexitbp, q (quit). docs/bochs-debugging.md.
 debug: keel's serial output: tail -f build/boot/image-debug/debug.serial.log (in another terminal)
 debug: The screen is on the pseudo-terminal Bochs names ("Bochs connected to screen ...").
 EOF
+if [[ -n $STOP ]]; then
+	echo "debug: Bochs stops right after exit $STOP, at keel's vmx_exit_entry (\"keel-trace: exit $STOP ...\")."
+fi
 check_base "$TIMEOUT" &
 CHECKER=$!
 trap 'kill "$CHECKER" 2>/dev/null || true' EXIT
