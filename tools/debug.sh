@@ -24,7 +24,7 @@ usage: tools/debug.sh [--break LIST] [--base ADDR] [--batch FILE] [--stop-at-exi
   --break LIST  keel.cfg break=: launch, exit, launch,exit or none (default $DEBUG_BREAK or launch)
   --base ADDR   keel's image base, when known: skips the first boot (default $DEBUG_BASE)
   --batch FILE  not interactive: run the debugger commands in FILE after ldsym (end it with q);
-                output in build/boot/image-debug/bochs.out, shown at the end
+                (first c, to run to a stop); output in build/boot/image-debug/debug.bochs.out
   --stop-at-exit N  stop at VM exit N (1 = the first, all CPUs counted; default $STOP_AT_EXIT);
                     break defaults to none
   --trace-only  no debugger stop: boot this configuration to the end under the instrumented Bochs,
