@@ -64,7 +64,7 @@ bench_ASM :=
 GUEST_EFIS := $(addprefix $(BUILD)/guest/,$(addsuffix .efi,$(GUESTS)))
 
 .PHONY: all keel guests clean check check-unit check-boot check-models run run-kvm bench help deps deps-boot unit-bins \
-	image debug fuzz fuzz-bin
+	image debug fuzz fuzz-bin trace
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/keel.efi $(GUEST_EFIS)
@@ -241,10 +241,19 @@ image: deps $(if $(findstring vmlinuz,$(IMAGE_NEXT)),linux-guest)
 	$(Q)tools/mkimage.sh
 
 # Bochs with its debugger and keel's symbols, stopping at keel's magic breakpoints
-# (DEBUG_BREAK=launch|exit|launch,exit; docs/bochs-debugging.md).
+# (DEBUG_BREAK=launch|exit|launch,exit), or at VM exit N (STOP_AT_EXIT=N; docs/bochs-debugging.md).
 debug: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/debug.sh
+
+# keel under the instrumented Bochs 3.0 (tools/bochs3.sh --instrumented): every VM exit and entry in
+# TRACE_OUT, then a summary. TRACE_NEXT=selftest|linux, TRACE_CFG= more keel.cfg lines ("\n" between).
+TRACE_NEXT ?= selftest
+TRACE_CPUS ?= 2
+TRACE_OUT ?= build/trace/trace.txt
+trace: deps-boot
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/trace run --next '$(TRACE_NEXT)' --cpus $(TRACE_CPUS) --cfg-extra '$(TRACE_CFG)' --out $(TRACE_OUT)
 
 # Not part of check: it reports against the exit-cost goals and fails only when a run or a number fails.
 bench: deps-boot
@@ -271,7 +280,8 @@ help:
 	@echo "make fuzz       libFuzzer over the exit handlers for FUZZ_SECONDS (default 60)"
 	@echo "make bench      exit costs under Bochs, native vs keel (build/bench/bench.txt)"
 	@echo "make image      build/keel.img, a disk image for a USB stick or an emulator (IMAGE_NEXT=...)"
-	@echo "make debug      keel under the Bochs debugger with symbols (DEBUG_BREAK=launch,exit)"
+	@echo "make debug      keel under the Bochs debugger with symbols (DEBUG_BREAK=launch,exit, STOP_AT_EXIT=N)"
+	@echo "make trace      every VM exit under the instrumented Bochs 3.0, summarized (TRACE_NEXT=selftest|linux)"
 	@echo "make run-kvm    QEMU with KVM and nested VMX (an Intel host with kvm_intel nested=1)"
 	@echo "make clean      remove build/"
 

@@ -6,6 +6,10 @@
 # deterministic, so a first boot without breakpoints learns the base from keel's banner on the serial
 # port ("image base 0x..."), and the interactive boot, identical up to keel's first breakpoint,
 # starts with `ldsym global "build/keel.sym" BASE` and `c`. docs/bochs-debugging.md walks through it.
+# With --stop-at-exit N (make debug STOP_AT_EXIT=N) both boots run the instrumented Bochs 3.0
+# (tools/bochs3.sh --instrumented): the first records the exit trace up to exit N and shows it, the
+# second breaks into the debugger right after exit N, before keel's first instruction for it.
+# --trace-only records the whole boot's trace instead, to choose N.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,11 +20,15 @@ source tests/boot/lib.sh # start_guard: no Bochs outlives this script, even a SI
 
 usage() {
 	cat >&2 <<'EOF'
-usage: tools/debug.sh [--break LIST] [--base ADDR] [--batch FILE]
+usage: tools/debug.sh [--break LIST] [--base ADDR] [--batch FILE] [--stop-at-exit N] [--trace-only]
   --break LIST  keel.cfg break=: launch, exit, launch,exit or none (default $DEBUG_BREAK or launch)
   --base ADDR   keel's image base, when known: skips the first boot (default $DEBUG_BASE)
   --batch FILE  not interactive: run the debugger commands in FILE after ldsym (end it with q);
-                output in build/boot/image-debug/bochs.out, shown at the end
+                (first c, to run to a stop); output in build/boot/image-debug/debug.bochs.out
+  --stop-at-exit N  stop at VM exit N (1 = the first, all CPUs counted; default $STOP_AT_EXIT);
+                    break defaults to none
+  --trace-only  no debugger stop: boot this configuration to the end under the instrumented Bochs,
+                write its exit trace to build/boot/image-debug/trace.txt and summarize it
 Environment: DEBUG_TIMEOUT (seconds for the first boot, and for --batch; default 600).
 EOF
 	exit 2
@@ -32,16 +40,25 @@ die() {
 }
 
 BREAK=${DEBUG_BREAK:-launch}
+BREAK_GIVEN=${DEBUG_BREAK:+yes}
 BASE=${DEBUG_BASE:-}
 BATCH=
+STOP=${STOP_AT_EXIT:-}
+TRACE_ONLY=
 TIMEOUT=${DEBUG_TIMEOUT:-600}
 while [[ $# -gt 0 ]]; do
 	[[ $1 == -h || $1 == --help ]] && usage
+	if [[ $1 == --trace-only ]]; then
+		TRACE_ONLY=yes
+		shift
+		continue
+	fi
 	[[ $# -ge 2 ]] || { echo "debug: $1 needs a value" >&2; usage; }
 	case $1 in
-	--break) BREAK=$2 ;;
+	--break) BREAK=$2 BREAK_GIVEN=yes ;;
 	--base) BASE=$2 ;;
 	--batch) BATCH=$2 ;;
+	--stop-at-exit) STOP=$2 ;;
 	*) echo "debug: unknown argument '$1'" >&2; usage ;;
 	esac
 	shift 2
@@ -51,6 +68,7 @@ done
 [[ -z $BASE || $BASE =~ ^0x[0-9a-fA-F]+$ ]] || die "base '$BASE': expected a hex address such as 0x1e159000"
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "DEBUG_TIMEOUT '$TIMEOUT': expected seconds"
 [[ -z $BATCH || -f $BATCH ]] || die "--batch $BATCH: file not found"
+[[ -z $STOP || $STOP =~ ^[1-9][0-9]*$ ]] || die "stop at exit '$STOP': expected a number from 1"
 
 OVMF=/usr/share/ovmf/OVMF.fd
 VGABIOS=/usr/share/bochs/VGABIOS-lgpl-latest
@@ -61,6 +79,13 @@ for f in "$OVMF" "$VGABIOS"; do
 	[[ -f $f ]] || die "$f missing (tools/deps.sh boot)"
 done
 command -v bochs >/dev/null || die "bochs not installed (tools/deps.sh boot)"
+EMU=bochs
+DBG=() # Bochs 3.0 starts its debugger only when asked (-dbg); Debian's 2.7 always does
+if [[ -n $STOP || -n $TRACE_ONLY ]]; then
+	EMU=$(tools/bochs3.sh --instrumented) || die "no instrumented Bochs 3.0 (tools/bochs3.sh --instrumented)"
+	DBG=(-dbg)
+	[[ -n $BREAK_GIVEN ]] || BREAK=none
+fi
 
 WORK=$ROOT/build/boot/image-debug
 SYM=$ROOT/build/keel.sym
@@ -115,25 +140,53 @@ base_in() {
 		sed -E 's/.*image base (0x[0-9a-f]+),/\1/' || true
 }
 
-# ---- first boot: no breakpoints; stop once keel has printed its base ----
-if [[ -z $BASE ]]; then
+# probe_done: the first boot has what it is for: keel's base; with --stop-at-exit, exit N's trace
+# record too (to show it); with --trace-only, the end of selftest. --base skips it (not --trace-only).
+probe_done() {
+	[[ -n $BASE ]] || return 1
+	if [[ -n $TRACE_ONLY ]]; then
+		tr -d '\r' <"$WORK/probe.serial.log" | grep -aqE 'selftest: [0-9]+ passed'
+	elif [[ -n $STOP ]]; then
+		grep -q "^X $STOP " "$WORK/probe.trace" 2>/dev/null
+	fi
+}
+
+# ---- first boot: no breakpoints; stop once keel has printed its base (and see probe_done) ----
+if [[ -z $BASE || -n $TRACE_ONLY ]]; then
+	PROBE_BASE=$BASE
 	bochsrc probe 0
 	echo c >"$WORK/probe.cmds"
-	echo "debug: first boot (Bochs, no breakpoints) to learn keel's image base; about 10-30 s"
-	(cd "$WORK" && TERM=xterm exec bochs -q -f probe.bochsrc -rc probe.cmds </dev/null >probe.bochs.out 2>&1) &
+	rm -f "$WORK/probe.trace"
+	echo "debug: first boot ($EMU, no breakpoints) to learn keel's image base${STOP:+ and exit $STOP}${TRACE_ONLY:+ and the whole trace}"
+	(cd "$WORK" && KEEL_TRACE=$WORK/probe.trace TERM=xterm exec "$EMU" "${DBG[@]}" -q -f probe.bochsrc -rc probe.cmds \
+		</dev/null >probe.bochs.out 2>&1) &
 	BOCHS_PID=$!
 	start_guard "$BOCHS_PID" probe.bochsrc KILL
 	start=$SECONDS
-	while [[ -z $BASE ]]; do
-		BASE=$(base_in "$WORK/probe.serial.log")
-		[[ -n $BASE ]] && break
-		kill -0 "$BOCHS_PID" 2>/dev/null || die "Bochs ended before keel printed its base (see $WORK/probe.*)"
-		((SECONDS - start < TIMEOUT)) || die "no 'image base' line after $TIMEOUT s (see $WORK/probe.serial.log)"
+	while :; do
+		BASE=${PROBE_BASE:-$(base_in "$WORK/probe.serial.log")}
+		probe_done && break
+		if ! kill -0 "$BOCHS_PID" 2>/dev/null; then
+			[[ -n $TRACE_ONLY && -n $BASE ]] && break
+			[[ -n $BASE ]] && die "Bochs ended before exit $STOP (see $WORK/probe.*)"
+			die "Bochs ended before keel printed its base (see $WORK/probe.*)"
+		fi
+		((SECONDS - start < TIMEOUT)) || die "the first boot did not finish in $TIMEOUT s (see $WORK/probe.serial.log)"
 		sleep 0.5
 	done
+	sleep 0.2 # the last trace lines (line-buffered) of a boot that has just finished
 	stop_bochs
 	rm -f "$WORK/probe.img" "$WORK/probe.img.lock"
 	echo "debug: keel's image base is $BASE"
+	if [[ -n $TRACE_ONLY ]]; then
+		mv "$WORK/probe.trace" "$WORK/trace.txt"
+		echo "debug: exit trace of this configuration (1 CPU, selftest) in $WORK/trace.txt"
+		tools/trace summary "$WORK/trace.txt"
+		exit 0
+	fi
+	if [[ -n $STOP ]]; then
+		grep "^X $STOP " "$WORK/probe.trace" | awk '{ printf "debug: exit %s in the first boot: cpu %s, reason 0x%s, qualification 0x%s, guest RIP 0x%s, VMCS 0x%s, icount %s\n", $2, $3, $5, $6, $7, $8, $4 }'
+	fi
 fi
 
 # ---- the debugging boot ----
@@ -147,6 +200,13 @@ LDSYM="ldsym global \"$SYM\" $BASE"
 		echo c
 	fi
 } >"$WORK/debug.cmds"
+
+# stop_env: in the debugging boot's subshell, the module's stop at exit N and its trace.
+stop_env() {
+	if [[ -n $STOP ]]; then
+		export KEEL_TRACE_STOP=$STOP KEEL_TRACE=$WORK/debug.trace
+	fi
+}
 
 # A boot that puts keel elsewhere (Bochs or OVMF not deterministic after all) gets a warning.
 # check_base SECONDS: waits that long at most for the banner.
@@ -165,7 +225,7 @@ check_base() {
 
 if [[ -n $BATCH ]]; then
 	echo "debug: batch run of $BATCH (output in $WORK/debug.bochs.out)"
-	(cd "$WORK" && TERM=xterm exec bochs -q -f debug.bochsrc -rc debug.cmds </dev/null >debug.bochs.out 2>&1) &
+	(cd "$WORK" && stop_env && TERM=xterm exec "$EMU" "${DBG[@]}" -q -f debug.bochsrc -rc debug.cmds </dev/null >debug.bochs.out 2>&1) &
 	BOCHS_PID=$!
 	start_guard "$BOCHS_PID" debug.bochsrc KILL
 	start=$SECONDS
@@ -189,11 +249,14 @@ debug:       lb "vmx_exit_handler", show "cpu0.VMX", vmexitbp, q (quit). docs/bo
 debug: keel's serial output: tail -f build/boot/image-debug/debug.serial.log (in another terminal)
 debug: The screen is on the pseudo-terminal Bochs names ("Bochs connected to screen ...").
 EOF
+if [[ -n $STOP ]]; then
+	echo "debug: Bochs stops right after exit $STOP, at keel's vmx_exit_entry (\"keel-trace: exit $STOP ...\")."
+fi
 check_base "$TIMEOUT" &
 CHECKER=$!
 trap 'kill "$CHECKER" 2>/dev/null || true' EXIT
 # The debugger owns the terminal: Ctrl-C goes to Bochs, which stops the simulation at its prompt.
 trap ':' INT
 status=0
-(cd "$WORK" && TERM=${TERM:-xterm} exec bochs -q -f debug.bochsrc -rc debug.cmds) || status=$?
+(cd "$WORK" && stop_env && TERM=${TERM:-xterm} exec "$EMU" "${DBG[@]}" -q -f debug.bochsrc -rc debug.cmds) || status=$?
 echo "debug: Bochs exited with status $status (logs in build/boot/image-debug/)"
