@@ -3,6 +3,7 @@
 #include "insn.h"
 #include "selftest.h"
 #include "../common/efi_io.h"
+#include "fastpath.h"
 #include "ring3.h"
 #include "trap.h"
 
@@ -1351,5 +1352,14 @@ const struct selftest_case selftest_cases[] = {
 	{ "trap.div0_de", trap_div0_de, CASE_ON_APS },
 	{ "trap.noncanonical_load_gp", trap_noncanonical_load_gp, CASE_ON_APS },
 	{ "trap.ac_cpl0_no_fault", trap_ac_cpl0_no_fault, CASE_ON_APS },
+	{ "fast.step_cpuid_cached", fast_step_cpuid_cached, 0 },
+	{ "fast.step_cpuid_leaf1", fast_step_cpuid_leaf1, 0 },
+	{ "fast.step_rdmsr_feature_control", fast_step_rdmsr, 0 },
+	{ "fast.step_wrmsr_misc_enable", fast_step_wrmsr, 0 },
+	{ "fast.step_in_e9", fast_step_in, 0 },
+	{ "fast.step_out_e9", fast_step_out, 0 },
+	{ "fast.step_vmcall_nop", fast_step_vmcall, 0 },
+	{ "fast.mov_ss_shadow_cpuid", fast_mov_ss_shadow_cpuid, 0 },
+	{ "fast.nmi_self_during_cpuid", fast_nmi_self_during_cpuid, 0 },
 };
 const size_t selftest_case_count = sizeof(selftest_cases) / sizeof(selftest_cases[0]);
