@@ -877,6 +877,14 @@ static void test_controls_on_every_set(void **state)
 			fail_msg("%s: secondary controls 0x%08x lack 0x%08x", caps_all[i].name, vm.proc2, need & ~vm.proc2);
 		if (vm.proc2 & ~(uint32_t)(c->procbased2 >> 32))
 			fail_msg("%s: secondary controls 0x%08x beyond allowed-1", caps_all[i].name, vm.proc2);
+		/* WAITPKG works in the guest exactly where keel turns "enable user wait and pause" on;
+		 * elsewhere CPUID hides it (SDM Vol. 3C 25.3). */
+		int uwait = !!((c->procbased2 >> 32) & PROC2_ENABLE_USER_WAIT_PAUSE);
+		if (!!(vm.proc2 & PROC2_ENABLE_USER_WAIT_PAUSE) != uwait)
+			fail_msg("%s: enable user wait and pause %s although the CPU %s it", caps_all[i].name,
+				 uwait ? "off" : "on", uwait ? "allows" : "refuses");
+		if (!uwait != !!(vm.cpuid_policy.leaf7_ecx & CPUID7_ECX_WAITPKG))
+			fail_msg("%s: WAITPKG %s in CPUID", caps_all[i].name, uwait ? "hidden" : "shown");
 		assert_true(vm.proc & PROC_USE_MSR_BITMAPS);
 		assert_true(vm.entry_ctls & ENTRY_IA32E_MODE_GUEST);
 		assert_true(vm.exit_ctls & EXIT_HOST_ADDR_SPACE_SIZE);
@@ -892,6 +900,7 @@ static void test_controls_named_model_without_user_wait(void **state)
 	static struct vm vm;
 	assert_null(vmcs_valid_build(&vm, &caps_kvm_l1_named_model));
 	assert_int_equal(vm.proc2 & PROC2_ENABLE_USER_WAIT_PAUSE, 0);
+	assert_true(vm.cpuid_policy.leaf7_ecx & CPUID7_ECX_WAITPKG); /* hidden from the guest */
 	assert_int_equal(vm.proc2 & PROC2_TSC_SCALING, 0);
 }
 
