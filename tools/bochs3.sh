@@ -18,7 +18,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # 1: the plain build carries the trace module too (it costs nothing measurable at run time), and
 # --instrumented is that same build, so CI builds Bochs once. Changing it rebuilds build/tools/bochs-3.0.
-INSTRUMENT_PLAIN=0
+INSTRUMENT_PLAIN=1
 VARIANT=plain
 case ${1:-} in
 "") ;;
