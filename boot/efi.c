@@ -268,26 +268,21 @@ int efi_memory_map(struct mem_region *r, size_t max)
 	return (int)n;
 }
 
-uint64_t efi_alloc_pages(size_t pages)
+static uint64_t alloc_runtime(EFI_MEMORY_TYPE type, size_t pages)
 {
 	EFI_PHYSICAL_ADDRESS a = 0;
-	if (EFI_ERROR(bs->AllocatePages(AllocateAnyPages, EfiRuntimeServicesData, pages, &a)))
+	if (EFI_ERROR(bs->AllocatePages(AllocateAnyPages, type, pages, &a)))
 		return 0;
 	memset((void *)(uintptr_t)a, 0, pages * 4096);
 	return a;
 }
 
+uint64_t efi_alloc_pages(size_t pages) { return alloc_runtime(EfiRuntimeServicesData, pages); }
+
 /* keel's running image executes from these pages: firmware whose DXE no-execute policy covers
  * data types (PcdDxeNxMemoryProtectionPolicy) maps EfiRuntimeServicesData NX, so code gets the
  * code type, which survives ExitBootServices all the same. */
-uint64_t efi_alloc_code_pages(size_t pages)
-{
-	EFI_PHYSICAL_ADDRESS a = 0;
-	if (EFI_ERROR(bs->AllocatePages(AllocateAnyPages, EfiRuntimeServicesCode, pages, &a)))
-		return 0;
-	memset((void *)(uintptr_t)a, 0, pages * 4096);
-	return a;
-}
+uint64_t efi_alloc_code_pages(size_t pages) { return alloc_runtime(EfiRuntimeServicesCode, pages); }
 
 int efi_cpu_count(unsigned *total, unsigned *enabled)
 {

@@ -150,6 +150,20 @@ RFLAGS_TF                   equ 0x100
 %%stepped:
 %endmacro
 
+; The C fast path's frame, back into the registers (RSI and RDI were saved first, by the entry).
+%macro POP_FAST_FRAME 0
+	pop rax
+	pop rcx
+	pop rdx
+	pop rbx
+	pop r8
+	pop r9
+	pop r10
+	pop r11
+	pop rdi
+	pop rsi
+%endmacro
+
 ; HOST_RIP: every VM exit lands here with RSP = HOST_RSP, where the vcpu pointer is stored. Three
 ; paths (docs/architecture.md, "The exit path"); the decision between them is made in C (vcpu.fast,
 ; and cpuid_fast_mask, which is 0 whenever fast is).
@@ -207,16 +221,7 @@ vmx_exit_entry:
 .c_count:
 	mov rsi, [rsp + 80]             ; the vcpu pointer at HOST_RSP
 	inc qword [rsi + V_EXITS + rbx * 8]
-	pop rax
-	pop rcx
-	pop rdx
-	pop rbx
-	pop r8
-	pop r9
-	pop r10
-	pop r11
-	pop rdi
-	pop rsi
+	POP_FAST_FRAME
 	vmresume
 	jmp .resume_failed
 .c_wraps:
@@ -225,16 +230,7 @@ vmx_exit_entry:
 
 ; 3. Everything else: the full save, in struct guest_regs order, and the dispatcher.
 .full:
-	pop rax
-	pop rcx
-	pop rdx
-	pop rbx
-	pop r8
-	pop r9
-	pop r10
-	pop r11
-	pop rdi
-	pop rsi
+	POP_FAST_FRAME
 	push r15
 	push r14
 	push r13
