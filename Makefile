@@ -62,7 +62,7 @@ acpi_SRCS := guest/acpi/main.c guest/acpi/tables.c guest/common/efi_io.c
 acpi_ASM :=
 GUEST_EFIS := $(addprefix $(BUILD)/guest/,$(addsuffix .efi,$(GUESTS)))
 
-.PHONY: all keel guests clean check check-unit check-boot run run-kvm run-linux bench help deps deps-boot unit-bins \
+.PHONY: all keel guests clean check check-unit check-boot run run-kvm run-linux check-long bench help deps deps-boot unit-bins \
 	image debug fuzz fuzz-bin
 .DEFAULT_GOAL := all
 
@@ -216,6 +216,11 @@ run-kvm: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/run.sh kvm
 
+# Boot tests too long for check (docs/smp.md): 4-CPU Linux natively and under keel, CPU hotplug.
+check-long: deps-boot
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash tests/boot/long/t-bochs3-linux-smp.sh
+
 # The Linux guest under keel (docs/smp.md): CPUS=N (default 1), MMU=MODE, KEEL_CFG='key=value ...',
 # LINUX_ARGS='...', PLATFORM= as for run. Returns when the guest powers off.
 run-linux: deps-boot
@@ -257,6 +262,7 @@ help:
 	@echo "make run-linux  boot Debian's kernel under keel (CPUS=N, MMU=, KEEL_CFG='k=v ...', LINUX_ARGS=)"
 	@echo "make check      unit tests, then boot tests; ends with 'N passed, N failed'"
 	@echo "make check-unit host unit tests only"
+	@echo "make check-long long boot tests: 4-CPU Linux natively and under keel, CPU hotplug"
 	@echo "make fuzz       libFuzzer over the exit handlers for FUZZ_SECONDS (default 60)"
 	@echo "make bench      exit costs under Bochs, native vs keel (build/bench/bench.txt)"
 	@echo "make image      build/keel.img, a disk image for a USB stick or an emulator (IMAGE_NEXT=...)"

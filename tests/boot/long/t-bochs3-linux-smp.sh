@@ -4,9 +4,11 @@
 # OVMF under Bochs lacks, then starts the kernel (docs/smp.md). Linux starts its APs itself with
 # INIT-SIPI-SIPI; under keel that goes through keel's INIT/SIPI emulation on every AP, then 3 rounds
 # of CPU hotplug (offline/online of every AP) restart each AP 3 more times.
+# A long test (two 4-CPU Linux boots, well over 10 minutes on 2 cores): not in make check's
+# tests/boot/t-*.sh but run by make check-long (docs/smp.md).
 set -euo pipefail
 PROG=t-bochs3-linux-smp
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 source "$ROOT/tests/boot/lib.sh"
 CPUS=4
 ROUNDS=3
@@ -29,6 +31,7 @@ fi
 # boot NAME VIRTUALIZE: one Linux boot; its cleaned serial log becomes T_TEXT for the checks.
 boot() {
 	local name=$1 esp=$ROOT/build/boot/$1-esp
+	T_NAME=$name # the checks name the log they read
 	tools/mkesp.sh --out "$esp" --guests /nonexistent --add build/guest/acpi.efi:EFI/keel/acpi.efi \
 		--add "$LINUX/vmlinuz:EFI/keel/vmlinuz" --add "$LINUX/initrd.img:EFI/keel/initrd.img" \
 		--cfg "log=serial\\nvirtualize=$2\\nnext=\\\\EFI\\\\keel\\\\acpi.efi\\nnext_args=\\\\EFI\\\\keel\\\\vmlinuz console=ttyS0,115200 initrd=\\\\EFI\\\\keel\\\\initrd.img loglevel=4 keel.hotplug=$ROUNDS\\n"
