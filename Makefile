@@ -56,14 +56,16 @@ KEEL_OBJS := $(addprefix $(BUILD)/,$(KEEL_BOOT:.c=.o) $(KEEL_C:.c=.o) $(KEEL_ASM
 
 # ---- guest programs (UEFI applications run inside the virtualized machine) ----
 GUEST_LIB := lib/string.c lib/fmt.c
-GUESTS := selftest bench
+GUESTS := selftest bench acpi
 selftest_SRCS := guest/selftest/main.c guest/selftest/cases.c guest/selftest/fastpath.c guest/common/efi_io.c guest/selftest/trap.c guest/selftest/ring3.c
 selftest_ASM := guest/selftest/stubs.asm
 bench_SRCS := guest/bench/main.c guest/bench/ops.c guest/common/efi_io.c
 bench_ASM :=
+acpi_SRCS := guest/acpi/main.c guest/acpi/tables.c guest/common/efi_io.c
+acpi_ASM :=
 GUEST_EFIS := $(addprefix $(BUILD)/guest/,$(addsuffix .efi,$(GUESTS)))
 
-.PHONY: all keel guests clean check check-unit check-boot check-models run run-kvm bench help deps deps-boot unit-bins \
+.PHONY: all keel guests clean check check-unit check-boot check-models check-long run run-kvm run-linux bench help deps deps-boot unit-bins \
 	image debug fuzz fuzz-bin trace
 .DEFAULT_GOAL := all
 
@@ -233,6 +235,17 @@ run-kvm: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/run.sh kvm
 
+# Boot tests too long for check (docs/smp.md): 4-CPU Linux natively and under keel, CPU hotplug.
+check-long: deps-boot
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash tests/boot/long/t-bochs3-linux-smp.sh
+
+# The Linux guest under keel (docs/smp.md): CPUS=N (default 1), MMU=MODE, KEEL_CFG='key=value ...',
+# LINUX_ARGS='...', PLATFORM= as for run. Returns when the guest powers off.
+run-linux: deps-boot
+	$(Q)$(MAKE) --no-print-directory all linux-guest
+	$(Q)CPUS=$(CPUS) MMU=$(MMU) KEEL_CFG='$(KEEL_CFG)' LINUX_ARGS='$(LINUX_ARGS)' tools/run.sh --linux $(PLATFORM)
+
 # A 64 MiB GPT disk image with keel, keel.cfg and the guests (docs/hardware.md). IMAGE_NEXT= picks the
 # next stage (default \EFI\keel\selftest.efi; none; a vmlinuz path installs the Linux guest),
 # IMAGE_CFG_EXTRA= adds keel.cfg lines. Both reach tools/mkimage.sh through the environment.
@@ -274,9 +287,11 @@ clean:
 help:
 	@echo "make            build build/keel.efi and build/guest/*.efi (DEBUG=1: debug build, check=on)"
 	@echo "make run        boot keel with its default guest (PLATFORM=kvm|bochs|qemu to choose)"
+	@echo "make run-linux  boot Debian's kernel under keel (CPUS=N, MMU=, KEEL_CFG='k=v ...', LINUX_ARGS=)"
 	@echo "make check      unit tests, then boot tests; ends with 'N passed, N failed'"
 	@echo "make check-unit host unit tests only"
 	@echo "make check-models selftest natively and under keel on ten Bochs 3.0 CPU models"
+	@echo "make check-long long boot tests: 4-CPU Linux natively and under keel, CPU hotplug"
 	@echo "make fuzz       libFuzzer over the exit handlers for FUZZ_SECONDS (default 60)"
 	@echo "make bench      exit costs under Bochs, native vs keel (build/bench/bench.txt)"
 	@echo "make image      build/keel.img, a disk image for a USB stick or an emulator (IMAGE_NEXT=...)"

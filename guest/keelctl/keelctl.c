@@ -4,15 +4,26 @@
  * usage: keelctl info    "keelctl: keel 0.1.0, 1 CPUs virtualized" (KEEL_HC_VERSION), found through
  *                        CPUID leaf 0x40000000 ("KeelKeelKeel"); without keel it prints
  *                        "keelctl: no keel hypervisor" and exits 1
- *        keelctl stats   VM-exit counts per CPU: the CPU's total, then every reason counted so far,
- *                        then the sum over all CPUs (KEEL_HC_STATS); exits 1 without keel
- * Exit status: 0 ok, 1 no keel, 2 usage or a hypercall that failed. Counts are read one VMCALL at a
+ *        keelctl stats   VM-exit counts per CPU: the CPU's total, then every reason counted so far
+ *                        (INIT and SIPI among them), then the sum over all CPUs (KEEL_HC_STATS);
+ *                        exits 1 without keel
+ *        keelctl cpus    pins itself to every online CPU in turn (sched_setaffinity) and there reads
+ *                        CPUID leaf 0x40000000, runs a CPU-bound loop and a fork loop; one line per
+ *                        CPU, then "keelctl: N of M online CPUs run under keel, workload ok on K".
+ *                        Works without keel too (it then reports 0 CPUs under keel).
+ * Exit status: 0 ok, 1 no keel (cpus: a CPU without keel), 2 usage or a hypercall that failed,
+ * 3 (cpus) a CPU where pinning or the workload failed. Counts are read one VMCALL at a
  * time, so each includes the exits (VMCALLs among them) of the reads before it. */
+#define _GNU_SOURCE
 #include <cpuid.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "vmm/hypercall_abi.h"
 
@@ -167,6 +178,102 @@ static int cmd_stats(void)
 	return 0;
 }
 
+/* ---- keelctl cpus ---- */
+
+/* A loop the compiler cannot fold: the sum of i*i over 0..n-1 modulo 2^64, checked against the
+ * closed form n(n-1)(2n-1)/6 (computed in 128 bits). */
+#define LOOP_N 2000000ul
+#define FORKS 8
+
+static int loop_ok(void)
+{
+	volatile unsigned long acc = 0;
+	for (unsigned long i = 0; i < LOOP_N; i++)
+		acc += i * i;
+	unsigned __int128 n = LOOP_N;
+	return acc == (unsigned long)(n * (n - 1) * (2 * n - 1) / 6);
+}
+
+/* Forks FORKS children, each reporting through its exit status whether it ran on cpu (children
+ * inherit the parent's affinity). Returns how many did. */
+static int forks_ok(int cpu)
+{
+	int ok = 0;
+	for (int i = 0; i < FORKS; i++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(sched_getcpu() == cpu ? 0 : 1);
+		int status;
+		if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			ok++;
+	}
+	return ok;
+}
+
+/* The online CPUs, from /sys (what Linux runs on now), as a cpu_set_t. */
+static int online_cpus(cpu_set_t *set)
+{
+	char buf[4096];
+	FILE *f = fopen("/sys/devices/system/cpu/online", "r");
+	CPU_ZERO(set);
+	if (!f || !fgets(buf, sizeof(buf), f)) {
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	for (char *p = buf; *p && *p != '\n';) {
+		char *end;
+		long a = strtol(p, &end, 10), b = a;
+		if (end == p)
+			return -1;
+		if (*end == '-')
+			b = strtol(end + 1, &end, 10);
+		for (long c = a; c <= b && c < CPU_SETSIZE; c++)
+			CPU_SET((int)c, set);
+		p = *end == ',' ? end + 1 : end;
+	}
+	return 0;
+}
+
+static int cmd_cpus(void)
+{
+	cpu_set_t online, one;
+	int n = 0, keel = 0, work = 0, bad_pin = 0;
+
+	if (online_cpus(&online)) {
+		printf("keelctl: cannot read /sys/devices/system/cpu/online\n");
+		return 2;
+	}
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		unsigned eax, ebx, ecx, edx;
+		if (!CPU_ISSET(cpu, &online))
+			continue;
+		n++;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) != 0 || sched_getcpu() != cpu) {
+			printf("keelctl: cpu%d cannot run there (sched_setaffinity)\n", cpu);
+			bad_pin++;
+			continue;
+		}
+		__cpuid(1, eax, ebx, ecx, edx);
+		unsigned apic = ebx >> 24;
+		int here = keel_present();
+		int loop = loop_ok(), forks = forks_ok(cpu);
+		int still = sched_getcpu() == cpu;
+		keel += here;
+		work += loop && forks == FORKS && still;
+		printf("keelctl: cpu%d initial APIC ID %u: CPUID 0x40000000 %s, loop %s, %d of %d forks ran there%s\n", cpu,
+		       apic, here ? "KeelKeelKeel" : "not keel", loop ? "ok" : "WRONG SUM", forks, FORKS,
+		       still ? "" : ", then moved off it");
+	}
+	printf("keelctl: %d of %d online CPUs run under keel, workload ok on %d\n", keel, n, work);
+	if (bad_pin || work != n)
+		return 3;
+	return keel == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	int (*cmd)(void);
@@ -176,8 +283,10 @@ int main(int argc, char **argv)
 		cmd = cmd_info;
 	} else if (argc == 2 && strcmp(argv[1], "stats") == 0) {
 		cmd = cmd_stats;
+	} else if (argc == 2 && strcmp(argv[1], "cpus") == 0) {
+		return cmd_cpus(); /* also meaningful without keel */
 	} else {
-		fprintf(stderr, "usage: keelctl info|stats\n");
+		fprintf(stderr, "usage: keelctl info|stats|cpus\n");
 		return 2;
 	}
 	if (!keel_present()) {

@@ -1,0 +1,76 @@
+#!/bin/bash
+# Bochs 3.0 (tools/bochs3.sh), 4 CPUs, 512 MiB: Debian's 6.1 kernel on all four, first natively
+# (keel.cfg virtualize=off), then under keel. acpi.efi (guest/acpi) installs the MADT and FADT that
+# OVMF under Bochs lacks, then starts the kernel (docs/smp.md). Linux starts its APs itself with
+# INIT-SIPI-SIPI; under keel that goes through keel's INIT/SIPI emulation on every AP, then 3 rounds
+# of CPU hotplug (offline/online of every AP) restart each AP 3 more times.
+# A long test (two 4-CPU Linux boots, well over 10 minutes on 2 cores): not in make check's
+# tests/boot/t-*.sh but run by make check-long (docs/smp.md).
+set -euo pipefail
+PROG=t-bochs3-linux-smp
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+source "$ROOT/tests/boot/lib.sh"
+CPUS=4
+ROUNDS=3
+
+t_init bochs3-linux-smp
+t_need build/keel.efi build/guest/acpi.efi
+LINUX=build/guest/linux
+if ! make --no-print-directory linux-guest >/dev/null; then
+	echo "  FAIL could not build the Linux guest with 'make linux-guest'"
+	echo "$T_NAME: FAIL"
+	exit 1
+fi
+t_need "$LINUX/vmlinuz" "$LINUX/initrd.img"
+if ! BOCHS3=$(tools/bochs3.sh); then
+	echo "  FAIL could not build Bochs 3.0 (tools/bochs3.sh)"
+	echo "$T_NAME: FAIL"
+	exit 1
+fi
+
+# boot NAME VIRTUALIZE: one Linux boot; its cleaned serial log becomes T_TEXT for the checks.
+boot() {
+	local name=$1 esp=$ROOT/build/boot/$1-esp
+	T_NAME=$name # the checks name the log they read
+	tools/mkesp.sh --out "$esp" --guests /nonexistent --add build/guest/acpi.efi:EFI/keel/acpi.efi \
+		--add "$LINUX/vmlinuz:EFI/keel/vmlinuz" --add "$LINUX/initrd.img:EFI/keel/initrd.img" \
+		--cfg "log=serial\\nvirtualize=$2\\nnext=\\\\EFI\\\\keel\\\\acpi.efi\\nnext_args=\\\\EFI\\\\keel\\\\vmlinuz console=ttyS0,115200 initrd=\\\\EFI\\\\keel\\\\initrd.img loglevel=4 keel.hotplug=$ROUNDS\\n"
+	T_SERIAL=$ROOT/build/boot/$name/serial.log
+	T_TEXT=$ROOT/build/boot/$name/serial.text
+	# Poweroff must end Bochs by itself: bochs.sh's verdict does not need it, so check below.
+	t_run tests/boot/bochs.sh --bochs "$BOCHS3" --esp "$esp" --name "$name" --cpus $CPUS --megs 512 \
+		--timeout 1500 --grace 60 --end 'keel-linux: done|Kernel panic'
+	t_check "poweroff ended Bochs" grep -aq 'Shutdown port: shutdown requested\|ACPI control: soft power off' \
+		"$ROOT/build/boot/$name/bochs.log"
+	t_expect "acpi.efi described $CPUS CPUs" "acpi: MADT cpu$((CPUS - 1)) APIC ID"
+	t_expect "acpi.efi installed the FADT" 'acpi: FADT PM1a_EVT'
+	t_expect "Linux brought up $CPUS CPUs" "keel-linux: dmesg: .*smp: Brought up 1 node, $CPUS CPUs"
+	t_expect "Linux reached userspace" 'keel-linux: userspace reached'
+	t_expect "$CPUS CPUs online" "keel-linux: cpus online 0-$((CPUS - 1))"
+	t_expect "the workload ran on every CPU" "keelctl: [0-9] of $CPUS online CPUs run under keel, workload ok on $CPUS"
+	t_expect "$ROUNDS hotplug rounds without a failure" "keel-linux: hotplug $ROUNDS rounds, 0 failures"
+	t_expect "all CPUs back online after hotplug" "keel-linux: hotplug round $ROUNDS: .*back online \\(online: 0-$((CPUS - 1))\\)"
+	t_expect "init finished" 'keel-linux: done'
+	t_check "no Kernel panic" bash -c "! grep -aq 'Kernel panic' '$T_TEXT'"
+}
+
+echo "  -- natively (virtualize=off)"
+boot bochs3-linux-smp-native off
+t_expect "natively no CPU answers with keel's signature" "keelctl: 0 of $CPUS online CPUs run under keel"
+
+echo "  -- under keel"
+boot bochs3-linux-smp on
+t_expect "keel virtualized all CPUs" "keel: virtualized $CPUS of $CPUS CPUs"
+t_expect "keelctl sees $CPUS CPUs virtualized" "keelctl: keel [0-9.]+, $CPUS CPUs virtualized"
+t_expect "every CPU answered CPUID 0x40000000 with keel's signature" "keelctl: $CPUS of $CPUS online CPUs run under keel, workload ok on $CPUS"
+t_check "every CPU still under keel after hotplug" \
+	bash -c "[ \$(grep -ac 'keelctl: $CPUS of $CPUS online CPUs run under keel, workload ok on $CPUS' '$T_TEXT') -ge 2 ]"
+for ((c = 1; c < CPUS; c++)); do
+	# Linux's boot start and ROUNDS restarts, each INIT-SIPI-SIPI (the firmware's parking adds more).
+	t_check "cpu$c took at least $((ROUNDS + 1)) INITs from Linux" bash -c \
+		"grep -aE 'keelctl: cpu$c INIT +[0-9]+' '$T_TEXT' | awk '{ exit !(\$NF >= $((ROUNDS + 1))) }'"
+	t_expect "cpu$c SIPI counted" "keelctl: cpu$c SIPI +[1-9]"
+done
+t_check "no unhandled VM exit" bash -c "! grep -aq 'keel: unhandled VM exit' '$T_TEXT'"
+t_check "no vCPU stopped" bash -c "! grep -aq 'stopped: ' '$T_TEXT'"
+t_done
