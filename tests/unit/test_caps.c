@@ -236,6 +236,37 @@ static void test_ept_page_size_predicates(void **state)
 	assert_false(vmx_caps_has_ept_2m(&c));
 }
 
+/* ---- INVEPT/INVVPID types, 5-level firmware ---- */
+
+static void test_invalidation_types_from_ept_vpid_cap(void **state)
+{
+	(void)state;
+	struct vmx_caps c = caps_bochs_skylake_x;
+	assert_int_equal(vmx_caps_invept_type(&c), INVEPT_SINGLE_CONTEXT);
+	assert_int_equal(vmx_caps_invvpid_type(&c), INVVPID_SINGLE_CONTEXT);
+	c.ept_vpid &= ~(EPT_CAP_INVEPT_SINGLE | VPID_CAP_SINGLE_CONTEXT);
+	assert_int_equal(vmx_caps_invept_type(&c), INVEPT_ALL_CONTEXT);
+	assert_int_equal(vmx_caps_invvpid_type(&c), INVVPID_ALL_CONTEXT);
+	assert_true(vmx_caps_has_vpid(&c));
+	/* Only individual-address INVVPID: keel cannot flush a whole VPID, so it uses none. */
+	c.ept_vpid &= ~VPID_CAP_ALL_CONTEXT;
+	assert_int_equal(vmx_caps_invvpid_type(&c), 0);
+	assert_false(vmx_caps_has_vpid(&c));
+	c.ept_vpid &= ~EPT_CAP_INVEPT_ALL;
+	assert_int_equal(vmx_caps_invept_type(&c), 0);
+	assert_non_null(strstr(vmx_caps_unavailable_reason(&c), "INVEPT"));
+}
+
+static void test_five_level_firmware_declined(void **state)
+{
+	(void)state;
+	struct vmx_caps c = caps_bochs_skylake_x;
+	c.cr4 |= CR4_LA57;
+	const char *why = vmx_caps_unavailable_reason(&c);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "5-level paging"));
+}
+
 /* ---- vmx_caps_unavailable_reason ---- */
 
 static void test_reason_null_on_bochs(void **state)
@@ -659,6 +690,8 @@ int main(void)
 		cmocka_unit_test(test_report_kvm_host),
 		cmocka_unit_test(test_report_kvm_named_model_has_no_wait_for_sipi),
 		cmocka_unit_test(test_report_modern_silicon),
+		cmocka_unit_test(test_invalidation_types_from_ept_vpid_cap),
+		cmocka_unit_test(test_five_level_firmware_declined),
 	};
 	return cmocka_run_group_tests_name("caps", tests, NULL, NULL);
 }
