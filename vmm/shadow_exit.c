@@ -304,6 +304,11 @@ static void shadow_seal(struct vcpu *v)
 			vcpu_stop(v, "the shadow MMU's table of hidden ranges is full");
 	shadow_flush(v->shadow);
 	v->shadow_seen_seal = 1;
+	const struct shadow_stats *st = &v->shadow->stats;
+	log_info("keel: cpu%u: shadow MMU hides keel's memory; until now %llu hidden faults, %llu reflected, "
+		 "%llu CR3 loads, %llu INVLPGs, %u of %u pages in use",
+		 v->index, (unsigned long long)st->hidden_faults, (unsigned long long)st->reflected_faults,
+		 (unsigned long long)st->cr3_loads, (unsigned long long)st->invlpgs, st->pages_in_use, st->pages_total);
 }
 
 void shadow_before_entry(struct vcpu *v)
