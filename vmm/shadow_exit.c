@@ -299,16 +299,16 @@ void shadow_exit_invlpg(struct vcpu *v, struct guest_regs *r, const struct exit_
 static void shadow_seal(struct vcpu *v)
 {
 	const struct ept *e = &v->vm->ept;
-	for (unsigned i = 0; i < e->nhidden; i++)
-		if (shadow_hide(v->shadow, e->hidden[i].base, e->hidden[i].size))
-			vcpu_stop(v, "the shadow MMU's table of hidden ranges is full");
-	shadow_flush(v->shadow);
-	v->shadow_seen_seal = 1;
 	const struct shadow_stats *st = &v->shadow->stats;
 	log_info("keel: cpu%u: shadow MMU hides keel's memory; until now %llu hidden faults, %llu reflected, "
 		 "%llu CR3 loads, %llu INVLPGs, %u of %u pages in use",
 		 v->index, (unsigned long long)st->hidden_faults, (unsigned long long)st->reflected_faults,
 		 (unsigned long long)st->cr3_loads, (unsigned long long)st->invlpgs, st->pages_in_use, st->pages_total);
+	for (unsigned i = 0; i < e->nhidden; i++)
+		if (shadow_hide(v->shadow, e->hidden[i].base, e->hidden[i].size))
+			vcpu_stop(v, "the shadow MMU's table of hidden ranges is full");
+	shadow_flush(v->shadow);
+	v->shadow_seen_seal = 1;
 }
 
 void shadow_before_entry(struct vcpu *v)
