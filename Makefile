@@ -45,12 +45,12 @@ KEEL_BOOT := boot/main.c boot/efi.c boot/relocate.c
 KEEL_C := boot/config.c \
 	lib/string.c lib/fmt.c lib/log.c \
 	drivers/uart.c \
-	mm/memmap.c mm/pool.c mm/paging.c mm/mtrr.c mm/ept.c \
+	mm/memmap.c mm/pool.c mm/paging.c mm/mtrr.c mm/ept.c mm/shadow.c \
 	vmm/caps.c vmm/vmm.c vmm/vmx.c vmm/vmcs.c vmm/exit.c vmm/vcpu.c vmm/guest_mem.c vmm/events.c \
 	vmm/cpuid.c vmm/msr.c vmm/cr.c vmm/io.c vmm/ept_fault.c vmm/insn.c vmm/emulate.c \
 	vmm/hypercall.c vmm/sipi.c vmm/task.c vmm/host.c vmm/vmcheck.c vmm/platform.c \
 	vmm/operand.c vmm/idle.c vmm/tsc.c vmm/pmc.c vmm/dr.c vmm/desc.c vmm/tlb.c vmm/cache.c vmm/exception.c \
-	vmm/msr_guest.c
+	vmm/msr_guest.c vmm/shadow_exit.c
 KEEL_ASM := arch/x86/vmx_entry.asm
 KEEL_OBJS := $(addprefix $(BUILD)/,$(KEEL_BOOT:.c=.o) $(KEEL_C:.c=.o) $(KEEL_ASM:.asm=.o))
 
@@ -136,7 +136,7 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-pro
 EXIT_PATH_SRCS := vmm/exit.c vmm/vcpu.c vmm/guest_mem.c vmm/events.c vmm/cpuid.c vmm/msr.c vmm/cr.c \
 	vmm/io.c vmm/ept_fault.c vmm/insn.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c vmm/task.c \
 	vmm/operand.c vmm/idle.c vmm/tsc.c vmm/pmc.c vmm/dr.c vmm/desc.c vmm/tlb.c vmm/cache.c vmm/exception.c \
-	vmm/msr_guest.c
+	vmm/msr_guest.c vmm/shadow_exit.c
 UNIT_TESTS := config fmt log memmap caps mtrr ept shadow paging pool emulate vmx hypercall exit vmcheck platform task uart
 test_config_SRCS := boot/config.c lib/fmt.c lib/string.c
 test_fmt_SRCS := lib/fmt.c
@@ -151,7 +151,7 @@ test_pool_SRCS := mm/pool.c lib/string.c
 test_emulate_SRCS := vmm/emulate.c
 test_vmx_SRCS := vmm/vmx.c vmm/emulate.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c
 test_hypercall_SRCS := vmm/hypercall.c lib/log.c lib/fmt.c lib/string.c
-test_exit_SRCS := $(EXIT_PATH_SRCS) vmm/vmx.c vmm/caps.c mm/ept.c mm/mtrr.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/cpu_fakes.c
+test_exit_SRCS := $(EXIT_PATH_SRCS) vmm/vmx.c vmm/caps.c mm/ept.c mm/shadow.c mm/pool.c mm/mtrr.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/cpu_fakes.c
 test_exit_CFLAGS := -DKEEL_HOST_FAKES
 test_task_SRCS := $(test_exit_SRCS)
 test_task_CFLAGS := -DKEEL_HOST_FAKES
@@ -186,7 +186,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-pro
 	-fsanitize-coverage-allowlist=tests/fuzz/coverage.allow \
 	-DKEEL_VERSION='"$(KEEL_VERSION)"' -DKEEL_VERSION_CODE=$(KEEL_VERSION_CODE) -DKEEL_HOST_TEST -DKEEL_HOST_FAKES
 FUZZ_SRCS := tests/fuzz/fuzz_exit.c $(EXIT_PATH_SRCS) \
-	vmm/vmx.c vmm/caps.c vmm/vmcheck.c mm/ept.c mm/mtrr.c lib/log.c lib/fmt.c \
+	vmm/vmx.c vmm/caps.c vmm/vmcheck.c mm/ept.c mm/shadow.c mm/pool.c mm/mtrr.c lib/log.c lib/fmt.c \
 	tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c tests/unit/host_pages.c tests/unit/cpu_fakes.c
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_exit
 

@@ -248,6 +248,26 @@ struct key {
 	int (*set)(struct report_ctx *r, struct keel_config *c, const char *v, size_t n);
 };
 
+static const char *const mmu_names[] = { [CONFIG_MMU_AUTO] = "auto", [CONFIG_MMU_EPT] = "ept",
+					  [CONFIG_MMU_SHADOW] = "shadow" };
+
+const char *config_mmu_name(enum config_mmu m)
+{
+	return (unsigned)m < sizeof(mmu_names) / sizeof(mmu_names[0]) ? mmu_names[m] : "?";
+}
+
+static int set_mmu(struct report_ctx *r, struct keel_config *c, const char *v, size_t n)
+{
+	for (unsigned i = 0; i < sizeof(mmu_names) / sizeof(mmu_names[0]); i++)
+		if (word_is(v, n, mmu_names[i])) {
+			c->mmu = (enum config_mmu)i;
+			return 0;
+		}
+	report(r, "bad value '%.*s' for 'mmu' (accepted: auto, ept, shadow); keeping '%s'", (int)n, v,
+	       config_mmu_name(c->mmu));
+	return -1;
+}
+
 static const struct key keys[] = {
 	{ "next", set_next },
 	{ "next_args", set_next_args },
@@ -259,8 +279,9 @@ static const struct key keys[] = {
 	{ "stats_interval", set_stats_interval },
 	{ "debug_corrupt", set_debug_corrupt },
 	{ "trap", set_trap },
+	{ "mmu", set_mmu },
 };
-#define KEY_LIST "next, next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt, trap"
+#define KEY_LIST "next, next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt, trap, mmu"
 
 void config_defaults(struct keel_config *c)
 {
@@ -275,6 +296,7 @@ void config_defaults(struct keel_config *c)
 	c->check = 0;
 #endif
 	c->virtualize = 1;
+	c->mmu = CONFIG_MMU_AUTO;
 }
 
 static int is_blank(char ch) { return ch == ' ' || ch == '\t'; }

@@ -24,6 +24,10 @@
 
 enum config_on_error { ON_ERROR_CONTINUE, ON_ERROR_HALT };
 
+/* mmu=: how guest memory is virtualized (docs/memory-virtualization.md). auto: EPT where the CPU
+ * offers EPT with unrestricted guest, else shadow paging. */
+enum config_mmu { CONFIG_MMU_AUTO, CONFIG_MMU_EPT, CONFIG_MMU_SHADOW };
+
 struct keel_config {
 	char next[CONFIG_PATH_MAX];      /* "" = return to the firmware's boot manager */
 	char next_args[CONFIG_ARGS_MAX]; /* load options for next, ASCII here */
@@ -35,6 +39,7 @@ struct keel_config {
 	unsigned stats_interval;         /* seconds between exit-statistics tables; 0 = off */
 	int debug_corrupt;               /* CONFIG_CORRUPT_*: break one VMCS field before launch (tests) */
 	unsigned trap_mask;              /* TRAP_* classes keel intercepts beyond its minimal set */
+	enum config_mmu mmu;
 };
 
 /* Receives one finished diagnostic line (no trailing newline). */
@@ -66,6 +71,9 @@ int config_parse_options(struct keel_config *c, const char *text, size_t len, co
 #define CONFIG_TRAP_NAME_MAX 160
 /* "minimal", "all" or "hlt,rdtsc,..." for a trap mask, for the config line. */
 const char *config_trap_name(unsigned mask, char *buf, size_t size);
+
+/* "auto", "ept" or "shadow", for the config line. */
+const char *config_mmu_name(enum config_mmu m);
 
 /* "serial,e9,console" style text for a log mask, for the banner. */
 const char *config_log_mask_name(unsigned mask, char *buf, size_t size);

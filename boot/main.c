@@ -124,12 +124,12 @@ static void report_memory(void)
 			 problems, s.empty, s.unaligned, s.wrapped, s.overlaps, s.unsorted, s.bad_type);
 }
 
-static const char *virtualize(const struct vmx_caps *caps, unsigned ncpus)
+static const char *virtualize(const struct vmx_caps *caps, unsigned ncpus, int shadow)
 {
 	struct vmm_platform p = {
 		.caps = caps,
 		.t_entry = t_entry,
-		.pool_pages = vmm_pool_pages(ncpus),
+		.pool_pages = vmm_pool_pages(ncpus, shadow),
 		.image_base = relocate_base(),
 		.image_size = relocate_size(),
 		.regions = regions,
@@ -142,6 +142,7 @@ static const char *virtualize(const struct vmx_caps *caps, unsigned ncpus)
 		.stats_interval = cfg.stats_interval,
 		.corrupt_guest_tr = cfg.debug_corrupt == CONFIG_CORRUPT_GUEST_TR,
 		.trap_mask = cfg.trap_mask,
+		.shadow = shadow,
 	};
 	p.pool_base = efi_alloc_pages(p.pool_pages);
 	if (!p.pool_base)
@@ -229,7 +230,7 @@ static uint64_t keel_main(void *handoff, void *unused)
 		log_info("keel: log: the firmware console writes to COM1 too: keel's serial lines go through it "
 			 "while it is usable, and straight to COM1 elsewhere");
 	log_info("keel: config: next=%s next_args=%s log=%s on_error=%s check=%s virtualize=%s break=%s%s "
-		 "stats_interval=%u trap=%s",
+		 "stats_interval=%u trap=%s mmu=%s",
 		 cfg.next[0] ? cfg.next : "(none)", cfg.next_args[0] ? cfg.next_args : "(none)",
 		 config_log_mask_name(cfg.log_mask, mask_name, sizeof(mask_name)),
 		 cfg.on_error == ON_ERROR_HALT ? "halt" : "continue", cfg.check ? "on" : "off",
@@ -238,7 +239,8 @@ static uint64_t keel_main(void *handoff, void *unused)
 		 : cfg.break_mask == CONFIG_BREAK_EXIT			    ? "exit"
 		 : cfg.break_mask					    ? ""
 									    : "none",
-		 cfg.stats_interval, config_trap_name(cfg.trap_mask, trap_name, sizeof(trap_name)));
+		 cfg.stats_interval, config_trap_name(cfg.trap_mask, trap_name, sizeof(trap_name)),
+		 config_mmu_name(cfg.mmu));
 
 
 	report_memory();
@@ -252,13 +254,20 @@ static uint64_t keel_main(void *handoff, void *unused)
 	platform_probe(&platform, &caps);
 	platform_report(&platform);
 
-	const char *why = vmx_caps_unavailable_reason(&caps);
+	/* mmu=auto: EPT where the CPU has all EPT mode needs, else shadow paging, said on one line. */
+	const char *no_ept = vmx_caps_ept_unavailable_reason(&caps);
+	int shadow = cfg.mmu == CONFIG_MMU_SHADOW || (cfg.mmu == CONFIG_MMU_AUTO && no_ept);
+	const char *why = shadow ? vmx_caps_shadow_unavailable_reason(&caps) : vmx_caps_unavailable_reason(&caps);
+	if (!why)
+		log_info("keel: mmu: %s (mmu=%s%s%s)", shadow ? "shadow paging" : "EPT", config_mmu_name(cfg.mmu),
+			 cfg.mmu == CONFIG_MMU_AUTO && no_ept ? ", since " : "",
+			 cfg.mmu == CONFIG_MMU_AUTO && no_ept ? no_ept : "");
 	if (!why && !relocate_is_runtime())
 		why = "keel is not in memory that outlives ExitBootServices";
 	if (!why && !cfg.virtualize)
 		why = "virtualize=off in the configuration";
 	if (!why)
-		why = virtualize(&caps, enabled);
+		why = virtualize(&caps, enabled, shadow);
 	if (why) {
 		log_info("keel: VT-x unavailable: %s; continuing without virtualization", why);
 		if (cfg.on_error == ON_ERROR_HALT)

@@ -122,7 +122,8 @@ int vmx_caps_has_ept_2m(const struct vmx_caps *c) { return !!(c->ept_vpid & EPT_
 int vmx_caps_has_ept_1g(const struct vmx_caps *c) { return !!(c->ept_vpid & EPT_CAP_PDPTE_1G); }
 int vmx_caps_has_ept_wb(const struct vmx_caps *c) { return !!(c->ept_vpid & EPT_CAP_MEMTYPE_WB); }
 
-const char *vmx_caps_unavailable_reason(const struct vmx_caps *c)
+/* What every mode needs (EPT or shadow paging). */
+const char *vmx_caps_shadow_unavailable_reason(const struct vmx_caps *c)
 {
 	if (!(c->cpuid1_ecx & CPUID1_ECX_VMX))
 		return "CPUID.1:ECX.VMX[bit 5] is 0 (this processor, or the hypervisor below keel, "
@@ -137,19 +138,33 @@ const char *vmx_caps_unavailable_reason(const struct vmx_caps *c)
 		return "CR4.VMXE is already set: another hypervisor or driver owns VMX on this CPU";
 	if (!vmx_caps_has_secondary(c))
 		return "the CPU has no secondary processor-based controls (needed for EPT)";
+	if (c->cr4 & CR4_LA57)
+		return "the firmware runs 5-level paging (CR4.LA57) and keel's host page tables are 4-level";
+	if (VMX_BASIC_VMCS_SIZE(c->basic) > 4096)
+		return "the VMCS region is larger than 4 KiB";
+	return 0;
+}
+
+const char *vmx_caps_ept_unavailable_reason(const struct vmx_caps *c)
+{
+	if (!vmx_caps_has_secondary(c))
+		return "the CPU has no secondary processor-based controls (needed for EPT)";
 	if (!vmx_caps_has_ept(c))
 		return "the CPU has no EPT with a 4-level walk";
 	if (!vmx_caps_has_ept_wb(c) && !(c->ept_vpid & EPT_CAP_MEMTYPE_UC))
 		return "EPT supports neither write-back nor uncacheable paging-structure memory";
 	if (!vmx_caps_invept_type(c))
 		return "the CPU offers no single- or all-context INVEPT (IA32_VMX_EPT_VPID_CAP bits 20, 25, 26)";
-	if (c->cr4 & CR4_LA57)
-		return "the firmware runs 5-level paging (CR4.LA57) and keel's host page tables are 4-level";
 	if (!vmx_caps_has_unrestricted(c))
 		return "the CPU has no unrestricted-guest support (needed to run real-mode AP start-up)";
-	if (VMX_BASIC_VMCS_SIZE(c->basic) > 4096)
-		return "the VMCS region is larger than 4 KiB";
 	return 0;
+}
+
+/* EPT mode: the shared rules, then what only EPT needs, in the order a user meets them. */
+const char *vmx_caps_unavailable_reason(const struct vmx_caps *c)
+{
+	const char *why = vmx_caps_shadow_unavailable_reason(c);
+	return why ? why : vmx_caps_ept_unavailable_reason(c);
 }
 
 /* Takes the 64-bit mask itself: VMX_BASIC bit 55 and the VPID_CAP bits 40-43 do not fit an int. */

@@ -27,6 +27,10 @@ void vmx_caps_probe(struct vmx_caps *c);
 
 /* NULL when keel can virtualize this CPU, else a one-line reason for the user. */
 const char *vmx_caps_unavailable_reason(const struct vmx_caps *c);
+/* The half of it that only EPT needs (EPT, its memory types and INVEPT, unrestricted guest), and
+ * the rest, which shadow paging (mmu=shadow) needs too. Each NULL when the CPU has what it takes. */
+const char *vmx_caps_ept_unavailable_reason(const struct vmx_caps *c);
+const char *vmx_caps_shadow_unavailable_reason(const struct vmx_caps *c);
 
 /* Logs the capability report, one fact per line. */
 void vmx_caps_report(const struct vmx_caps *c);

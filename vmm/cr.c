@@ -5,6 +5,7 @@
 #include "emulate.h"
 #include "handlers.h"
 #include "host.h"
+#include "shadow_exit.h"
 #include "trap_emulate.h"
 #include "vmcs.h"
 
@@ -25,6 +26,11 @@ static int load_pdptes(struct vcpu *v, uint64_t cr3)
 	if (vcpu_read_guest_phys(cr3 & 0xFFFFFFE0, pdpte, sizeof(pdpte)) ||
 	    pae_pdptes_invalid(pdpte, v->vm->caps.max_phys_bits))
 		return -1;
+	if (v->shadow) { /* no EPT: the shadow MMU takes them, VM entry loads keel's own */
+		for (unsigned i = 0; i < 4; i++)
+			v->guest_pdpte[i] = pdpte[i];
+		return 0;
+	}
 	for (unsigned i = 0; i < 4; i++)
 		vmcs_write_raw(VMCS_GUEST_PDPTE0 + 2 * i, pdpte[i]); /* 64-bit fields, 2 apart */
 	return 0;
@@ -99,7 +105,7 @@ void cr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 		.cr4_shadow = vmcs_readnat(VMCS_CR4_SHADOW),
 		.cr0_mask = vmcs_readnat(VMCS_CR0_MASK),
 		.cr4_mask = vmcs_readnat(VMCS_CR4_MASK),
-		.cr3 = vmcs_readnat(VMCS_GUEST_CR3),
+		.cr3 = vcpu_guest_cr3(v),
 		.efer = vmcs_read64(VMCS_GUEST_EFER),
 		.cs_l = !!(vmcs_read32(VMCS_GUEST_CS_AR) & AR_L),
 		.cr0_fixed0 = v->cr0_fixed0,
@@ -110,6 +116,10 @@ void cr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 	uint64_t val;
 	int fault;
 
+	if (cr == 3 && (type == CRQ_TYPE_MOV_TO || type == CRQ_TYPE_MOV_FROM) && v->shadow) {
+		shadow_cr3_exit(v, r, type, CRQ_GPR(e->qualification));
+		return;
+	}
 	if (cr == 3 && (type == CRQ_TYPE_MOV_TO || type == CRQ_TYPE_MOV_FROM)) {
 		cr3_exit(v, r, type, CRQ_GPR(e->qualification));
 		return;
@@ -133,6 +143,8 @@ void cr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 		exit_unhandled(v, r, e);
 		return;
 	}
+	if (!fault && v->shadow)
+		fault = shadow_cr_write(v, &s);
 	if (!fault && s.reload_pdptes &&
 	    pae_paging_active(cr_guest_view(s.cr0, s.cr0_shadow, s.cr0_mask), cr_guest_view(s.cr4, s.cr4_shadow, s.cr4_mask),
 			      s.efer))
@@ -152,7 +164,9 @@ void cr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 		entry = (s.efer & EFER_LMA) ? entry | ENTRY_IA32E_MODE_GUEST : entry & ~ENTRY_IA32E_MODE_GUEST;
 		vmcs_write32(VMCS_ENTRY_CONTROLS, entry);
 	}
-	if (s.flush_tlb)
+	if (s.flush_tlb && v->shadow)
+		shadow_load_root(v); /* a paging control changed: new shadow root, every translation gone */
+	else if (s.flush_tlb)
 		vcpu_flush_vpid(v);
 	vcpu_skip_instruction(v);
 }

@@ -46,6 +46,16 @@ void cpuid_policy_init(struct cpuid_policy *p, uint32_t proc2, uint64_t cr4_fixe
 		p->leaf7_edx |= CPUID7_EDX_PCONFIG;
 }
 
+void cpuid_policy_shadow(struct cpuid_policy *p)
+{
+	/* Shadow paging does not shadow PCID-tagged or 5-level translations (mm/shadow.h): a guest
+	 * without CPUID.PCID, INVPCID and LA57 must not set CR4.PCIDE or LA57 (#GP) and meets #UD
+	 * for INVPCID (secondary control left off), as on a CPU without them. */
+	p->leaf1_ecx |= CPUID1_ECX_PCID;
+	p->leaf7_ebx |= CPUID7_EBX_INVPCID;
+	p->leaf7_ecx |= CPUID7_ECX_LA57;
+}
+
 void cpuid_shape(const struct cpuid_policy *p, uint32_t leaf, uint32_t subleaf, uint64_t guest_cr4,
 		 struct cpuid_regs *r)
 {

@@ -3,6 +3,7 @@
 #include "../arch/x86/cr.h"
 #include "events.h"
 #include "handlers.h"
+#include "shadow_exit.h"
 #include "vmcs.h"
 
 #define DR6_B0_3 0xFULL
@@ -58,6 +59,15 @@ void exception_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info
 
 	if (!(info & INTR_INFO_VALID) || vector >= 32) {
 		exit_unhandled(v, r, e);
+		return;
+	}
+	if (vector == VEC_PF && v->shadow && type == INTR_TYPE_HW_EXCEPTION) {
+		/* mmu=shadow: most #PF exits are the shadow's own (hidden faults), during event delivery
+		 * too; vmm/shadow_exit.c fills or reflects them. An IRET it retries blocks NMIs again. */
+		if ((info & INTR_INFO_NMI_UNBLOCK_IRET) && !(vmcs_read32(VMCS_IDT_VECTORING_INFO) & INTR_INFO_VALID))
+			vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY,
+				     vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY) | INTERRUPTIBILITY_NMI);
+		shadow_exit_page_fault(v, e->qualification, vmcs_read32(VMCS_EXIT_INTR_ERROR));
 		return;
 	}
 	if (vmcs_read32(VMCS_IDT_VECTORING_INFO) & INTR_INFO_VALID) {

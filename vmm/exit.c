@@ -15,6 +15,7 @@
 #include "hypercall.h"
 #include "io.h"
 #include "rip.h"
+#include "shadow_exit.h"
 #include "task.h"
 #include "vmcs.h"
 #include "vmm.h"
@@ -45,7 +46,7 @@ exit_handler_fn EXIT_TABLE_CONST exit_handlers[EXIT_REASON_COUNT] = {
 	[EXIT_REASON_CPUID] = cpuid_exit,
 	[EXIT_REASON_HLT] = idle_exit_hlt,
 	[EXIT_REASON_INVD] = insn_exit_invd,
-	[EXIT_REASON_INVLPG] = tlb_exit_invlpg,
+	[EXIT_REASON_INVLPG] = shadow_exit_invlpg,
 	[EXIT_REASON_RDPMC] = pmc_exit_rdpmc,
 	[EXIT_REASON_RDTSC] = tsc_exit_rdtsc,
 	[EXIT_REASON_VMCALL] = hypercall_handle,
@@ -302,6 +303,8 @@ static void exit_slow(struct guest_regs *r, struct vcpu *v, uint32_t raw)
 		events_deliver_pending_mc(v);
 	if (v->nmi_pending)
 		events_deliver_pending_nmi(v);
+	if (v->shadow)
+		shadow_before_entry(v); /* the TLB work the shadow MMU asked for (fast exits change no shadow) */
 	v->in_root = 0;
 	exit_fast_refresh(v);
 }

@@ -4,6 +4,7 @@
 #include "../arch/x86/msr.h"
 #include "../lib/string.h"
 #include "../mm/phys.h"
+#include "shadow_exit.h"
 #include "vcpu.h"
 #include "vmcs.h"
 
@@ -46,7 +47,12 @@ static int guest_entry(uint64_t gpa, unsigned size, uint64_t *e)
  */
 static int guest_translate(uint64_t gva, int write, uint64_t *gpa, uint32_t *pf_error)
 {
-	uint64_t cr0 = vmcs_readnat(VMCS_GUEST_CR0), cr4 = vmcs_readnat(VMCS_GUEST_CR4);
+	/* The guest's view: under shadow paging the real CR0/CR3/CR4 are keel's (vmm/shadow_exit.c). */
+	const struct vcpu *v = vcpu_in_root();
+	uint64_t cr0 = cr_guest_view(vmcs_readnat(VMCS_GUEST_CR0), vmcs_readnat(VMCS_CR0_SHADOW),
+				     vmcs_readnat(VMCS_CR0_MASK));
+	uint64_t cr4 = cr_guest_view(vmcs_readnat(VMCS_GUEST_CR4), vmcs_readnat(VMCS_CR4_SHADOW),
+				     vmcs_readnat(VMCS_CR4_MASK));
 	if (!(cr0 & CR0_PG)) {
 		*gpa = gva & 0xFFFFFFFF;
 		return 0;
@@ -55,7 +61,7 @@ static int guest_translate(uint64_t gva, int write, uint64_t *gpa, uint32_t *pf_
 		return GUEST_REFUSED;
 	int user = vcpu_cpl() == 3, lma = !!(vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA);
 	uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0);
-	uint64_t allow = PTE_RW | PTE_US, table = vmcs_readnat(VMCS_GUEST_CR3), e;
+	uint64_t allow = PTE_RW | PTE_US, table = vcpu_guest_cr3(v), e;
 	unsigned size = 8, bits = 9; /* entry size and index bits per level */
 	int level = 3;
 	if (!lma) {
@@ -63,7 +69,7 @@ static int guest_translate(uint64_t gva, int write, uint64_t *gpa, uint32_t *pf_
 		level = 1;
 		if (cr4 & CR4_PAE) {
 			/* PDPTE registers: no R/W or U/S bits of their own */
-			e = vmcs_read_raw(VMCS_GUEST_PDPTE0 + 2 * ((gva >> 30) & 3)); /* 64-bit fields, 2 apart */
+			e = vcpu_guest_pdpte(v, (unsigned)(gva >> 30) & 3);
 			if (!(e & PTE_P)) {
 				*pf_error = err;
 				return GUEST_PAGE_FAULT;

@@ -36,6 +36,7 @@ EXIT_HANDLER(desc_exit_gdtr_idtr);     /* vmm/desc.c */
 EXIT_HANDLER(desc_exit_ldtr_tr);
 EXIT_HANDLER(tlb_exit_invlpg);         /* vmm/tlb.c */
 EXIT_HANDLER(tlb_exit_invpcid);
+EXIT_HANDLER(shadow_exit_invlpg);       /* vmm/shadow_exit.c: mmu=shadow, else tlb_exit_invlpg */
 EXIT_HANDLER(cache_exit_wbinvd);       /* vmm/cache.c */
 EXIT_HANDLER(exception_exit);          /* vmm/exception.c */
 

@@ -3,6 +3,7 @@
 #include "hypercall.h"
 
 #include "../lib/log.h"
+#include "../mm/shadow.h"
 #include "emulate.h"
 #include "vmcs.h"
 
@@ -13,7 +14,7 @@ int hypercall_allowed_from_user(uint64_t nr)
 
 void stats_print(const struct vm *vm)
 {
-	log_info("keel: exit statistics (%u CPUs virtualized)", vm->nvirt);
+	log_info("keel: exit statistics (%u CPUs virtualized) under mmu=%s", vm->nvirt, vm->shadow ? "shadow" : "ept");
 	for (unsigned c = 0; c < KEEL_MAX_CPUS; c++) {
 		const struct vcpu *v = vm->vcpus[c];
 		if (!v || !v->launched)
@@ -25,6 +26,16 @@ void stats_print(const struct vm *vm)
 		for (unsigned i = 0; i < EXIT_REASON_COUNT; i++)
 			if (v->exits[i])
 				log_info("keel:   cpu%u %-22s %llu", c, exit_reason_name(i), (unsigned long long)v->exits[i]);
+		if (v->shadow) {
+			const struct shadow_stats *s = &v->shadow->stats;
+			log_info("keel:   cpu%u shadow MMU: %llu hidden faults, %llu reflected, %llu CR3 loads (%llu cached), "
+				 "%llu INVLPGs, %llu flushes, %llu maps of keel's memory, %llu reclaims, %u of %u pages in use",
+				 c, (unsigned long long)s->hidden_faults, (unsigned long long)s->reflected_faults,
+				 (unsigned long long)s->cr3_loads, (unsigned long long)s->root_hits,
+				 (unsigned long long)s->invlpgs, (unsigned long long)s->flushes,
+				 (unsigned long long)s->keel_page_maps, (unsigned long long)s->reclaims, s->pages_in_use,
+				 s->pages_total);
+		}
 	}
 }
 

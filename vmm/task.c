@@ -6,6 +6,7 @@
 #include "../arch/x86/msr.h"
 #include "../lib/string.h"
 #include "../mm/phys.h"
+#include "shadow_exit.h"
 #include "vmcs.h"
 
 /*
@@ -489,8 +490,11 @@ static void task_enter_new(struct task_switch *c, const struct task_desc *nd, co
 		vmcs_writenat(VMCS_CR0_SHADOW, vmcs_readnat(VMCS_CR0_SHADOW) | CR0_TS);
 	vmcs_writenat(VMCS_GUEST_DR7, vmcs_readnat(VMCS_GUEST_DR7) & ~DR7_LOCAL_ENABLES);
 	if (s->wide && (cr0 & CR0_PG)) {
-		vmcs_writenat(VMCS_GUEST_CR3, s->cr3);
-		if (pdpte)
+		if (v->shadow) /* the real CR3 is keel's shadow root (vmm/shadow_exit.c) */
+			shadow_task_cr3(v, s->cr3, pdpte);
+		else
+			vmcs_writenat(VMCS_GUEST_CR3, s->cr3);
+		if (pdpte && !v->shadow)
 			for (unsigned i = 0; i < 4; i++)
 				vmcs_write_raw(VMCS_GUEST_PDPTE0 + 2 * i, pdpte[i]); /* 64-bit fields, 2 apart */
 		if (v->vpid) /* the old task's non-global translations go, as with MOV to CR3 */

@@ -16,6 +16,9 @@
  * CPU is ever left native beside virtualized ones without a word. */
 #define KEEL_MAX_CPUS 1024
 #define HOST_STACK_PAGES 4
+/* Shadow tables per vCPU under mmu=shadow (2 MiB): a 4-level guest's working set of a few
+ * processes; more refaults after reclaim rather than fails (mm/shadow.h). */
+#define SHADOW_VCPU_PAGES 512
 
 /* Guest GPRs as the exit stub pushes them, indexed as exit qualifications number them
  * (0 RAX, 1 RCX, 2 RDX, 3 RBX, 4 RSP, 5 RBP, 6 RSI, 7 RDI, 8-15 R8-R15). The RSP slot is unused:
@@ -39,6 +42,7 @@ struct __attribute__((packed)) tss64 {
 _Static_assert(sizeof(struct tss64) == 104, "TSS layout");
 
 struct vm;
+struct shadow_mmu;
 
 /* CPUID leaves 0-31 the exit stub answers itself (vmx_entry.asm): per-CPU, fixed for the boot. */
 #define CPUID_FAST_LEAVES 32
@@ -75,6 +79,13 @@ struct vcpu {
 	uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 	uint32_t exc_unmasked; /* exception vectors let through for one entry (vmm/exception.c) */
 	struct guest_regs *regs; /* valid while in_root */
+	/* mmu=shadow (vmm/shadow_exit.c): the real CR3 is the shadow root; the guest's own CR3 and,
+	 * with PAE paging, the PDPTEs its last CR3 load read live here. NULL shadow under EPT. */
+	struct shadow_mmu *shadow;
+	uint64_t guest_cr3;
+	uint64_t guest_pdpte[4];
+	int shadow_seen_seal;  /* keel's memory added to the shadow MMU's hidden ranges */
+	uint64_t shadow_efer;  /* EFER.NXE and LMA when the current shadow root was chosen */
 };
 
 struct vm {
@@ -99,6 +110,7 @@ struct vm {
 	unsigned trap;         /* TRAP_* classes asked for (trap=); vmx_compute_controls keeps those it can */
 	unsigned trap_missing; /* asked for, but the CPU cannot intercept them (reported, left out) */
 	uint32_t exception_bitmap;
+	int shadow;            /* mmu=shadow: every vCPU runs on shadow tables, EPT and unrestricted guest off */
 	struct cpuid_policy cpuid_policy; /* what the guest's CPUID hides, from proc2 and CR4_FIXED1 */
 	unsigned ncpus;        /* logical CPUs reported */
 	unsigned nvirt;        /* CPUs virtualized */
@@ -153,6 +165,9 @@ void vcpu_inject_exception(struct vcpu *v, unsigned vector, int has_error, uint3
  * guest's linear translations under its VPID (INVVPID; nothing without VPID). */
 void vcpu_flush_ept(struct vcpu *v);
 void vcpu_flush_vpid(struct vcpu *v);
+
+/* The CR3 the guest loaded: the VMCS's under EPT, the one keel keeps under shadow paging. */
+uint64_t vcpu_guest_cr3(const struct vcpu *v);
 
 /* Guest CPL from SS.DPL. */
 unsigned vcpu_cpl(void);

@@ -14,6 +14,7 @@
 #include "exit.h"
 #include "host.h"
 #include "hypercall.h"
+#include "shadow_exit.h"
 #include "vmcheck.h"
 #include "vmcs.h"
 #include "vmx.h"
@@ -23,11 +24,13 @@ struct vm keel_vm;
 #define VCPU_PAGES (1 + 1 + 1 + HOST_STACK_PAGES) /* struct vcpu, VMXON, VMCS, stack */
 _Static_assert(sizeof(struct vcpu) <= 4096, "struct vcpu fits a page");
 
-size_t vmm_pool_pages(unsigned ncpus)
+size_t vmm_pool_pages(unsigned ncpus, int shadow)
 {
 	/* EPT (budget 24 pages, plus EPT_DEV_TABLES_DEFAULT reserved for device memory) + host tables
-	 * (up to 10) + bitmaps 3 + IDT + ones/sink/canary 3 + slack. */
-	return 64 + EPT_DEV_TABLES_DEFAULT + (size_t)ncpus * VCPU_PAGES;
+	 * (up to 10) + bitmaps 3 + IDT + ones/sink/canary 3 + slack; with shadow paging, each vCPU's
+	 * struct shadow_mmu and its pool of shadow tables. The EPT is built in shadow mode too (its
+	 * hidden ranges are what the seal and the guest-memory helpers consult), just never enabled. */
+	return 64 + EPT_DEV_TABLES_DEFAULT + (size_t)ncpus * (VCPU_PAGES + (shadow ? 1 + SHADOW_VCPU_PAGES : 0));
 }
 
 int vmm_in_root(void) { return vcpu_in_root() != 0; }
@@ -79,6 +82,10 @@ static struct vcpu *vcpu_create(struct vm *vm, unsigned index)
 	 * keel's VMX enable, and shown locked with VMX off either way (the RDMSR fast path's answer). */
 	v->feature_control = msr_feature_control_view(rdmsr(MSR_IA32_FEATURE_CONTROL));
 	cpuid_cache_fill(v); /* on the vCPU's own CPU: ap_launch runs there */
+	if (vm->shadow && shadow_vcpu_init(v)) {
+		log_err("keel: cpu%u: no shadow MMU (pool short, or its pages above 4 GiB)", index);
+		return 0;
+	}
 	return v;
 }
 
@@ -218,6 +225,7 @@ const char *vmm_start(const struct vmm_platform *p)
 	vm->break_mask = p->break_mask;
 	vm->corrupt_guest_tr = p->corrupt_guest_tr;
 	vm->trap = p->trap_mask;
+	vm->shadow = p->shadow;
 	if (p->stats_interval) {
 		if ((vmx_caps_pinbased(&vm->caps) >> 32) & PIN_PREEMPTION_TIMER)
 			vm->stats_ticks = p->stats_interval * tsc_hz();
@@ -227,6 +235,7 @@ const char *vmm_start(const struct vmm_platform *p)
 	pool_init(p->pool_base, p->pool_pages);
 	log_set_cpu_fn(vmm_cpu_index);
 	vmx_entry_check_hook = explain_failed_entry;
+	vmx_shadow_launch_hook = shadow_vcpu_launch_state;
 
 	/* Every CPU or none: a CPU left native sees VMX and can write keel's memory. */
 	if (p->ncpus > KEEL_MAX_CPUS)
@@ -250,9 +259,19 @@ const char *vmm_start(const struct vmm_platform *p)
 		return why;
 	}
 	vm->nvirt = 1;
-	log_info("keel: cpu0 virtualized (APIC ID %u, VPID %u)", bsp->apic_id, bsp->vpid);
+	log_info("keel: cpu0 virtualized (APIC ID %u, VPID %u, mmu %s)", bsp->apic_id, bsp->vpid,
+		 vm->shadow ? "shadow" : "ept");
 
-	if (p->ncpus > 1 && !(vm->caps.misc & VMX_MISC_ACTIVITY_WAIT_SIPI)) {
+	if (p->ncpus > 1 && vm->shadow) {
+		/*
+		 * Shadow paging runs without unrestricted guest, and the firmware wakes its parked APs
+		 * with INIT and SIPI into real mode, which VM entry then refuses. Emulating real mode
+		 * is not done: the APs stay native (and the seal is refused), said here.
+		 */
+		log_warn("keel: mmu=shadow: no unrestricted guest, so an AP's real-mode start at SIPI cannot "
+			 "run under keel; the %u APs are left unvirtualized",
+			 p->ncpus - 1);
+	} else if (p->ncpus > 1 && !(vm->caps.misc & VMX_MISC_ACTIVITY_WAIT_SIPI)) {
 		/*
 		 * An INIT to a virtualized AP exits to keel, which must park the vCPU in the
 		 * wait-for-SIPI activity state; a CPU without it (KVM before Linux 5.11, QEMU's named

@@ -26,13 +26,14 @@ struct vmm_platform {
 	unsigned stats_interval;       /* seconds between exit-statistics tables (CPU 0); 0 = off */
 	int corrupt_guest_tr;          /* test hook: make the guest TR unusable so the first entry fails */
 	unsigned trap_mask;            /* TRAP_* (vmm/trap.h): classes to intercept beyond the minimal set */
+	int shadow;                    /* mmu=shadow (or auto without EPT): shadow paging, EPT off */
 };
 
 #define VMM_BREAK_LAUNCH 0x1u
 #define VMM_BREAK_EXIT 0x2u
 
-/* Pool pages vmm_start needs for ncpus CPUs (boot/ allocates them). */
-size_t vmm_pool_pages(unsigned ncpus);
+/* Pool pages vmm_start needs for ncpus CPUs, with shadow paging or without (boot/ allocates them). */
+size_t vmm_pool_pages(unsigned ncpus, int shadow);
 
 /*
  * Virtualizes every logical CPU. Returns NULL on success (at least the BSP virtualized), or the

@@ -26,17 +26,24 @@ const char *vmx_compute_controls(struct vm *vm)
 	uint32_t miss, want2;
 
 	vm->pin = vmx_adjust_controls(vmx_caps_pinbased(c), 0, &miss);
+	/* Shadow paging (mmu=shadow) takes part in every change of the guest's address space: MOV to
+	 * and from CR3 (the real one holds the shadow root) and INVLPG exit (SDM Vol. 3C 25.1.3). */
+	uint32_t shadow_proc = vm->shadow ? PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING | PROC_INVLPG_EXITING : 0;
 	vm->proc = vmx_adjust_controls(vmx_caps_procbased(c),
-				       PROC_USE_MSR_BITMAPS | PROC_USE_IO_BITMAPS | PROC_SECONDARY_CONTROLS, &miss);
+				       PROC_USE_MSR_BITMAPS | PROC_USE_IO_BITMAPS | PROC_SECONDARY_CONTROLS | shadow_proc,
+				       &miss);
 	if (miss)
-		return "the CPU cannot use MSR/I-O bitmaps or secondary controls";
-	want2 = PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST;
+		return vm->shadow ? "the CPU cannot use MSR/I-O bitmaps, secondary controls or CR3/INVLPG exiting"
+				  : "the CPU cannot use MSR/I-O bitmaps or secondary controls";
+	/* Shadow mode leaves EPT and unrestricted guest off even where the CPU has them: one
+	 * translation, the same on every CPU (docs/memory-virtualization.md, "Where the two meet"). */
+	want2 = vm->shadow ? 0 : PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST;
 	if (vmx_caps_has_vpid(c))
 		want2 |= PROC2_ENABLE_VPID;
 	if (vmx_caps_allows2(c, PROC2_ENABLE_RDTSCP))
 		want2 |= PROC2_ENABLE_RDTSCP;
-	if (vmx_caps_allows2(c, PROC2_ENABLE_INVPCID))
-		want2 |= PROC2_ENABLE_INVPCID;
+	if (vmx_caps_allows2(c, PROC2_ENABLE_INVPCID) && !vm->shadow)
+		want2 |= PROC2_ENABLE_INVPCID; /* shadow mode: INVPCID stays #UD, and CPUID hides it */
 	if (vmx_caps_allows2(c, PROC2_ENABLE_XSAVES))
 		want2 |= PROC2_ENABLE_XSAVES;
 	/* TPAUSE, UMONITOR, UMWAIT (WAITPKG) and PCONFIG raise #UD in VMX non-root without these
@@ -61,6 +68,8 @@ const char *vmx_compute_controls(struct vm *vm)
 	if (miss)
 		return "the CPU cannot load EFER/PAT or enter a 64-bit guest";
 	cpuid_policy_init(&vm->cpuid_policy, vm->proc2, c->cr4_fixed1);
+	if (vm->shadow)
+		cpuid_policy_shadow(&vm->cpuid_policy);
 	vmx_trap_controls(vm);
 	return 0;
 }
@@ -123,6 +132,10 @@ void vmx_trap_controls(struct vm *vm)
 		vm->trap |= TRAP_INVLPG; /* INVPCID exits only through INVLPG exiting (SDM 25.1.3) */
 	if (vm->trap & TRAP_EXCEPTIONS)
 		vm->exception_bitmap = 0xFFFFFFFF;
+	/* Shadow paging: every #PF exits (error-code mask and match 0, SDM Vol. 3C 25.2), filled or
+	 * reflected by vmm/shadow_exit.c. */
+	if (vm->shadow)
+		vm->exception_bitmap |= 1u << VEC_PF;
 }
 
 void vmx_report_traps(const struct vm *vm)
@@ -184,6 +197,14 @@ void vmx_write_cr_masks(const struct vcpu *v)
 	 * CR4: VMXE (hidden from the guest) and every bit VMX fixes or forbids. */
 	vmcs_writenat(VMCS_CR0_MASK, (v->cr0_fixed0 & ~(CR0_PE | CR0_PG)) | (~v->cr0_fixed1 & 0xFFFFFFFFULL));
 	vmcs_writenat(VMCS_CR4_MASK, v->cr4_fixed0 | ~v->cr4_fixed1 | CR4_VMXE);
+	/* Shadow paging: keel owns every bit that decides how linear addresses translate, so that each
+	 * change exits and the real values can differ (mm/shadow.h: real WP = PG = PE = 1, real PAE = 1,
+	 * real PCIDE = 0); the read shadows show the guest its own. */
+	if (v->shadow) {
+		vmcs_writenat(VMCS_CR0_MASK, v->cr0_fixed0 | (~v->cr0_fixed1 & 0xFFFFFFFFULL) | CR0_PE | CR0_PG | CR0_WP);
+		vmcs_writenat(VMCS_CR4_MASK, v->cr4_fixed0 | ~v->cr4_fixed1 | CR4_VMXE | CR4_PAE | CR4_PSE | CR4_PGE |
+						     CR4_SMEP | CR4_SMAP | CR4_PCIDE);
+	}
 }
 
 static const char *vmx_enable(struct vcpu *v)
@@ -281,7 +302,8 @@ static void setup_controls(struct vcpu *v)
 	vmcs_write64(VMCS_MSR_BITMAP, (uint64_t)(uintptr_t)vm->msr_bitmap);
 	vmcs_write64(VMCS_IO_BITMAP_A, (uint64_t)(uintptr_t)vm->io_bitmap);
 	vmcs_write64(VMCS_IO_BITMAP_B, (uint64_t)(uintptr_t)vm->io_bitmap + 4096);
-	vmcs_write64(VMCS_EPT_POINTER, vm->eptp);
+	if (!vm->shadow) /* the field exists only where EPT does (SDM Vol. 3C 25.6.11) */
+		vmcs_write64(VMCS_EPT_POINTER, vm->eptp);
 	if (vm->proc2 & PROC2_ENABLE_VPID)
 		vmcs_write16(VMCS_VPID, v->vpid);
 	if (vm->proc2 & PROC2_ENABLE_XSAVES)
@@ -400,6 +422,8 @@ static void setup_guest_state(void)
 	/* GUEST_RSP and GUEST_RIP are written by vmx_launch; GUEST_RFLAGS by vmx_vcpu_launch. */
 }
 
+void (*vmx_shadow_launch_hook)(struct vcpu *v);
+
 /*
  * Ordering: VMXON and VMPTRLD first (VMWRITE needs a current VMCS); then controls, host state and
  * guest state in any order; the guest state is read last so it is as fresh as possible; interrupts
@@ -415,6 +439,8 @@ const char *vmx_vcpu_launch(struct vcpu *v, int (*precheck)(struct vcpu *v))
 	setup_controls(v);
 	setup_host_state(v);
 	setup_guest_state();
+	if (v->shadow && vmx_shadow_launch_hook)
+		vmx_shadow_launch_hook(v); /* the real CR0/CR3/CR4 become keel's, the guest's in the shadows */
 	if (vmcs_take_failures()) {
 		vmx_disable();
 		return "writing the VMCS failed (see the VMWRITE errors above)";

@@ -28,6 +28,9 @@ void vmx_traps_init(struct vm *vm);
  * runs just before the launch; nonzero aborts it.
  */
 const char *vmx_vcpu_launch(struct vcpu *v, int (*precheck)(struct vcpu *v));
+/* mmu=shadow: turns the guest state just read from the firmware into shadow paging's (set by
+ * vmm_start to shadow_vcpu_launch_state, so that vmx.c needs no shadow MMU of its own). */
+extern void (*vmx_shadow_launch_hook)(struct vcpu *v);
 
 /* The VM-entry self-check run before each launch when check=on (NULL when not built in). */
 extern int (*vmm_precheck)(struct vcpu *v);

@@ -30,6 +30,8 @@
 #include "../../lib/log.h"
 #include "../../mm/ept.h"
 #include "../../mm/phys.h"
+#include "../../mm/pool.h"
+#include "../../mm/shadow.h"
 #include "../../vmm/events.h"
 #include "../../vmm/exit.h"
 #include "../../vmm/host.h"
@@ -38,6 +40,7 @@
 #include "../../vmm/vmcs.h"
 #include "../../vmm/trap.h"
 #include "../../vmm/rip.h"
+#include "../../vmm/shadow_exit.h"
 #include "../../vmm/vmx.h"
 #include "../unit/caps_data.h"
 #include "../unit/cpu_fakes.h"
@@ -64,6 +67,14 @@ static void bug(const char *fmt, ...)
 	for (unsigned i = nlog > 8 ? nlog - 8 : 0; i < nlog; i++)
 		fprintf(stderr, "  %s", last_log[i % 8]);
 	abort();
+}
+
+/* keel's last log line names mmu=shadow's refusal (real mode, paging off in long mode) or a
+ * triple fault the shadow MMU's #PF reflection found: the stops shadow mode allows itself. */
+static int shadow_stop_allowed(void)
+{
+	const char *last = nlog ? last_log[(nlog - 1) % 8] : "";
+	return keel_vm.shadow && (strstr(last, "mmu=shadow") || strstr(last, "triple-faulted"));
 }
 
 static void log_sink(const char *s, size_t n)
@@ -105,6 +116,8 @@ static void ram_clear(void)
 
 struct vm keel_vm;
 static struct vcpu cpu0;
+#define SHADOW_FUZZ_POOL (1 + SHADOW_VCPU_PAGES)
+static uint8_t *shadow_pool;
 static struct guest_regs regs;
 static jmp_buf stop_env;
 static int in_exit;
@@ -268,7 +281,7 @@ static int instruction_exit(unsigned reason)
 /* ---- statistics, printed at exit ---- */
 
 static unsigned long long n_inputs, n_skipped, n_run, n_stopped, n_injected, per_reason[EXIT_REASON_COUNT];
-static unsigned long long per_mode[M_COUNT];
+static unsigned long long per_mode[M_COUNT], n_shadow, n_shadow_pf;
 
 static void print_stats(void)
 {
@@ -282,6 +295,8 @@ static void print_stats(void)
 	for (unsigned i = 0; i < M_COUNT; i++)
 		fprintf(stderr, " %s=%llu", mode_names[i], per_mode[i]);
 	fprintf(stderr, "\n");
+	fprintf(stderr, "fuzz_exit: under mmu=shadow: %llu exits (%llu of them exceptions, #PF unless trap=all)\n", n_shadow,
+		n_shadow_pf);
 }
 
 /* ---- the guest ---- */
@@ -324,7 +339,7 @@ static void page_tables(void)
 }
 
 struct input {
-	unsigned caps, mode, sealed, stats, sipi_echo, long_rep, nmi_pending, trap_minimal;
+	unsigned caps, mode, sealed, stats, sipi_echo, long_rep, nmi_pending, trap_minimal, shadow;
 	uint64_t rflags_bits, intr, cr4_bits;
 	unsigned kind;
 	uint64_t qual, gpa;
@@ -349,6 +364,7 @@ static void decode(struct reader *rd, struct input *in)
 	in->long_rep = ((g >> 5) & 3) == 3; /* rare: a 4096-element REP costs as much as 100 other exits */
 	in->cr4_bits = take(rd, 4);
 	in->trap_minimal = (unsigned)(in->cr4_bits >> 31); /* else trap=all: every class keel can trap */
+	in->shadow = (unsigned)(in->cr4_bits >> 30) & 1;   /* mmu=shadow: EPT and unrestricted guest off */
 	in->kind = (unsigned)(take(rd, 1) % NKINDS);
 	in->qual = take(rd, 8);
 	if (kinds[in->kind].reason == EXIT_REASON_IO_INSTRUCTION && !(in->qual & BIT(6))) {
@@ -412,6 +428,15 @@ static int build(const struct input *in)
 		keel_vm.trap = TRAP_ALL;
 		if (vmx_compute_controls(&keel_vm))
 			bug("recorded capability set %u cannot run keel with trap=all", in->caps);
+		vmcs_write32(VMCS_PROC_CONTROLS, keel_vm.proc);
+		vmcs_write32(VMCS_PROC2_CONTROLS, keel_vm.proc2);
+	}
+	if (in->shadow) {
+		/* mmu=shadow: the controls as vmx.c computes them for it */
+		keel_vm.shadow = 1;
+		keel_vm.trap = in->trap_minimal ? TRAP_MINIMAL : TRAP_ALL;
+		if (vmx_compute_controls(&keel_vm))
+			bug("recorded capability set %u cannot run keel with mmu=shadow", in->caps);
 		vmcs_write32(VMCS_PROC_CONTROLS, keel_vm.proc);
 		vmcs_write32(VMCS_PROC2_CONTROLS, keel_vm.proc2);
 	}
@@ -535,6 +560,19 @@ static int build(const struct input *in)
 			vcpu_reset_to_wait_for_sipi(&cpu0);
 		}
 	}
+	if (in->shadow) {
+		/* keel's launch in shadow mode: a fresh pool, the firmware's CR3 becomes the guest's own,
+		 * the real CR0/CR3/CR4 shadow paging's (no real mode: the checker refuses those inputs) */
+		pool_init((uint64_t)(uintptr_t)shadow_pool, SHADOW_FUZZ_POOL);
+		if (shadow_vcpu_init(&cpu0))
+			bug("shadow_vcpu_init failed on a fresh pool");
+		vmx_write_cr_masks(&cpu0);
+		vmcs_writenat(VMCS_CR0_SHADOW, cr0);
+		vmcs_writenat(VMCS_CR4_SHADOW, cr4);
+		if (in->mode != M_REAL && in->mode != M_WAIT_SIPI)
+			shadow_vcpu_launch_state(&cpu0);
+		cpu0.shadow_seen_seal = 0; /* a sealed input hides keel's pages at the first entry */
+	}
 	if (in->sipi_echo) {
 		/* an AP SIPI just started, for the Bochs 2.7 INIT-echo path */
 		cpu0.sipi_vector = (int)(in->rip & 0xFF);
@@ -613,6 +651,8 @@ static int possible(const struct input *in, unsigned reason)
 		return 0;
 	}
 	case EXIT_REASON_EPT_VIOLATION: {
+		if (keel_vm.shadow)
+			return 0; /* EPT is off */
 		/* only where keel's EPT forbids the access */
 		uint64_t gpa = in->gpa & ((1ULL << keel_vm.caps.max_phys_bits) - 1);
 		unsigned want = (unsigned)(in->qual & 7);
@@ -640,6 +680,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		exit(1);
 	}
 	phys_host_base = (uintptr_t)base;
+	/* mmu=shadow's pool: the shadow MMU uses its table addresses as physical (below 4 GiB) */
+	shadow_pool = mmap(NULL, SHADOW_FUZZ_POOL * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT,
+			   -1, 0);
+	if (shadow_pool == MAP_FAILED) {
+		perror("fuzz_exit: mapping the shadow pool");
+		exit(1);
+	}
 	memset(ones, 0xFF, sizeof(ones));
 	cpu_fake_hooks = (struct cpu_fake_hooks){ fake_halt, fake_unexpected, fake_port_in, fake_port_out,
 						 fake_invalidate };
@@ -678,6 +725,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int pe = !!(vmcs_readnat(VMCS_GUEST_CR0) & CR0_PE);
 		if (vector == VEC_NMI)
 			vector = VEC_GP;
+		if (!(keel_vm.exception_bitmap & (1u << vector)))
+			vector = VEC_PF; /* mmu=shadow with trap=minimal: #PF is the one vector that exits */
 		if ((vector == VEC_BP || vector == VEC_OF) && (in.instr_info & 0x20))
 			type = INTR_TYPE_SW_EXCEPTION;
 		else if (vector == VEC_DB && (in.instr_info & 0x20))
@@ -724,13 +773,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n_run++;
 	per_reason[reason < EXIT_REASON_COUNT ? reason : 0]++;
 	per_mode[in.mode]++;
+	n_shadow += keel_vm.shadow;
+	n_shadow_pf += keel_vm.shadow && reason == EXIT_REASON_EXCEPTION_NMI;
 	in_exit = 1;
 	if (reason == EXIT_REASON_EPT_VIOLATION)
 		ept_cached = -1; /* the handler changes the tables */
 	if (setjmp(stop_env)) {
 		in_exit = 0;
 		n_stopped++;
-		if (reason != EXIT_REASON_TRIPLE_FAULT && !(raw & EXIT_REASON_FAILED_ENTRY))
+		if (reason != EXIT_REASON_TRIPLE_FAULT && !(raw & EXIT_REASON_FAILED_ENTRY) && !shadow_stop_allowed())
 			bug("exit %u (%s) in %s mode stopped the vCPU", reason, exit_reason_name(reason), mode_names[in.mode]);
 		return 0;
 	}

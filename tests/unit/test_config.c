@@ -202,7 +202,7 @@ static void test_unknown_key_message(void **state)
 	SETUP();
 	assert_int_equal(parse_file(&c, &r, "verbose=1\n"), 1);
 	assert_string_equal(r.msg[0], "keel: config keel.cfg:1: unknown key 'verbose' (accepted keys: next, "
-				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt, trap)");
+				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt, trap, mmu)");
 }
 
 static void test_origin_and_line_number_in_message(void **state)
@@ -423,7 +423,7 @@ static void test_missing_key_before_equals(void **state)
 	SETUP();
 	assert_int_equal(parse_file(&c, &r, "  =off\n"), 1);
 	assert_string_equal(r.msg[0], "keel: config keel.cfg:1: missing key before '=' (accepted keys: next, "
-				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt, trap)");
+				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt, trap, mmu)");
 }
 
 static void test_overlong_line_rejected(void **state)
@@ -544,7 +544,7 @@ static void test_options_messages_name_origin_without_line(void **state)
 	SETUP();
 	assert_int_equal(parse_options(&c, &r, "keel.efi mode=fast =x check="), 3);
 	assert_string_equal(r.msg[0], "keel: config load options: unknown key 'mode' (accepted keys: next, "
-				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt, trap)");
+				      "next_args, log, on_error, check, virtualize, break, stats_interval, debug_corrupt, trap, mmu)");
 	assert_contains(r.msg[1], "keel: config load options: missing key before '='");
 	assert_contains(r.msg[2], "keel: config load options: empty value for 'check'");
 }
@@ -680,6 +680,24 @@ static void test_trap_bad_class_keeps_previous(void **state)
 	assert_int_equal(c.trap_mask, TRAP_HLT | TRAP_DR);
 }
 
+/* ---- mmu= ---- */
+
+static void test_mmu_values(void **state)
+{
+	(void)state;
+	SETUP();
+	assert_int_equal(c.mmu, CONFIG_MMU_AUTO);
+	assert_string_equal(config_mmu_name(c.mmu), "auto");
+	assert_int_equal(parse_file(&c, &r, "mmu=shadow\n"), 0);
+	assert_int_equal(c.mmu, CONFIG_MMU_SHADOW);
+	assert_int_equal(parse_file(&c, &r, "mmu=ept\n"), 0);
+	assert_int_equal(c.mmu, CONFIG_MMU_EPT);
+	assert_string_equal(config_mmu_name(CONFIG_MMU_SHADOW), "shadow");
+	assert_int_equal(parse_file(&c, &r, "mmu=npt\n"), 1);
+	assert_int_equal(c.mmu, CONFIG_MMU_EPT);
+	assert_contains(r.msg[0], "bad value 'npt' for 'mmu' (accepted: auto, ept, shadow); keeping 'ept'");
+}
+
 /* ---- break= and stats_interval= ---- */
 
 static void test_break_list(void **state)
@@ -785,6 +803,7 @@ int main(void)
 		cmocka_unit_test(test_trap_words),
 		cmocka_unit_test(test_trap_every_class_by_name),
 		cmocka_unit_test(test_trap_bad_class_keeps_previous),
+		cmocka_unit_test(test_mmu_values),
 		cmocka_unit_test(test_break_list),
 		cmocka_unit_test(test_break_bad_word_keeps_previous),
 		cmocka_unit_test(test_stats_interval_values),

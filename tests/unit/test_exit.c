@@ -27,6 +27,9 @@
 #include "../../vmm/trap_emulate.h"
 #include "../../vmm/vmcs.h"
 #include "../../vmm/rip.h"
+#include "../../vmm/shadow_exit.h"
+#include "../../mm/pool.h"
+#include "../../mm/shadow.h"
 #include "../../vmm/vmm.h"
 #include "../../vmm/vmx.h"
 #include "caps_data.h"
@@ -2337,6 +2340,136 @@ static void test_trap_exception_pf_reflected_with_cr2(void **state)
 	assert_fault_rf();
 }
 
+/* ---- mmu=shadow: the exit-side glue of vmm/shadow_exit.c on setup_paging's 4-level tables ---- */
+
+#define SHADOW_TEST_POOL 600 /* struct shadow_mmu + SHADOW_VCPU_PAGES tables, and a little more */
+static uint8_t *shadow_pool;
+static uint8_t *shadow_ones, *shadow_sink;
+
+static int setup_shadow(void **state)
+{
+	if (setup_paging(state))
+		return -1;
+	shadow_pool = mmap(0, (SHADOW_TEST_POOL + 2) * 4096, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	if (shadow_pool == MAP_FAILED)
+		return -1;
+	shadow_ones = shadow_pool + SHADOW_TEST_POOL * 4096;
+	shadow_sink = shadow_ones + 4096;
+	pool_init((uint64_t)(uintptr_t)shadow_pool, SHADOW_TEST_POOL);
+	keel_vm.shadow = 1;
+	keel_vm.ones_page = shadow_ones;
+	keel_vm.sink_page = shadow_sink;
+	if (shadow_vcpu_init(&cpu0))
+		return -1;
+	/* As at launch: the firmware's CR3 becomes the guest's own, the real one a shadow root. */
+	vmcs_writenat(VMCS_CR0_MASK, CR0_MASK | CR0_PE | CR0_PG | CR0_WP);
+	vmcs_writenat(VMCS_CR4_MASK, CR4_MASK | CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_PCIDE);
+	shadow_vcpu_launch_state(&cpu0);
+	return 0;
+}
+
+static int teardown_shadow(void **state)
+{
+	munmap(shadow_pool, (SHADOW_TEST_POOL + 2) * 4096);
+	return teardown_paging(state);
+}
+
+static void test_shadow_launch_loads_a_root(void **state)
+{
+	(void)state;
+	assert_int_equal(cpu0.guest_cr3, (uint64_t)(uintptr_t)pages);
+	uint64_t root = vmcs_readnat(VMCS_GUEST_CR3);
+	assert_true(root != (uint64_t)(uintptr_t)pages);
+	assert_true(root >= (uint64_t)(uintptr_t)shadow_pool && root < (uint64_t)(uintptr_t)shadow_ones);
+	assert_true(vmcs_readnat(VMCS_GUEST_CR0) & CR0_WP);
+	assert_true(vmcs_readnat(VMCS_GUEST_CR4) & CR4_PAE);
+}
+
+static void test_shadow_pf_filled_resumes_at_same_rip(void **state)
+{
+	(void)state;
+	uint64_t *pt = pages + 1536;
+	exception_exit_info(0x80000B0Eu, 0 /* read, not present */, GUEST_TEXT_GVA + 0x10, 0);
+	assert_no_event();
+	assert_int_equal(rip(), RIP0);
+	uint64_t size = 0, leaf = shadow_lookup(cpu0.shadow, GUEST_TEXT_GVA, &size);
+	assert_int_equal(leaf & 0x000FFFFFFFFFF000ull, (uint64_t)(uintptr_t)(pages + 2048));
+	assert_int_equal(size, 4096);
+	assert_true(pt[(GUEST_TEXT_GVA >> 12) & 511] & BIT(5)); /* A set in the guest's own PTE */
+	assert_int_equal(cpu0.shadow->stats.hidden_faults, 1);
+	assert_int_equal(cpu0.shadow->stats.reflected_faults, 0);
+}
+
+static void test_shadow_pf_reflected_with_cr2(void **state)
+{
+	(void)state;
+	uint64_t gva = GUEST_TEXT_GVA + 0x5000; /* its PTE is not present in the guest's table */
+	exception_exit_info(0x80000B0Eu, 0x2 /* write */, gva, 0);
+	assert_pf(gva, 0x2);
+	assert_fault_rf();
+	assert_int_equal(cpu0.shadow->stats.reflected_faults, 1);
+	assert_int_equal(shadow_lookup(cpu0.shadow, gva, 0), 0);
+}
+
+static void test_shadow_cr3_load_and_store(void **state)
+{
+	(void)state;
+	uint64_t loads = cpu0.shadow->stats.cr3_loads;
+	uint64_t other = (uint64_t)(uintptr_t)(pages + 2048); /* any page: the walk reads it later */
+	regs.gpr[GPR_RBX] = other;
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(3, CRQ_TYPE_MOV_TO, GPR_RBX), 3);
+	assert_completed(3);
+	assert_int_equal(cpu0.guest_cr3, other);
+	assert_true(vmcs_readnat(VMCS_GUEST_CR3) != other); /* the real CR3 is a shadow root */
+	assert_int_equal(cpu0.shadow->stats.cr3_loads, loads + 1);
+	regs.gpr[GPR_RCX] = 0;
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(3, CRQ_TYPE_MOV_FROM, GPR_RCX), 3);
+	assert_int_equal(regs.gpr[GPR_RCX], other); /* the guest reads its own value back */
+	assert_int_equal(rip(), RIP0 + 6);
+}
+
+static void test_shadow_invlpg_drops_translation_and_flushes_tlb(void **state)
+{
+	(void)state;
+	cpu0.vpid = 1;
+	keel_vm.caps.ept_vpid = VPID_CAP_INVVPID | VPID_CAP_INDIVIDUAL_ADDR | VPID_CAP_SINGLE_CONTEXT;
+	exception_exit_info(0x80000B0Eu, 0, GUEST_TEXT_GVA, 0);
+	assert_true(shadow_lookup(cpu0.shadow, GUEST_TEXT_GVA, 0) != 0);
+	ninvalidations = 0;
+	vm_exit(EXIT_REASON_INVLPG, GUEST_TEXT_GVA + 0x123, 3);
+	assert_completed(3);
+	assert_int_equal(shadow_lookup(cpu0.shadow, GUEST_TEXT_GVA, 0), 0);
+	assert_int_equal(cpu0.shadow->stats.invlpgs, 1);
+	assert_true(ninvalidations >= 1); /* INVVPID before the next entry: the CPU may cache it */
+	guest_cpl(3);
+	vm_exit(EXIT_REASON_INVLPG, GUEST_TEXT_GVA, 3);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_INTR_INFO), ENTRY_GP); /* INVLPG at CPL 3 */
+	assert_int_equal(rip(), RIP0 + 3);
+}
+
+static void test_shadow_cr4_pcide_refused(void **state)
+{
+	(void)state;
+	regs.gpr[GPR_RAX] = GUEST_CR4 | CR4_PCIDE;
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(4, CRQ_TYPE_MOV_TO, GPR_RAX), 3);
+	assert_gp0();
+}
+
+static void test_shadow_cr4_pge_change_loads_new_root(void **state)
+{
+	(void)state;
+	exception_exit_info(0x80000B0Eu, 0, GUEST_TEXT_GVA, 0);
+	uint64_t flushes = cpu0.shadow->stats.flushes;
+	regs.gpr[GPR_RAX] = GUEST_CR4 & ~CR4_PGE;
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(4, CRQ_TYPE_MOV_TO, GPR_RAX), 3);
+	assert_completed(3);
+	assert_int_equal(vmcs_readnat(VMCS_CR4_SHADOW) & CR4_PGE, 0);
+	assert_true(vmcs_readnat(VMCS_GUEST_CR4) & CR4_PAE);
+	assert_true(cpu0.shadow->stats.flushes > flushes);
+	assert_int_equal(shadow_lookup(cpu0.shadow, GUEST_TEXT_GVA, 0), 0);
+}
+
 static void test_trap_exception_gp_error_code(void **state)
 {
 	(void)state;
@@ -2436,6 +2569,7 @@ static void test_trap_missing_class_named_and_left_out(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define P(f) cmocka_unit_test_setup_teardown(f, setup_paging, teardown_paging)
+#define SH(f) cmocka_unit_test_setup_teardown(f, setup_shadow, teardown_shadow)
 
 int main(void)
 {
@@ -2579,6 +2713,13 @@ int main(void)
 		T(test_trap_io_any_port_width_exact),
 		T(test_trap_msr_vmcs_held_msrs),
 		T(test_trap_exception_pf_reflected_with_cr2),
+		SH(test_shadow_launch_loads_a_root),
+		SH(test_shadow_pf_filled_resumes_at_same_rip),
+		SH(test_shadow_pf_reflected_with_cr2),
+		SH(test_shadow_cr3_load_and_store),
+		SH(test_shadow_invlpg_drops_translation_and_flushes_tlb),
+		SH(test_shadow_cr4_pcide_refused),
+		SH(test_shadow_cr4_pge_change_loads_new_root),
 		T(test_trap_exception_gp_error_code),
 		T(test_trap_exception_int3_software_with_length),
 		T(test_trap_exception_db_sets_dr6),

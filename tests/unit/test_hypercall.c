@@ -4,6 +4,8 @@
  * it calls are fakes below. */
 #include "unit.h"
 
+#include "../../mm/shadow.h"
+
 #include "../../lib/log.h"
 #include "../../vmm/emulate.h" /* KEEL_VERSION_CODE as hypercall.c sees it */
 #include "../../vmm/hypercall.h"
@@ -255,6 +257,24 @@ static void test_stats_print_lists_seen_exits(void **state)
 	assert_not_contains(log_text, "other");
 }
 
+static void test_stats_print_shadow_counters(void **state)
+{
+	(void)state;
+	static struct shadow_mmu sh;
+	memset(&sh, 0, sizeof(sh));
+	sh.stats = (struct shadow_stats){ .hidden_faults = 50, .reflected_faults = 3, .cr3_loads = 4, .root_hits = 1,
+					  .invlpgs = 2, .flushes = 1, .keel_page_maps = 6, .reclaims = 0,
+					  .pages_in_use = 9, .pages_total = 512 };
+	vm.shadow = 1;
+	cpu0.shadow = &sh;
+	cpu1.launched = 0;
+	assert_int_equal(call(KEEL_HC_STATS_PRINT, 0, 0), KEEL_HC_OK);
+	assert_contains(log_text, "exit statistics (2 CPUs virtualized) under mmu=shadow");
+	assert_contains(log_text, "cpu0 shadow MMU: 50 hidden faults, 3 reflected, 4 CR3 loads (1 cached), 2 INVLPGs, "
+				  "1 flushes, 6 maps of keel's memory, 0 reclaims, 9 of 512 pages in use");
+	cpu0.shadow = 0;
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -275,6 +295,7 @@ int main(void)
 		T(test_log_too_long_einval),
 		T(test_log_unreadable_efault),
 		T(test_stats_print_lists_seen_exits),
+		T(test_stats_print_shadow_counters),
 	};
 	return cmocka_run_group_tests_name("hypercall", tests, NULL, NULL);
 }
