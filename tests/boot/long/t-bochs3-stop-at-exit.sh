@@ -6,7 +6,7 @@
 # the same boot exactly, so any difference is a bug in the stop or in the trace.
 set -euo pipefail
 PROG=t-bochs3-stop-at-exit
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 source "$ROOT/tests/boot/lib.sh"
 
 t_init bochs3-stop-at-exit
@@ -74,6 +74,6 @@ t_check "the VMCS guest RIP at the stop is the trace's 0x$RIP ($(xp_value "$(fie
 # vmx_exit_entry, one instruction (the exiting CPUID, retired by the exit) after the trace's icount.
 at_exit_entry() { grep -qE '\(vmx_exit_entry\+0\): ' "$BOCHS_OUT"; }
 t_check "the CPU is at keel's vmx_exit_entry+0" at_exit_entry
-ptime_is() { grep -qE "^ptime: $((ICOUNT + 1))\$" "$BOCHS_OUT"; }
-t_check "the debugger's time is the trace's icount + 1 ($(grep -m1 '^ptime:' "$BOCHS_OUT" || echo none))" ptime_is
+ptime_is() { grep -aqE "^ptime: $((ICOUNT + 1))\$" "$BOCHS_OUT"; }
+t_check "the debugger's time is the trace's icount + 1 ($(grep -a -m1 '^ptime:' "$BOCHS_OUT" || echo none))" ptime_is
 t_done
