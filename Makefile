@@ -259,6 +259,7 @@ trace: deps-boot
 bench: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh
+	$(Q)tools/bench-trap.sh
 	$(Q)tools/bench-linux.sh
 
 # ---- the Linux guest: Debian's kernel and a busybox initramfs with keelctl (tools/linux-guest.sh) ----
