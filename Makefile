@@ -57,7 +57,7 @@ KEEL_OBJS := $(addprefix $(BUILD)/,$(KEEL_BOOT:.c=.o) $(KEEL_C:.c=.o) $(KEEL_ASM
 # ---- guest programs (UEFI applications run inside the virtualized machine) ----
 GUEST_LIB := lib/string.c lib/fmt.c
 GUESTS := selftest bench acpi
-selftest_SRCS := guest/selftest/main.c guest/selftest/cases.c guest/selftest/fastpath.c guest/common/efi_io.c guest/selftest/trap.c guest/selftest/ring3.c
+selftest_SRCS := guest/selftest/main.c guest/selftest/cases.c guest/selftest/fastpath.c guest/selftest/trapcases.c guest/common/efi_io.c guest/selftest/trap.c guest/selftest/ring3.c
 selftest_ASM := guest/selftest/stubs.asm
 bench_SRCS := guest/bench/main.c guest/bench/ops.c guest/common/efi_io.c
 bench_ASM :=
@@ -272,6 +272,7 @@ trace: deps-boot
 bench: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench.sh
+	$(Q)tools/bench-trap.sh
 	$(Q)tools/bench-linux.sh
 
 # ---- the Linux guest: Debian's kernel and a busybox initramfs with keelctl (tools/linux-guest.sh) ----

@@ -98,6 +98,17 @@ static const char *rdmsr_why_not(void)
 	return platform.keel || platform.vmx_or_smx ? 0 : "no IA32_FEATURE_CONTROL";
 }
 
+/* RDPMC of counter 0 at CPL 0 needs a general-purpose counter (CPUID leaf 0xA, EAX[15:8]). */
+static const char *rdpmc_why_not(void)
+{
+	struct cpuid_regs r;
+	cpuid(0, 0, &r);
+	if (r.eax < 0xA)
+		return "no CPUID leaf 0xA";
+	cpuid(0xA, 0, &r);
+	return (r.eax & 0xFF) && ((r.eax >> 8) & 0xFF) ? 0 : "no general-purpose counter";
+}
+
 struct bench {
 	const char *name;
 	uint64_t (*time_one)(void);
@@ -113,6 +124,20 @@ static const struct bench benches[] = {
 	{ "out", time_out, 0 },
 	{ "mov_cr0", time_mov_cr0, 0 },
 	{ "compute", time_compute, 0 },
+	{ "empty", time_empty, 0 }, /* its _exits: the window's own (RDTSC, RDTSCP under trap=rdtsc) */
+	{ "rdtsc", time_rdtsc, 0 },
+	{ "rdpmc", time_rdpmc, rdpmc_why_not },
+	{ "mov_dr", time_mov_dr, 0 },
+	{ "sgdt", time_sgdt, 0 },
+	{ "lgdt", time_lgdt, 0 },
+	{ "invlpg", time_invlpg, 0 },
+	{ "wbinvd", time_wbinvd, 0 },
+	{ "pause", time_pause, 0 },
+	{ "in_80", time_in_80, 0 },
+	{ "out_80", time_out_80, 0 },
+	{ "outsb_80", time_outsb_80, 0 },
+	{ "rdmsr_pass", time_rdmsr_pass, 0 },
+	{ "int3", time_int3, 0 },
 };
 
 static void take_samples(uint64_t (*time_one)(void))
@@ -187,8 +212,10 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 	say("bench: method median of %u samples minus the empty window's median (%llu ticks)", SAMPLES,
 	    (unsigned long long)overhead);
 
+	bench_bp_install();
 	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
 		bench_run(&benches[i], overhead, stats_cost);
+	bench_bp_remove();
 
 	say("bench: done");
 	if (io_has_option("noshutdown"))

@@ -4,6 +4,7 @@
 
 #include "../../arch/x86/cpu.h"
 #include "../../arch/x86/msr.h"
+#include "../../lib/string.h"
 #include "../../vmm/hypercall_abi.h"
 
 /*
@@ -116,3 +117,109 @@ uint64_t time_compute(void)
 			 : "rcx", "r10", TIMED_CLOBBERS);
 	return t;
 }
+
+/* ---- the trap= classes ---- */
+
+/* Timed ops with no operand: the instruction alone in the window. */
+#define TIMED_BARE(fn, insn, clobbers...)                                                          \
+	uint64_t fn(void)                                                                          \
+	{                                                                                          \
+		uint64_t t;                                                                        \
+		__asm__ volatile(TIMED(insn) : "=a"(t) : : "rcx", TIMED_CLOBBERS, ##clobbers);     \
+		return t;                                                                          \
+	}
+
+TIMED_BARE(time_rdtsc, "rdtsc")
+TIMED_BARE(time_mov_dr, "mov %%dr0, %%rax")
+TIMED_BARE(time_wbinvd, "wbinvd")
+TIMED_BARE(time_pause, "pause")
+TIMED_BARE(time_in_80, "inb $0x80, %%al")
+TIMED_BARE(time_out_80, "outb %%al, $0x80")
+TIMED_BARE(time_int3, "int3")
+
+uint64_t time_rdpmc(void)
+{
+	uint64_t t, ecx = 0; /* ECX survives RDTSC */
+	__asm__ volatile(TIMED("rdpmc") : "=a"(t), "+c"(ecx) : : TIMED_CLOBBERS);
+	return t;
+}
+
+uint64_t time_rdmsr_pass(void)
+{
+	uint64_t t, msr = MSR_KERNEL_GS_BASE;
+	__asm__ volatile(TIMED("rdmsr") : "=a"(t), "+c"(msr) : : TIMED_CLOBBERS);
+	return t;
+}
+
+static struct dtr gdtr;
+
+uint64_t time_sgdt(void)
+{
+	uint64_t t;
+	__asm__ volatile(TIMED("sgdt %[d]") : "=a"(t), [d] "=m"(gdtr) : : "rcx", TIMED_CLOBBERS);
+	return t;
+}
+
+uint64_t time_lgdt(void)
+{
+	uint64_t t;
+	if (!gdtr.base)
+		sgdt(&gdtr); /* once, in the warm-up: it exits under trap=desc and would count */
+	__asm__ volatile(TIMED("lgdt %[d]") : "=a"(t) : [d] "m"(gdtr) : "rcx", TIMED_CLOBBERS);
+	return t;
+}
+
+static volatile uint64_t invlpg_target;
+
+uint64_t time_invlpg(void)
+{
+	uint64_t t;
+	__asm__ volatile(TIMED("invlpg %[p]") : "=a"(t) : [p] "m"(invlpg_target) : "rcx", TIMED_CLOBBERS);
+	return t;
+}
+
+uint64_t time_outsb_80(void)
+{
+	static const uint8_t bytes[4] = { 0xB0, 0xB1, 0xB2, 0xB3 };
+	uint64_t t, n = 4, src = (uint64_t)(uintptr_t)bytes;
+	/* RDTSC overwrites EDX, so the port is loaded inside the window (in both runs). */
+	__asm__ volatile(TIMED("mov $0x80, %%edx\n\trep outsb")
+			 : "=a"(t), "+c"(n), "+S"(src)
+			 :
+			 : TIMED_CLOBBERS);
+	return t;
+}
+
+/* The #BP handler: INT3 pushes an interrupt-gate frame without error code; IRETQ returns after
+ * the INT3. C cannot write a handler that ends in IRETQ. */
+void bench_bp_stub(void);
+__asm__(".text\n"
+	".globl bench_bp_stub\n"
+	"bench_bp_stub:\n\t"
+	"iretq\n");
+
+static uint8_t idt_copy[256 * 16] __attribute__((aligned(16)));
+static struct dtr firmware_idt;
+
+void bench_bp_install(void)
+{
+	sidt(&firmware_idt);
+	size_t n = (size_t)firmware_idt.limit + 1;
+	memset(idt_copy, 0, sizeof(idt_copy));
+	memcpy(idt_copy, (const void *)(uintptr_t)firmware_idt.base, n < sizeof(idt_copy) ? n : sizeof(idt_copy));
+	uint64_t a = (uint64_t)(uintptr_t)bench_bp_stub;
+	uint16_t cs = read_cs();
+	uint8_t *g = idt_copy + 3 * 16; /* SDM Vol. 3A 6.14.1: 64-bit interrupt gate, P, DPL 0 */
+	memset(g, 0, 16);
+	memcpy(g, &a, 2);
+	memcpy(g + 2, &cs, 2);
+	g[5] = 0x8E;
+	uint16_t mid = (uint16_t)(a >> 16);
+	uint32_t hi = (uint32_t)(a >> 32);
+	memcpy(g + 6, &mid, 2);
+	memcpy(g + 8, &hi, 4);
+	struct dtr mine = { sizeof(idt_copy) - 1, (uint64_t)(uintptr_t)idt_copy };
+	lidt(&mine);
+}
+
+void bench_bp_remove(void) { lidt(&firmware_idt); }
