@@ -6,7 +6,9 @@
 # (insn.*) execute whatever the model's CPUID advertises, so a feature keel shows but does not
 # enable in VMX non-root fails here. corei7_skylake_x runs with strict MSRs (tests/boot/
 # bochs-msrs.def, ignore_bad_msrs=0) so the unknown-MSR cases run instead of skipping. Models
-# without unrestricted guest must get keel's "VT-x unavailable" line and boot on natively.
+# without EPT or unrestricted guest (kind shadow) must get mmu=auto's "shadow paging" line and pass
+# the same way; models keel cannot run at all (kind novtx) must get keel's "VT-x unavailable" line
+# naming what they lack, and boot on natively.
 # Prints one "models: ..." line; fails if any model fails. MODELS_JOBS (default 2) Bochs at once;
 # MODELS=list (short names, space-separated) runs some of them.
 set -euo pipefail
@@ -14,11 +16,11 @@ PROG=t-bochs3-models
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$ROOT/tests/boot/lib.sh"
 
-# short name, Bochs model, kind: keel (virtualized), strict (virtualized, strict MSRs), novtx
-# (no unrestricted guest: keel must refuse).
+# short name, Bochs model, kind: keel (virtualized), strict (virtualized, strict MSRs), shadow
+# (virtualized, mmu=auto picks shadow paging), novtx (keel must refuse).
 MATRIX=(
 	"penryn core2_penryn_t9600 novtx"
-	"lynnfield corei5_lynnfield_750 novtx"
+	"lynnfield corei5_lynnfield_750 shadow"
 	"arrandale corei5_arrandale_m520 keel"
 	"sandy_bridge corei7_sandy_bridge_2600k keel"
 	"haswell corei7_haswell_4770 keel"
@@ -29,7 +31,7 @@ MATRIX=(
 	"arrow_lake arrow_lake keel"
 )
 # What keel must name as missing on the models it refuses.
-declare -A NOVTX_WHY=([penryn]='no EPT' [lynnfield]='no unrestricted-guest support')
+declare -A NOVTX_WHY=([penryn]='cannot switch EFER/PAT')
 JOBS=${MODELS_JOBS:-2}
 check_uint MODELS_JOBS "$JOBS"
 ((JOBS >= 1)) || JOBS=1
@@ -152,6 +154,11 @@ for entry in "${MATRIX[@]}"; do
 		[[ -z $f ]] || why+=("$f")
 	else
 		t_expect "$short: keel virtualized the CPU" 'keel: cpu0 virtualized'
+		if [[ $kind == shadow ]]; then
+			t_expect "$short: mmu=auto picks shadow paging" 'keel: mmu: shadow paging \(mmu=auto, since '
+		else
+			t_expect "$short: keel runs EPT" 'keel: mmu: EPT \(mmu=auto\)'
+		fi
 		t_expect "$short: selftest sees keel" 'selftest: hypervisor keel'
 		t_expect "$short: selftest summary with 0 failed under keel" 'selftest: [0-9]+ passed, 0 failed'
 		f=$(failed_cases "$T_TEXT")
