@@ -50,7 +50,7 @@ KEEL_C := boot/config.c \
 	vmm/cpuid.c vmm/msr.c vmm/cr.c vmm/io.c vmm/ept_fault.c vmm/insn.c vmm/emulate.c \
 	vmm/hypercall.c vmm/sipi.c vmm/task.c vmm/host.c vmm/vmcheck.c vmm/platform.c \
 	vmm/operand.c vmm/idle.c vmm/tsc.c vmm/pmc.c vmm/dr.c vmm/desc.c vmm/tlb.c vmm/cache.c vmm/exception.c \
-	vmm/msr_guest.c vmm/shadow_exit.c
+	vmm/msr_guest.c vmm/shadow_exit.c vmm/guest_msrs.c
 KEEL_ASM := arch/x86/vmx_entry.asm
 KEEL_OBJS := $(addprefix $(BUILD)/,$(KEEL_BOOT:.c=.o) $(KEEL_C:.c=.o) $(KEEL_ASM:.asm=.o))
 
@@ -136,7 +136,7 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-pro
 EXIT_PATH_SRCS := vmm/exit.c vmm/vcpu.c vmm/guest_mem.c vmm/events.c vmm/cpuid.c vmm/msr.c vmm/cr.c \
 	vmm/io.c vmm/ept_fault.c vmm/insn.c vmm/emulate.c vmm/hypercall.c vmm/sipi.c vmm/task.c \
 	vmm/operand.c vmm/idle.c vmm/tsc.c vmm/pmc.c vmm/dr.c vmm/desc.c vmm/tlb.c vmm/cache.c vmm/exception.c \
-	vmm/msr_guest.c vmm/shadow_exit.c
+	vmm/msr_guest.c vmm/shadow_exit.c vmm/guest_msrs.c
 UNIT_TESTS := config fmt log memmap caps mtrr ept shadow paging pool emulate vmx hypercall exit vmcheck platform task uart
 test_config_SRCS := boot/config.c lib/fmt.c lib/string.c
 test_fmt_SRCS := lib/fmt.c
@@ -149,7 +149,7 @@ test_shadow_SRCS := mm/shadow.c
 test_paging_SRCS := mm/paging.c tests/unit/host_pages.c
 test_pool_SRCS := mm/pool.c lib/string.c
 test_emulate_SRCS := vmm/emulate.c
-test_vmx_SRCS := vmm/vmx.c vmm/emulate.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c
+test_vmx_SRCS := vmm/vmx.c vmm/guest_msrs.c vmm/emulate.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c
 test_hypercall_SRCS := vmm/hypercall.c lib/log.c lib/fmt.c lib/string.c
 test_exit_SRCS := $(EXIT_PATH_SRCS) vmm/vmx.c vmm/caps.c mm/ept.c mm/shadow.c mm/pool.c mm/mtrr.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/cpu_fakes.c
 test_exit_CFLAGS := -DKEEL_HOST_FAKES
@@ -157,7 +157,7 @@ test_task_SRCS := $(test_exit_SRCS)
 test_task_CFLAGS := -DKEEL_HOST_FAKES
 test_uart_SRCS := drivers/uart.c tests/unit/cpu_fakes.c
 test_uart_CFLAGS := -DKEEL_HOST_FAKES
-test_vmcheck_SRCS := vmm/vmcheck.c vmm/vmx.c vmm/emulate.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c
+test_vmcheck_SRCS := vmm/vmcheck.c vmm/vmx.c vmm/guest_msrs.c vmm/emulate.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c
 test_platform_SRCS := vmm/platform.c lib/log.c lib/fmt.c lib/string.c
 UNIT_BINS := $(addprefix $(BUILD)/tests/test_,$(UNIT_TESTS)) $(BUILD)/tests/test_config_debug
 

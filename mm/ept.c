@@ -209,6 +209,14 @@ static uint64_t *pte_slot(const struct ept *e, uint64_t gpa)
 	return &t[EPT_INDEX(gpa, 0)];
 }
 
+unsigned ept_hidden_pages(const struct ept *e)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < e->nhidden; i++)
+		n += (e->hidden[i].size + 4095) / 4096;
+	return (unsigned)n;
+}
+
 unsigned ept_set_hidden_present(struct ept *e, int present)
 {
 	unsigned changed = 0;

@@ -73,6 +73,8 @@ int ept_build(struct ept *e);
  * present; they go away once, at hand-off. Returns the number of pages changed.
  */
 unsigned ept_set_hidden_present(struct ept *e, int present);
+/* Pages in the hidden ranges (keel's memory), whether or not EPT tables exist. */
+unsigned ept_hidden_pages(const struct ept *e);
 
 /* The EPTP value for this map (write-back paging structures, e->levels-level walk). */
 uint64_t ept_pointer(const struct ept *e);

@@ -56,7 +56,7 @@ static void cr3_exit(struct vcpu *v, struct guest_regs *r, unsigned type, unsign
 	int keep = pcide && (val & BIT(63));
 	val &= ~BIT(63);
 	if ((val >> v->vm->caps.max_phys_bits) ||
-	    (pae_paging_active(vmcs_readnat(VMCS_GUEST_CR0), vmcs_readnat(VMCS_GUEST_CR4), vmcs_read64(VMCS_GUEST_EFER)) &&
+	    (pae_paging_active(vmcs_readnat(VMCS_GUEST_CR0), vmcs_readnat(VMCS_GUEST_CR4), guest_efer()) &&
 	     load_pdptes(v, val))) {
 		vcpu_inject_gp(v);
 		return;
@@ -106,7 +106,7 @@ void cr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 		.cr0_mask = vmcs_readnat(VMCS_CR0_MASK),
 		.cr4_mask = vmcs_readnat(VMCS_CR4_MASK),
 		.cr3 = vcpu_guest_cr3(v),
-		.efer = vmcs_read64(VMCS_GUEST_EFER),
+		.efer = guest_efer(),
 		.cs_l = !!(vmcs_read32(VMCS_GUEST_CS_AR) & AR_L),
 		.cr0_fixed0 = v->cr0_fixed0,
 		.cr0_fixed1 = v->cr0_fixed1,
@@ -157,9 +157,9 @@ void cr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 	vmcs_writenat(VMCS_CR0_SHADOW, s.cr0_shadow);
 	vmcs_writenat(VMCS_GUEST_CR4, s.cr4);
 	vmcs_writenat(VMCS_CR4_SHADOW, s.cr4_shadow);
-	if (s.efer != vmcs_read64(VMCS_GUEST_EFER)) {
+	if (s.efer != guest_efer()) {
 		/* Paging switched with EFER.LME set: IA-32e mode follows LMA (SDM 9.8.5). */
-		vmcs_write64(VMCS_GUEST_EFER, s.efer);
+		guest_set_efer(s.efer);
 		uint32_t entry = vmcs_read32(VMCS_ENTRY_CONTROLS);
 		entry = (s.efer & EFER_LMA) ? entry | ENTRY_IA32E_MODE_GUEST : entry & ~ENTRY_IA32E_MODE_GUEST;
 		vmcs_write32(VMCS_ENTRY_CONTROLS, entry);

@@ -173,7 +173,7 @@ static void desc_store_selector(struct vcpu *v, struct guest_regs *r, uint32_t i
 static void desc_load_selector(struct vcpu *v, unsigned id, uint16_t sel)
 {
 	int ltr = id == DT_LTR;
-	int ia32e = !!(vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA);
+	int ia32e = !!(guest_efer() & EFER_LMA);
 	uint64_t d[2] = { 0, 0 }, base;
 	uint32_t limit, ar, gdt_limit = vmcs_read32(VMCS_GUEST_GDTR_LIMIT);
 	uint16_t err = sel & 0xFFFC;

@@ -59,7 +59,7 @@ static int guest_translate(uint64_t gva, int write, uint64_t *gpa, uint32_t *pf_
 	}
 	if (cr4 & CR4_LA57)
 		return GUEST_REFUSED;
-	int user = vcpu_cpl() == 3, lma = !!(vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA);
+	int user = vcpu_cpl() == 3, lma = !!(guest_efer() & EFER_LMA);
 	uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0);
 	uint64_t allow = PTE_RW | PTE_US, table = vcpu_guest_cr3(v), e;
 	unsigned size = 8, bits = 9; /* entry size and index bits per level */

@@ -102,7 +102,9 @@ void hypercall_handle(struct vcpu *v, struct guest_regs *r, const struct exit_in
 			break;
 		}
 		if (!v->vm->sealed) {
-			unsigned n = ept_set_hidden_present(&v->vm->ept, 0);
+			/* Under shadow paging each vCPU drops the ranges from its shadow tables before its
+			 * next entry (shadow_before_entry); there are no EPT tables. */
+			unsigned n = v->vm->shadow ? ept_hidden_pages(&v->vm->ept) : ept_set_hidden_present(&v->vm->ept, 0);
 			__atomic_store_n(&v->vm->sealed, 1, __ATOMIC_RELEASE);
 			for (unsigned i = 0; i < KEEL_MAX_CPUS; i++) /* each flushes at its next exit */
 				if (v->vm->vcpus[i])

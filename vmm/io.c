@@ -27,7 +27,7 @@ void io_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 		unsigned asz = (info >> 7) & 7;
 		uint64_t amask = asz == 0 ? 0xFFFF : asz == 1 ? 0xFFFFFFFF : ~0ULL;
 		int in = IOQ_IN(q), down = !!(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_DF);
-		int lm = (vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
+		int lm = (guest_efer() & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
 		uint64_t seg = lm ? 0 : in ? vmcs_readnat(VMCS_GUEST_ES_BASE) : vmcs_readnat(VMCS_GUEST_DS_BASE);
 		unsigned idx = in ? GPR_RDI : GPR_RSI;
 		uint64_t count = IOQ_REP(q) ? r->gpr[GPR_RCX] & amask : 1;

@@ -32,7 +32,7 @@ int msr_guest_state_read(struct vcpu *v, struct guest_regs *r, uint32_t msr)
 	uint32_t field;
 	if (!msr_guest_field(msr, &field))
 		return 0;
-	uint64_t val = vmcs_read_raw(field);
+	uint64_t val = guest_field_read(field);
 	r->gpr[GPR_RAX] = (uint32_t)val;
 	r->gpr[GPR_RDX] = val >> 32;
 	vcpu_skip_instruction(v);
@@ -49,7 +49,7 @@ int msr_guest_state_write(struct vcpu *v, struct guest_regs *r, uint32_t msr)
 	if (msr == MSR_EFER) {
 		/* LMA is read-only: it keeps its value. LME cannot change while paging is on (SDM
 		 * Vol. 3A 9.8.5). */
-		uint64_t cur = vmcs_read64(VMCS_GUEST_EFER);
+		uint64_t cur = guest_efer();
 		if (((val ^ cur) & EFER_LME) && (vmcs_readnat(VMCS_GUEST_CR0) & CR0_PG))
 			fault = 1;
 		val = (val & ~EFER_LMA) | (cur & EFER_LMA);
@@ -62,7 +62,7 @@ int msr_guest_state_write(struct vcpu *v, struct guest_regs *r, uint32_t msr)
 		vcpu_inject_gp(v);
 		return 1;
 	}
-	vmcs_write_raw(field, val);
+	guest_field_write(field, val);
 	vcpu_skip_instruction(v);
 	return 1;
 }

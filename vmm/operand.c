@@ -70,7 +70,7 @@ void operand_set_gpr(struct guest_regs *r, unsigned n, uint64_t val)
 
 int operand_mode64(void)
 {
-	return (vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
+	return (guest_efer() & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
 }
 
 int operand_copy_linear(struct vcpu *v, uint64_t la, void *buf, unsigned len, int write)

@@ -11,7 +11,7 @@
 /* The guest runs 64-bit code: IA-32e mode and CS.L. */
 static inline int vcpu_guest_in_64bit_mode(void)
 {
-	return (vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
+	return (guest_efer() & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
 }
 
 /*

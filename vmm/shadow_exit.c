@@ -117,7 +117,7 @@ uint64_t vcpu_guest_pdpte(const struct vcpu *v, unsigned i)
 /* The mode from the guest's CR0.PG, CR4.PAE and EFER.LMA (SDM Vol. 3A 4.1.1). */
 static void shadow_regs_read(const struct vcpu *v, struct shadow_regs *r)
 {
-	uint64_t cr0 = guest_cr0(), cr4 = guest_cr4(), efer = vmcs_read64(VMCS_GUEST_EFER);
+	uint64_t cr0 = guest_cr0(), cr4 = guest_cr4(), efer = guest_efer();
 	r->mode = !(cr0 & CR0_PG)    ? SHADOW_MODE_UNPAGED
 		  : (efer & EFER_LMA) ? SHADOW_MODE_4LEVEL
 		  : (cr4 & CR4_PAE)   ? SHADOW_MODE_PAE
@@ -140,7 +140,7 @@ void shadow_load_root(struct vcpu *v)
 	if (!root)
 		vcpu_stop(v, "the shadow MMU's pool is corrupt (no root page)");
 	vmcs_writenat(VMCS_GUEST_CR3, root);
-	v->shadow_efer = vmcs_read64(VMCS_GUEST_EFER) & SHADOW_EFER_BITS;
+	v->shadow_efer = guest_efer() & SHADOW_EFER_BITS;
 }
 
 /*
@@ -151,7 +151,7 @@ void shadow_load_root(struct vcpu *v)
  */
 static void shadow_sync_efer(struct vcpu *v)
 {
-	if ((vmcs_read64(VMCS_GUEST_EFER) & SHADOW_EFER_BITS) != v->shadow_efer)
+	if ((guest_efer() & SHADOW_EFER_BITS) != v->shadow_efer)
 		shadow_load_root(v);
 }
 
@@ -171,7 +171,7 @@ void shadow_vcpu_launch_state(struct vcpu *v)
 	v->guest_cr3 = vmcs_readnat(VMCS_GUEST_CR3);
 	vmcs_writenat(VMCS_CR0_SHADOW, cr0);
 	vmcs_writenat(VMCS_CR4_SHADOW, cr4 & ~CR4_VMXE);
-	if (pae_paging_active(cr0, cr4, vmcs_read64(VMCS_GUEST_EFER)) &&
+	if (pae_paging_active(cr0, cr4, guest_efer()) &&
 	    shadow_read_pdptes(v, v->guest_cr3, v->guest_pdpte))
 		memset(v->guest_pdpte, 0, sizeof(v->guest_pdpte));
 	vmcs_writenat(VMCS_GUEST_CR0, shadow_real_cr0(v, cr0));
@@ -183,7 +183,7 @@ void shadow_vcpu_launch_state(struct vcpu *v)
 
 void shadow_cr3_exit(struct vcpu *v, struct guest_regs *r, unsigned type, unsigned gpr)
 {
-	int mode64 = !!(vmcs_read32(VMCS_GUEST_CS_AR) & AR_L) && (vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA);
+	int mode64 = !!(vmcs_read32(VMCS_GUEST_CS_AR) & AR_L) && (guest_efer() & EFER_LMA);
 
 	shadow_sync_efer(v);
 	if (type == CRQ_TYPE_MOV_FROM) {
@@ -202,7 +202,7 @@ void shadow_cr3_exit(struct vcpu *v, struct guest_regs *r, unsigned type, unsign
 		vcpu_inject_gp(v);
 		return;
 	}
-	if (pae_paging_active(guest_cr0(), guest_cr4(), vmcs_read64(VMCS_GUEST_EFER))) {
+	if (pae_paging_active(guest_cr0(), guest_cr4(), guest_efer())) {
 		if (shadow_read_pdptes(v, val, pdpte)) {
 			vcpu_inject_gp(v);
 			return;

@@ -33,7 +33,7 @@ void vcpu_start_at_sipi_vector(struct vcpu *v, unsigned vector)
 	vmcs_writenat(VMCS_CR4_SHADOW, 0);
 	vmcs_writenat(VMCS_GUEST_CR4, v->cr4_fixed0 | CR4_VMXE);
 	vmcs_writenat(VMCS_GUEST_CR3, 0);
-	vmcs_write64(VMCS_GUEST_EFER, 0);
+	guest_set_efer(0);
 	vmcs_write32(VMCS_ENTRY_CONTROLS, vmcs_read32(VMCS_ENTRY_CONTROLS) & ~ENTRY_IA32E_MODE_GUEST);
 	REAL_MODE_SEG(CS, (uint16_t)(vector << 8), (uint64_t)vector << 12, 0x9B);
 	REAL_MODE_SEG(SS, 0, 0, 0x93);

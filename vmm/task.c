@@ -626,7 +626,7 @@ void task_switch_handle(struct vcpu *v, struct guest_regs *r, const struct exit_
 		}
 	}
 	/* In IA-32e mode the CPU raises #GP before any task-switch exit (SDM Vol. 3C 26.4.2). */
-	if (vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA) {
+	if (guest_efer() & EFER_LMA) {
 		vcpu_inject_gp(v);
 		return;
 	}

@@ -95,7 +95,7 @@ void vcpu_dump_guest(struct vcpu *v, const char *why)
 	log_err("keel:   CR0 0x%llx (shadow 0x%llx) CR3 0x%llx CR4 0x%llx (shadow 0x%llx) EFER 0x%llx",
 		(unsigned long long)vmcs_readnat(VMCS_GUEST_CR0), (unsigned long long)vmcs_readnat(VMCS_CR0_SHADOW),
 		(unsigned long long)vmcs_readnat(VMCS_GUEST_CR3), (unsigned long long)vmcs_readnat(VMCS_GUEST_CR4),
-		(unsigned long long)vmcs_readnat(VMCS_CR4_SHADOW), (unsigned long long)vmcs_read64(VMCS_GUEST_EFER));
+		(unsigned long long)vmcs_readnat(VMCS_CR4_SHADOW), (unsigned long long)guest_efer());
 	SEG("CS", CS);
 	SEG("SS", SS);
 	SEG("DS", DS);
@@ -107,7 +107,7 @@ void vcpu_dump_guest(struct vcpu *v, const char *why)
 	log_err("keel:   GDTR 0x%llx/0x%x IDTR 0x%llx/0x%x DR7 0x%llx PAT 0x%llx DEBUGCTL 0x%llx",
 		(unsigned long long)vmcs_readnat(VMCS_GUEST_GDTR_BASE), vmcs_read32(VMCS_GUEST_GDTR_LIMIT),
 		(unsigned long long)vmcs_readnat(VMCS_GUEST_IDTR_BASE), vmcs_read32(VMCS_GUEST_IDTR_LIMIT),
-		(unsigned long long)vmcs_readnat(VMCS_GUEST_DR7), (unsigned long long)vmcs_read64(VMCS_GUEST_PAT),
+		(unsigned long long)vmcs_readnat(VMCS_GUEST_DR7), (unsigned long long)guest_pat(),
 		(unsigned long long)vmcs_read64(VMCS_GUEST_DEBUGCTL));
 	log_err("keel:   interruptibility 0x%x activity %u pending-dbg 0x%llx link 0x%llx",
 		vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY), vmcs_read32(VMCS_GUEST_ACTIVITY_STATE),

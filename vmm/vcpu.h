@@ -11,6 +11,7 @@
 #include "../mm/mtrr.h"
 #include "caps.h"
 #include "emulate.h"
+#include "guest_msrs.h"
 
 /* Logical CPUs keel virtualizes; a machine with more is not virtualized at all (vmm_start), so no
  * CPU is ever left native beside virtualized ones without a word. */
@@ -86,6 +87,10 @@ struct vcpu {
 	uint64_t guest_pdpte[4];
 	int shadow_seen_seal;  /* keel's memory added to the shadow MMU's hidden ranges */
 	uint64_t shadow_efer;  /* EFER.NXE and LMA when the current shadow root was chosen */
+	/* Where the CPU cannot load/save EFER and PAT itself (guest_msrs.h): the guest's values,
+	 * loaded at VM entry and stored at VM exit, and keel's, loaded at VM exit. */
+	struct vmx_msr_entry guest_msr_list[LISTED_COUNT] __attribute__((aligned(16)));
+	struct vmx_msr_entry host_msr_list[LISTED_COUNT] __attribute__((aligned(16)));
 };
 
 struct vm {

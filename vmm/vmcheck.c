@@ -6,6 +6,7 @@
 #include "../arch/x86/msr.h"
 #include "../arch/x86/vmx.h"
 #include "../lib/fmt.h"
+#include "guest_msrs.h"
 #include "vmcs.h"
 
 struct checker {
@@ -62,6 +63,22 @@ static void check_controls(struct checker *c)
 		if ((a & 0xFFF) || (a & phys_mask))
 			fail(c, "ctl.msr_bitmap_address", "26.2.1.1", "0x%llx not 4-KiB aligned in the physical range",
 			     (unsigned long long)a);
+	}
+	/* The VM-exit MSR-store and MSR-load lists and the VM-entry MSR-load list (SDM 26.2.1.2,
+	 * 26.2.1.3): 16-byte aligned, the last byte in the physical range. */
+	static const struct {
+		uint32_t addr, count;
+		const char *sdm;
+	} lists[] = { { VMCS_EXIT_MSR_STORE_ADDR, VMCS_EXIT_MSR_STORE_COUNT, "26.2.1.2" },
+		      { VMCS_EXIT_MSR_LOAD_ADDR, VMCS_EXIT_MSR_LOAD_COUNT, "26.2.1.2" },
+		      { VMCS_ENTRY_MSR_LOAD_ADDR, VMCS_ENTRY_MSR_LOAD_COUNT, "26.2.1.3" } };
+	for (unsigned i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		uint32_t n = (uint32_t)vmcs_read_raw(lists[i].count);
+		uint64_t a = n ? vmcs_read_raw(lists[i].addr) : 0;
+		if (n && ((a & 0xF) || ((a + 16ull * n - 1) & phys_mask)))
+			fail(c, "ctl.msr_list_address", lists[i].sdm,
+			     "MSR list at 0x%llx (%u entries) not 16-byte aligned in the physical range",
+			     (unsigned long long)a, n);
 	}
 	if (proc & PROC_USE_IO_BITMAPS) {
 		uint64_t a = vmcs_read64(VMCS_IO_BITMAP_A), b = vmcs_read64(VMCS_IO_BITMAP_B);
@@ -177,7 +194,7 @@ static void check_guest(struct checker *c)
 	int ia32e = !!(vmcs_read32(VMCS_ENTRY_CONTROLS) & ENTRY_IA32E_MODE_GUEST);
 	uint64_t cr0 = vmcs_readnat(VMCS_GUEST_CR0), cr4 = vmcs_readnat(VMCS_GUEST_CR4);
 	uint64_t fixed0 = k->cr0_fixed0 & (unrestricted ? ~(CR0_PE | CR0_PG) : ~0ULL);
-	uint64_t efer = vmcs_read64(VMCS_GUEST_EFER), rflags = vmcs_readnat(VMCS_GUEST_RFLAGS);
+	uint64_t efer = guest_efer(), rflags = vmcs_readnat(VMCS_GUEST_RFLAGS);
 
 	if ((cr0 & fixed0) != fixed0 || (cr0 & ~k->cr0_fixed1))
 		fail(c, "guest.cr0_fixed", "26.3.1.1", "guest CR0 0x%llx against the VMX fixed bits", (unsigned long long)cr0);
@@ -188,6 +205,12 @@ static void check_guest(struct checker *c)
 		     (unsigned long long)cr4);
 	if (ia32e && (!(cr0 & CR0_PG) || !(cr4 & CR4_PAE)))
 		fail(c, "guest.ia32e_paging", "26.3.1.1", "IA-32e guest without CR0.PG and CR4.PAE");
+	/* EFER from the entry MSR-load list (guest_msrs.h): VM entry first sets LME and LMA to the
+	 * IA-32e mode guest control, then the list's WRMSR would change LME under paging: #GP, a
+	 * failed entry (SDM Vol. 3C 26.3.2.1, 26.4; Vol. 3A 9.8.5). */
+	if (guest_msrs_listed && (cr0 & CR0_PG) && !!(efer & EFER_LME) != ia32e)
+		fail(c, "guest.efer_list_lme", "26.4", "EFER 0x%llx in the MSR-load list vs IA-32e mode guest %d with CR0.PG",
+		     (unsigned long long)efer, ia32e);
 	if (vmcs_read32(VMCS_ENTRY_CONTROLS) & ENTRY_LOAD_EFER) {
 		if (!!(efer & EFER_LMA) != ia32e || ((cr0 & CR0_PG) && !!(efer & EFER_LME) != !!(efer & EFER_LMA)))
 			fail(c, "guest.efer_lma", "26.3.1.1", "EFER 0x%llx vs IA-32e mode guest %d", (unsigned long long)efer,

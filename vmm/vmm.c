@@ -148,17 +148,23 @@ static const char *build_vm(struct vm *vm, const struct vmm_platform *p)
 	e->alloc_page = alloc_one;
 	ept_hide(e, p->image_base, p->image_size);
 	ept_hide(e, p->pool_base, p->pool_pages * PAGE_SIZE);
-	if (ept_build(e))
-		return "out of memory for the EPT";
-	ept_set_hidden_present(e, 1); /* until hand-off: keel's boot code still runs as the guest */
-	/* Paging-structure memory type: WB where EPT offers it, else UC (SDM Vol. 3C 25.6.11). */
-	vm->eptp = (ept_pointer(e) & ~7ULL) | (vmx_caps_has_ept_wb(&vm->caps) ? MT_WB : MT_UC);
 	vm->mem_base = p->pool_base < p->image_base ? p->pool_base : p->image_base;
 	vm->mem_size = p->image_size + p->pool_pages * PAGE_SIZE;
-
-	log_info("keel: ept tables %u KiB (%u x 1 GiB, %u x 2 MiB, %u x 4 KiB mappings, %u hidden pages, map to 0x%llx)",
-		 e->stats.tables * 4, e->stats.pages_1g, e->stats.pages_2m, e->stats.pages_4k,
-		 e->stats.hidden_pages, (unsigned long long)e->map_top);
+	if (p->shadow) {
+		/* No EPT tables: the hidden ranges and map_top serve the shadow MMU and the guest-memory
+		 * checks. (A 4 KiB-only EPT of 4 GiB, all a Core 2 could walk, would need 8 MiB.) */
+		log_info("keel: no EPT tables under shadow paging (%u hidden pages, guest memory to 0x%llx)",
+			 ept_hidden_pages(e), (unsigned long long)e->map_top);
+	} else {
+		if (ept_build(e))
+			return "out of memory for the EPT";
+		ept_set_hidden_present(e, 1); /* until hand-off: keel's boot code still runs as the guest */
+		/* Paging-structure memory type: WB where EPT offers it, else UC (SDM Vol. 3C 25.6.11). */
+		vm->eptp = (ept_pointer(e) & ~7ULL) | (vmx_caps_has_ept_wb(&vm->caps) ? MT_WB : MT_UC);
+		log_info("keel: ept tables %u KiB (%u x 1 GiB, %u x 2 MiB, %u x 4 KiB mappings, %u hidden pages, map to 0x%llx)",
+			 e->stats.tables * 4, e->stats.pages_1g, e->stats.pages_2m, e->stats.pages_4k,
+			 e->stats.hidden_pages, (unsigned long long)e->map_top);
+	}
 	log_info("keel: host page tables %u KiB, MTRRs %s (default %s, %u variable)", host_tables * 4,
 		 (vm->mtrr.def_type & MTRR_DEF_TYPE_E) ? "on" : "off", mtrr_type_name(vm->mtrr.def_type & 0xFF),
 		 vm->mtrr.var_count);
@@ -243,6 +249,9 @@ const char *vmm_start(const struct vmm_platform *p)
 	why = vmx_compute_controls(vm);
 	if (!why)
 		vmx_report_traps(vm);
+	if (!why && guest_msrs_listed)
+		log_info("keel: EFER and PAT switch through VM-entry/VM-exit MSR lists: the CPU cannot load or "
+			 "save them by VM-exit/VM-entry controls");
 	if (!why)
 		why = build_vm(vm, p);
 	if (why)

@@ -55,18 +55,24 @@ const char *vmx_compute_controls(struct vm *vm)
 	vm->proc2 = vmx_adjust_controls(c->procbased2, want2, &miss);
 	if (miss)
 		return "the CPU refuses EPT or unrestricted guest in the secondary controls";
+	/* EFER and PAT switch with the VM-exit/VM-entry controls where the CPU has all six (Nehalem
+	 * and later), else through MSR lists (Core 2; guest_msrs.h): never half and half. */
+	const uint32_t exit_msr_ctls = EXIT_SAVE_EFER | EXIT_LOAD_EFER | EXIT_SAVE_PAT | EXIT_LOAD_PAT;
+	const uint32_t entry_msr_ctls = ENTRY_LOAD_EFER | ENTRY_LOAD_PAT;
+	guest_msrs_listed = (exit_msr_ctls & ~(uint32_t)(vmx_caps_exit(c) >> 32)) ||
+			    (entry_msr_ctls & ~(uint32_t)(vmx_caps_entry(c) >> 32));
 	vm->exit_ctls = vmx_adjust_controls(vmx_caps_exit(c),
-					    EXIT_HOST_ADDR_SPACE_SIZE | EXIT_SAVE_EFER | EXIT_LOAD_EFER |
-						    EXIT_SAVE_PAT | EXIT_LOAD_PAT | EXIT_SAVE_DEBUG_CONTROLS,
+					    EXIT_HOST_ADDR_SPACE_SIZE | EXIT_SAVE_DEBUG_CONTROLS |
+						    (guest_msrs_listed ? 0 : exit_msr_ctls),
 					    &miss);
 	if (miss)
-		return "the CPU cannot switch EFER/PAT or use a 64-bit host on VM exit";
+		return "the CPU cannot return to a 64-bit host on VM exit (host address-space size)";
 	vm->entry_ctls = vmx_adjust_controls(vmx_caps_entry(c),
-					     ENTRY_IA32E_MODE_GUEST | ENTRY_LOAD_EFER | ENTRY_LOAD_PAT |
-						     ENTRY_LOAD_DEBUG_CONTROLS,
+					     ENTRY_IA32E_MODE_GUEST | ENTRY_LOAD_DEBUG_CONTROLS |
+						     (guest_msrs_listed ? 0 : entry_msr_ctls),
 					     &miss);
 	if (miss)
-		return "the CPU cannot load EFER/PAT or enter a 64-bit guest";
+		return "the CPU cannot enter a 64-bit guest (IA-32e mode guest)";
 	cpuid_policy_init(&vm->cpuid_policy, vm->proc2, c->cr4_fixed1);
 	if (vm->shadow)
 		cpuid_policy_shadow(&vm->cpuid_policy);
@@ -295,9 +301,13 @@ static void setup_controls(struct vcpu *v)
 	vmcs_write32(VMCS_PF_ERROR_MASK, 0);
 	vmcs_write32(VMCS_PF_ERROR_MATCH, 0);
 	vmcs_write32(VMCS_CR3_TARGET_COUNT, 0);
-	vmcs_write32(VMCS_EXIT_MSR_STORE_COUNT, 0);
-	vmcs_write32(VMCS_EXIT_MSR_LOAD_COUNT, 0);
-	vmcs_write32(VMCS_ENTRY_MSR_LOAD_COUNT, 0);
+	if (guest_msrs_listed) {
+		guest_msrs_setup_lists(v, rdmsr(MSR_EFER), rdmsr(MSR_IA32_PAT));
+	} else {
+		vmcs_write32(VMCS_EXIT_MSR_STORE_COUNT, 0);
+		vmcs_write32(VMCS_EXIT_MSR_LOAD_COUNT, 0);
+		vmcs_write32(VMCS_ENTRY_MSR_LOAD_COUNT, 0);
+	}
 	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
 	vmcs_write64(VMCS_MSR_BITMAP, (uint64_t)(uintptr_t)vm->msr_bitmap);
 	vmcs_write64(VMCS_IO_BITMAP_A, (uint64_t)(uintptr_t)vm->io_bitmap);
@@ -340,8 +350,10 @@ static void setup_host_state(struct vcpu *v)
 	vmcs_write32(VMCS_HOST_SYSENTER_CS, 0);
 	vmcs_writenat(VMCS_HOST_SYSENTER_ESP, 0);
 	vmcs_writenat(VMCS_HOST_SYSENTER_EIP, 0);
-	vmcs_write64(VMCS_HOST_EFER, rdmsr(MSR_EFER));
-	vmcs_write64(VMCS_HOST_PAT, rdmsr(MSR_IA32_PAT));
+	if (!guest_msrs_listed) { /* else in v's host MSR list (setup_controls) */
+		vmcs_write64(VMCS_HOST_EFER, rdmsr(MSR_EFER));
+		vmcs_write64(VMCS_HOST_PAT, rdmsr(MSR_IA32_PAT));
+	}
 
 	/* HOST_RSP: 16-byte aligned, with the vcpu pointer stored right there for the exit stub. */
 	uint64_t top = (uint64_t)(uintptr_t)v->stack + HOST_STACK_PAGES * 4096 - 16;
@@ -413,8 +425,8 @@ static void setup_guest_state(void)
 	vmcs_write32(VMCS_GUEST_SYSENTER_CS, (uint32_t)rdmsr(MSR_IA32_SYSENTER_CS));
 	vmcs_writenat(VMCS_GUEST_SYSENTER_ESP, rdmsr(MSR_IA32_SYSENTER_ESP));
 	vmcs_writenat(VMCS_GUEST_SYSENTER_EIP, rdmsr(MSR_IA32_SYSENTER_EIP));
-	vmcs_write64(VMCS_GUEST_PAT, rdmsr(MSR_IA32_PAT));
-	vmcs_write64(VMCS_GUEST_EFER, rdmsr(MSR_EFER));
+	guest_set_pat(rdmsr(MSR_IA32_PAT));
+	guest_set_efer(rdmsr(MSR_EFER));
 	vmcs_write64(VMCS_LINK_POINTER, ~0ULL);
 	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0);
 	vmcs_write32(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);

@@ -209,3 +209,61 @@ t_done() {
 	fi
 	echo "$T_NAME: ok"
 }
+
+# ---- the Linux guest (tools/linux-guest.sh) ----
+
+# The kernel command line of every Linux boot test. loglevel=4: warnings and worse only; every
+# console byte costs Bochs ~17k ticks at 115200 baud, and a panic (KERN_EMERG) still shows.
+LINUX_CMDLINE='console=ttyS0,115200 initrd=\\EFI\\keel\\initrd.img loglevel=4'
+
+# t_linux_guest: sets LINUX and builds the guest when it is missing or older than its sources (a
+# rebuild from cached .debs is offline and takes seconds; the first one downloads about 70 MB).
+t_linux_guest() {
+	LINUX=build/guest/linux
+	local stale=0
+	[[ -f $LINUX/vmlinuz && -f $LINUX/initrd.img ]] || stale=1
+	if ((!stale)) && [[ -n $(find guest/keelctl guest/linux tools/linux-guest.sh vmm/hypercall_abi.h \
+		-newer "$LINUX/initrd.img" -print -quit) ]]; then
+		stale=1
+	fi
+	if ((stale)); then
+		echo "  building the Linux guest (make linux-guest)"
+		if ! make --no-print-directory linux-guest; then
+			echo "  FAIL could not build $LINUX/vmlinuz and initrd.img with 'make linux-guest':"
+			echo "       it needs Debian's package servers (apt-get download) unless $LINUX/debs holds the .debs"
+			echo "$T_NAME: FAIL"
+			exit 1
+		fi
+	fi
+	t_need "$LINUX/vmlinuz" "$LINUX/initrd.img"
+}
+
+# t_bochs3: sets BOCHS3 to the project's Bochs 3.0 (tools/bochs3.sh builds it once).
+t_bochs3() {
+	if ! BOCHS3=$(tools/bochs3.sh); then
+		echo "  FAIL could not build Bochs 3.0 (tools/bochs3.sh)"
+		echo "$T_NAME: FAIL"
+		exit 1
+	fi
+}
+
+# t_linux_esp CFG: T_ESP with the kernel and initramfs; keel.cfg is CFG (mkesp.sh escapes, each
+# line ending in \n) followed by the lines that start the kernel.
+t_linux_esp() {
+	tools/mkesp.sh --out "$T_ESP" --guests /nonexistent \
+		--add "$LINUX/vmlinuz:EFI/keel/vmlinuz" --add "$LINUX/initrd.img:EFI/keel/initrd.img" \
+		--cfg "$1"'next=\\EFI\\keel\\vmlinuz\nnext_args='"$LINUX_CMDLINE"'\n'
+}
+
+# t_linux_checks: what every Linux boot under keel must show: userspace, keelctl's info and
+# stats, /init's end, and no panic, unhandled exit or stopped vCPU.
+t_linux_checks() {
+	t_expect "keel started the kernel" 'keel: starting \\EFI\\keel\\vmlinuz'
+	t_expect "Linux reached userspace" 'keel-linux: userspace reached'
+	t_expect "keelctl info found keel" 'keelctl: keel [0-9]+\.[0-9]+\.[0-9]+, [0-9]+ CPUs virtualized'
+	t_expect "keelctl stats printed a total" 'keelctl: total [0-9]+ exits on [0-9]+ CPUs'
+	t_expect "init finished" 'keel-linux: done'
+	t_check "no Kernel panic" bash -c "! grep -aq 'Kernel panic' '$T_TEXT'"
+	t_check "no unhandled VM exit" bash -c "! grep -aq 'keel: unhandled VM exit' '$T_TEXT'"
+	t_check "no vCPU stopped" bash -c "! grep -aq 'stopped: ' '$T_TEXT'"
+}

@@ -19,7 +19,7 @@ source "$ROOT/tests/boot/lib.sh"
 # short name, Bochs model, kind: keel (virtualized), strict (virtualized, strict MSRs), shadow
 # (virtualized, mmu=auto picks shadow paging), novtx (keel must refuse).
 MATRIX=(
-	"penryn core2_penryn_t9600 novtx"
+	"penryn core2_penryn_t9600 shadow"
 	"lynnfield corei5_lynnfield_750 shadow"
 	"arrandale corei5_arrandale_m520 keel"
 	"sandy_bridge corei7_sandy_bridge_2600k keel"

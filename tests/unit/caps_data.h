@@ -379,6 +379,38 @@ static const struct vmx_caps caps_intel_xeon_8480 = {
 };
 
 /* Every recorded set, for tests that hold on any CPU keel may meet. */
+/*
+ * (g) Intel Core 2 Duo T9600 (Penryn), a real CPU: the IA32_VMX_* dump in a comment of Bochs 3.0's
+ * cpu/cpudb/intel/core2_penryn_t9600.cc, which that model emulates. VMX without EPT, unrestricted
+ * guest, VPID or the preemption timer; no TRUE controls (IA32_VMX_BASIC bit 55 is 0); VM exit and
+ * entry can neither load nor save EFER or PAT (exit allowed-1 0x0003FFFF, entry 0x00003FFF), so
+ * keel switches them through MSR lists. CPUID and CR4 as in (a).
+ */
+static const struct vmx_caps caps_core2_penryn = {
+	.cpuid1_ecx = 0x0408E3BD,
+	.cpuid81_edx = 0x20100800,
+	.max_phys_bits = 36,
+	.msrs_read = 1,
+	.feature_control = 0x5,
+	.basic = 0x005A08000000000Dull,
+	.pinbased = 0x0000003F00000016ull,
+	.procbased = 0xF7F9FFFE0401E172ull,
+	.exit = 0x0003FFFF00036DFFull,
+	.entry = 0x00003FFF000011FFull,
+	.true_pinbased = 0x0000003F00000016ull,
+	.true_procbased = 0xF7F9FFFE0401E172ull,
+	.true_exit = 0x0003FFFF00036DFFull,
+	.true_entry = 0x00003FFF000011FFull,
+	.procbased2 = 0x0000004100000000ull,
+	.misc = 0x00000000000403C0ull,
+	.cr0_fixed0 = 0x0000000080000021ull,
+	.cr0_fixed1 = 0x00000000FFFFFFFFull,
+	.cr4_fixed0 = 0x0000000000002000ull,
+	.cr4_fixed1 = 0x00000000000467FFull,
+	.vmcs_enum = 0x000000000000002Cull,
+	.cr4 = 0x668,
+};
+
 static const struct {
 	const char *name;
 	const struct vmx_caps *caps;

@@ -5,10 +5,13 @@
  * lib/string.c vmcs_fake.c and vmcs_valid.c. Nothing here executes a VMX instruction. */
 #include "unit.h"
 
+#include <sys/mman.h>
+
 #include "../../arch/x86/cr.h"
 #include "../../arch/x86/msr.h"
 #include "../../arch/x86/vmx.h"
 #include "../../vmm/vmcheck.h"
+#include "../../vmm/vcpu.h"
 #include "../../vmm/vmcs.h"
 #include "../../vmm/vmx.h"
 #include "caps_data.h"
@@ -602,6 +605,49 @@ static void test_guest_efer_lme_clear_with_paging(void **state)
 	assert_only("guest.efer_lma");
 }
 
+/* EFER and PAT in MSR lists (a CPU without the EFER/PAT controls, guest_msrs.h). */
+static void listed_setup(void)
+{
+	/* The lists must sit where a CPU with 36 physical address bits can reach them. */
+	static struct vcpu *v;
+	if (!v) {
+		v = mmap((void *)0x10000000, sizeof(*v), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		assert_true(v == (void *)0x10000000);
+	}
+	guest_msrs_listed = 1;
+	vmcs_write32(VMCS_ENTRY_CONTROLS, ctl_entry & ~(ENTRY_LOAD_EFER | ENTRY_LOAD_PAT));
+	vmcs_write32(VMCS_EXIT_CONTROLS, ctl_exit & ~(EXIT_SAVE_EFER | EXIT_LOAD_EFER | EXIT_SAVE_PAT | EXIT_LOAD_PAT));
+	guest_msrs_setup_lists(v, GUEST_EFER, 0x0007040600070406ull);
+	guest_set_efer(GUEST_EFER);
+}
+
+static void test_msr_lists_valid(void **state)
+{
+	(void)state;
+	listed_setup();
+	assert_clean();
+	guest_msrs_listed = 0;
+}
+
+static void test_guest_efer_list_lme_clear_with_paging(void **state)
+{
+	(void)state;
+	listed_setup();
+	guest_set_efer(GUEST_EFER & ~EFER_LME);
+	assert_only("guest.efer_list_lme");
+	guest_msrs_listed = 0;
+}
+
+static void test_msr_list_misaligned(void **state)
+{
+	(void)state;
+	listed_setup();
+	vmcs_write64(VMCS_EXIT_MSR_LOAD_ADDR, vmcs_read64(VMCS_EXIT_MSR_LOAD_ADDR) + 8);
+	assert_only("ctl.msr_list_address");
+	guest_msrs_listed = 0;
+}
+
 static void test_guest_rflags_bit1_clear(void **state)
 {
 	(void)state;
@@ -1013,6 +1059,9 @@ int main(void)
 		BOTH(test_guest_efer_lma_clear_in_ia32e),
 		BOTH(test_guest_efer_lma_set_without_ia32e),
 		BOTH(test_guest_efer_lme_clear_with_paging),
+		BOTH(test_msr_lists_valid),
+		BOTH(test_guest_efer_list_lme_clear_with_paging),
+		BOTH(test_msr_list_misaligned),
 		BOTH(test_guest_rflags_bit1_clear),
 		BOTH(test_guest_rflags_reserved_bit),
 		BOTH(test_guest_rflags_vm_in_ia32e),

@@ -7,6 +7,7 @@
 #include "../../arch/x86/msr.h"
 #include "../../arch/x86/vmx.h"
 #include "../../vmm/vmcs.h"
+#include "../../vmm/vcpu.h"
 #include "../../vmm/vmx.h"
 #include "caps_data.h"
 #include "vmcs_fake.h"
@@ -223,14 +224,77 @@ static void test_refused_without_msr_bitmaps(void **state)
 	assert_string_equal(compute(&c), "the CPU cannot use MSR/I-O bitmaps or secondary controls");
 }
 
-static void test_refused_without_efer_switch_on_exit(void **state)
+static void test_refused_without_64bit_host_on_exit(void **state)
+{
+	(void)state;
+	struct vmx_caps c = caps_bochs_skylake_x;
+	c.true_exit &= ~((uint64_t)EXIT_HOST_ADDR_SPACE_SIZE << 32);
+	const char *why = compute(&c);
+	assert_non_null(why);
+	assert_contains(why, "VM exit");
+}
+
+/* Where VM exit cannot load EFER, none of the four EFER/PAT exit controls nor the two entry ones
+ * are used: EFER and PAT go through the MSR lists, all or nothing. */
+static void test_missing_efer_load_switches_through_msr_lists(void **state)
 {
 	(void)state;
 	struct vmx_caps c = caps_bochs_skylake_x;
 	c.true_exit &= ~((uint64_t)EXIT_LOAD_EFER << 32);
-	const char *why = compute(&c);
-	assert_non_null(why);
-	assert_contains(why, "VM exit");
+	assert_null(compute(&c));
+	assert_int_equal(guest_msrs_listed, 1);
+	assert_int_equal(vm.exit_ctls & (EXIT_SAVE_EFER | EXIT_LOAD_EFER | EXIT_SAVE_PAT | EXIT_LOAD_PAT), 0);
+	assert_int_equal(vm.entry_ctls & (ENTRY_LOAD_EFER | ENTRY_LOAD_PAT), 0);
+	assert_true(vm.exit_ctls & EXIT_HOST_ADDR_SPACE_SIZE);
+	assert_true(vm.entry_ctls & ENTRY_IA32E_MODE_GUEST);
+	assert_null(compute(&caps_bochs_skylake_x));
+	assert_int_equal(guest_msrs_listed, 0);
+	assert_true(vm.exit_ctls & EXIT_LOAD_EFER);
+}
+
+/* Core 2 (Penryn): accepted for shadow paging, with EFER and PAT in MSR lists. */
+static void test_penryn_shadow_uses_msr_lists(void **state)
+{
+	(void)state;
+	memset(&vm, 0, sizeof(vm));
+	vm.caps = caps_core2_penryn;
+	vm.shadow = 1;
+	assert_null(vmx_compute_controls(&vm));
+	assert_int_equal(guest_msrs_listed, 1);
+	assert_int_equal(vm.proc2 & (PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST), 0);
+	assert_true(vm.proc & PROC_CR3_LOAD_EXITING);
+}
+
+/* With the lists, the guest's EFER and PAT live in the entry MSR-load list, which is also the exit
+ * MSR-store list; keel's own values are in the exit MSR-load list; the VMCS fields stay unused. */
+static void test_msr_lists_hold_guest_and_host_values(void **state)
+{
+	(void)state;
+	static struct vcpu v;
+	vmcs_fake_reset(NULL);
+	guest_msrs_listed = 1;
+	guest_msrs_setup_lists(&v, 0xD01, 0x0007040600070406ull);
+	guest_set_efer(0x500);
+	guest_set_pat(0x1234);
+	assert_int_equal(guest_efer(), 0x500);
+	assert_int_equal(guest_pat(), 0x1234);
+	assert_int_equal(v.guest_msr_list[LISTED_EFER].index, MSR_EFER);
+	assert_int_equal(v.guest_msr_list[LISTED_EFER].value, 0x500);
+	assert_int_equal(v.guest_msr_list[LISTED_PAT].index, MSR_IA32_PAT);
+	assert_int_equal(v.host_msr_list[LISTED_EFER].value, 0xD01);
+	assert_int_equal(v.host_msr_list[LISTED_PAT].value, 0x0007040600070406ull);
+	assert_int_equal(vmcs_read64(VMCS_ENTRY_MSR_LOAD_ADDR), (uintptr_t)v.guest_msr_list);
+	assert_int_equal(vmcs_read64(VMCS_EXIT_MSR_STORE_ADDR), (uintptr_t)v.guest_msr_list);
+	assert_int_equal(vmcs_read64(VMCS_EXIT_MSR_LOAD_ADDR), (uintptr_t)v.host_msr_list);
+	assert_int_equal(vmcs_read32(VMCS_ENTRY_MSR_LOAD_COUNT), 2);
+	assert_int_equal(vmcs_read32(VMCS_EXIT_MSR_STORE_COUNT), 2);
+	assert_int_equal(vmcs_read32(VMCS_EXIT_MSR_LOAD_COUNT), 2);
+	assert_false(vmcs_fake_written(VMCS_GUEST_EFER));
+	assert_false(vmcs_fake_written(VMCS_GUEST_PAT));
+	guest_msrs_listed = 0;
+	guest_set_efer(0xD01);
+	assert_true(vmcs_fake_written(VMCS_GUEST_EFER));
+	assert_int_equal(v.guest_msr_list[LISTED_EFER].value, 0x500);
 }
 
 static void test_refused_without_64bit_guest_entry(void **state)
@@ -423,7 +487,10 @@ int main(void)
 		cmocka_unit_test(test_refused_without_unrestricted_guest),
 		cmocka_unit_test(test_refused_without_secondary_controls),
 		cmocka_unit_test(test_refused_without_msr_bitmaps),
-		cmocka_unit_test(test_refused_without_efer_switch_on_exit),
+		cmocka_unit_test(test_refused_without_64bit_host_on_exit),
+		cmocka_unit_test(test_missing_efer_load_switches_through_msr_lists),
+		cmocka_unit_test(test_penryn_shadow_uses_msr_lists),
+		cmocka_unit_test(test_msr_lists_hold_guest_and_host_values),
 		cmocka_unit_test(test_refused_without_64bit_guest_entry),
 		cmocka_unit_test(test_compute_controls_touches_no_vmcs_field),
 		B(test_msr_bitmap_low_read_and_write),
