@@ -1,5 +1,6 @@
 #!/bin/bash
-# Runs the host unit tests (tools/run-unit.sh UNIT_BIN...), a 10-second smoke run of the exit-path
+# Runs the host unit tests (tools/run-unit.sh UNIT_BIN...), the mutation check of the shadow MMU's
+# unit tests (tools/mutants.sh), a 10-second smoke run of the exit-path
 # fuzzer (tools/fuzz.sh, binary in $FUZZ_BIN) and then the boot tests (tests/boot/run-all.sh), and
 # ends with one line "N passed, N failed" summing all three.
 set -euo pipefail
@@ -40,6 +41,9 @@ if [[ -f tools/run-unit.sh ]]; then
 else
 	echo "check: warning: tools/run-unit.sh not found; counting the unit tests as 0 passed, 0 failed"
 fi
+# The shadow MMU's rules broken one at a time (tests/mutants/): its unit tests must catch each.
+run_suite mutants 'mutants: ' tools/mutants.sh --test tests/unit/test_shadow.c --srcs mm/shadow.c \
+	tests/mutants/shadow.mutants
 if [[ -n ${FUZZ_BIN:-} ]]; then
 	run_suite fuzz 'fuzz: ' tools/fuzz.sh --check --seconds "${FUZZ_SMOKE_SECONDS:-10}" "$FUZZ_BIN"
 else
