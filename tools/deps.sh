@@ -8,7 +8,7 @@ usage() {
 	exit 2
 }
 
-pkgs_build=(gcc make binutils gnu-efi nasm libcmocka-dev mtools dosfstools)
+pkgs_build=(gcc make binutils gnu-efi nasm libcmocka-dev mtools dosfstools python3)
 pkgs_boot=(bochs bochsbios vgabios bochs-term ovmf qemu-system-x86)
 pkgs_linux=(cpio busybox-static)
 pkgs_fuzz=(clang libclang-rt-14-dev)
