@@ -243,13 +243,29 @@ static inline int exit_fast(struct vcpu *v, struct guest_regs *r, uint32_t raw)
 		return exit_fast_wrmsr(r);
 	case EXIT_REASON_IO_INSTRUCTION: {
 		uint64_t q = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
-		if (IOQ_STRING(q) || IOQ_PORT(q) != KEEL_TRAPPED_PORT)
+		if (IOQ_STRING(q))
 			return 1;
-		io_single(r, q);
+		io_single(r, q); /* keel's port, or any port under trap=io: io_exit does the same */
 		return EXIT_FAST_DONE;
 	}
 	case EXIT_REASON_VMCALL:
 		return hypercall_simple(v, r) ? EXIT_FAST_DONE : 1;
+	/* trap= classes whose emulation is a few instructions (a fault goes to the slow path, which
+	 * repeats the check and injects it). */
+	case EXIT_REASON_PAUSE:
+		return EXIT_FAST_DONE;
+	case EXIT_REASON_RDTSC:
+		return tsc_emulate(r, 0);
+	case EXIT_REASON_RDTSCP:
+		return tsc_emulate(r, 1);
+	case EXIT_REASON_RDPMC:
+		return pmc_emulate(r);
+	case EXIT_REASON_WBINVD:
+		return cache_wbinvd_emulate();
+	case EXIT_REASON_INVLPG:
+		if (v->shadow)
+			return 1; /* the shadow MMU's INVLPG, and the TLB work before entry */
+		return tlb_invlpg_emulate(v, vmcs_readnat(VMCS_EXIT_QUALIFICATION));
 	default:
 		return 1;
 	}

@@ -40,6 +40,15 @@ EXIT_HANDLER(shadow_exit_invlpg);       /* vmm/shadow_exit.c: mmu=shadow, else t
 EXIT_HANDLER(cache_exit_wbinvd);       /* vmm/cache.c */
 EXIT_HANDLER(exception_exit);          /* vmm/exception.c */
 
+/* The effects of the simplest trapped instructions, shared by their handlers and the fast path
+ * (vmm/exit.c): each does what the instruction does to the guest's registers and the CPU and
+ * returns 0, or returns 1 with nothing changed when the instruction faults (#GP(0)); RIP is the
+ * caller's. They read and write only RAX, RCX and RDX of *r. */
+int tsc_emulate(struct guest_regs *r, int rdtscp);  /* vmm/tsc.c: RDTSC, RDTSCP */
+int pmc_emulate(struct guest_regs *r);              /* vmm/pmc.c: RDPMC */
+int cache_wbinvd_emulate(void);                     /* vmm/cache.c: WBINVD */
+int tlb_invlpg_emulate(struct vcpu *v, uint64_t la); /* vmm/tlb.c: INVLPG under EPT */
+
 /* vmm/msr_guest.c, for msr_exit_read/write: the MSRs the VMCS holds (RDMSR/WRMSR completed or
  * faulted: returns 1), or 0 for any other MSR. */
 int msr_guest_state_read(struct vcpu *v, struct guest_regs *r, uint32_t msr);

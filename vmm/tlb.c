@@ -25,15 +25,21 @@ static void tlb_flush_address(struct vcpu *v, uint64_t la)
 
 /* INVLPG m: the exit qualification is the linear address (SDM Vol. 3C table 28-1). A
  * non-canonical address is a no-op, as on hardware. */
+int tlb_invlpg_emulate(struct vcpu *v, uint64_t la)
+{
+	if (vcpu_cpl() != 0)
+		return 1;
+	tlb_flush_address(v, la);
+	return 0;
+}
+
 void tlb_exit_invlpg(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 {
 	(void)r;
-	if (vcpu_cpl() != 0) {
+	if (tlb_invlpg_emulate(v, e->qualification))
 		vcpu_inject_gp(v);
-		return;
-	}
-	tlb_flush_address(v, e->qualification);
-	vcpu_skip_instruction(v);
+	else
+		vcpu_skip_instruction(v);
 }
 
 int invpcid_faults(uint64_t type, uint64_t lo, uint64_t hi, int pcide)

@@ -236,6 +236,15 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The same machine with the fast path open (nothing pending): the trap cases run through
+ * vmx_exit_fast first, and must give exactly what the slow handlers give. */
+static int setup_fast(void **state)
+{
+	setup(state);
+	cpu0.fast = 1;
+	return 0;
+}
+
 static struct {
 	unsigned calls;
 	struct vcpu *v;
@@ -2272,6 +2281,39 @@ static void test_trap_wbinvd_executes(void **state)
 	assert_int_equal(cpu_fake_wbinvds, 1);
 }
 
+/* The simple trap classes complete in the fast path (EXIT_FAST_DONE, 0) with the fast path open;
+ * a faulting one goes to the slow path untouched (no WBINVD executed, no register written). RDPMC's
+ * counters are the host CPU's here (its CPUID leaf 0xA): TB(test_trap_rdpmc_*) cover it. */
+static void test_trap_simple_classes_complete_in_fast_path(void **state)
+{
+	(void)state;
+	static const struct {
+		uint32_t reason;
+		uint64_t qual;
+	} simple[] = { { EXIT_REASON_PAUSE, 0 }, { EXIT_REASON_RDTSC, 0 }, { EXIT_REASON_RDTSCP, 0 },
+		       { EXIT_REASON_WBINVD, 0 }, { EXIT_REASON_INVLPG, 0x1000 },
+		       { EXIT_REASON_IO_INSTRUCTION, (0x60ull << 16) | BIT(3) | 1 } };
+	rdmsr_fake.allowed = 1;
+	cpu0.fast = 1;
+	for (unsigned i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
+		vmcs_writenat(VMCS_EXIT_QUALIFICATION, simple[i].qual);
+		if (vmx_exit_fast(&regs, &cpu0, simple[i].reason) != 0)
+			fail_msg("exit reason %u left the fast path", simple[i].reason);
+	}
+	assert_int_equal(cpu0.in_root, 0);
+	guest_cpl(3);
+	cpu_fake_wbinvds = 0;
+	regs.gpr[GPR_RAX] = regs.gpr[GPR_RDX] = 0x55;
+	assert_int_not_equal(vmx_exit_fast(&regs, &cpu0, EXIT_REASON_WBINVD), 0);
+	assert_int_equal(cpu_fake_wbinvds, 0);
+	guest_cr4(GUEST_CR4 | CR4_TSD);
+	assert_int_not_equal(vmx_exit_fast(&regs, &cpu0, EXIT_REASON_RDTSC), 0);
+	assert_int_equal(regs.gpr[GPR_RAX], 0x55);
+	assert_int_equal(regs.gpr[GPR_RDX], 0x55);
+	assert_int_not_equal(vmx_exit_fast(&regs, &cpu0, EXIT_REASON_INVLPG), 0);
+	assert_no_event(); /* the slow path injects the #GP */
+}
+
 /* ---- io and msr: every port and MSR ---- */
 
 static void test_trap_io_and_msr_bitmaps_all_ones(void **state)
@@ -2568,6 +2610,8 @@ static void test_trap_missing_class_named_and_left_out(void **state)
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+/* A trap case on both paths: as T, and again with the fast path open ("fast:" in its name). */
+#define TB(f) T(f), { "fast:" #f, f, setup_fast, teardown, NULL }
 #define P(f) cmocka_unit_test_setup_teardown(f, setup_paging, teardown_paging)
 #define SH(f) cmocka_unit_test_setup_teardown(f, setup_shadow, teardown_shadow)
 
@@ -2679,14 +2723,14 @@ int main(void)
 		T(test_trap_hlt_completes_and_halts),
 		T(test_trap_hlt_at_cpl3_gp),
 		T(test_trap_hlt_pending_nmi_injected),
-		T(test_trap_pause_completes),
+		TB(test_trap_pause_completes),
 		T(test_trap_mwait_reserved_ecx_gp),
-		T(test_trap_rdtsc_splits_and_grows),
-		T(test_trap_rdtsc_adds_tsc_offset),
-		T(test_trap_rdtsc_tsd_at_cpl3_gp),
-		T(test_trap_rdtscp_loads_tsc_aux),
-		T(test_trap_rdpmc_index_rules),
-		T(test_trap_rdpmc_cpl3_without_pce_gp),
+		TB(test_trap_rdtsc_splits_and_grows),
+		TB(test_trap_rdtsc_adds_tsc_offset),
+		TB(test_trap_rdtsc_tsd_at_cpl3_gp),
+		TB(test_trap_rdtscp_loads_tsc_aux),
+		TB(test_trap_rdpmc_index_rules),
+		TB(test_trap_rdpmc_cpl3_without_pce_gp),
 		T(test_trap_cr3_store_reads_guest_cr3),
 		T(test_trap_cr3_load_beyond_maxphyaddr_gp),
 		T(test_trap_cr8_tpr),
@@ -2705,12 +2749,13 @@ int main(void)
 		P(test_ltr_loads_busy_tss_and_marks_gdt),
 		P(test_lldt_checks_selector),
 		P(test_trap_monitor_checks),
-		T(test_trap_invlpg_individual_address),
+		TB(test_trap_invlpg_individual_address),
 		T(test_trap_invpcid_rules),
 		P(test_trap_invpcid_type_from_register),
-		T(test_trap_wbinvd_executes),
+		TB(test_trap_wbinvd_executes),
+		T(test_trap_simple_classes_complete_in_fast_path),
 		T(test_trap_io_and_msr_bitmaps_all_ones),
-		T(test_trap_io_any_port_width_exact),
+		TB(test_trap_io_any_port_width_exact),
 		T(test_trap_msr_vmcs_held_msrs),
 		T(test_trap_exception_pf_reflected_with_cr2),
 		SH(test_shadow_launch_loads_a_root),
