@@ -102,19 +102,6 @@ void cpuid_keel_leaf(uint32_t leaf, struct cpuid_regs *r)
 	}
 }
 
-enum msr_class msr_classify(uint32_t msr)
-{
-	if (msr == MSR_IA32_FEATURE_CONTROL)
-		return MSR_VIRT_FEATURE_CONTROL;
-	if (msr >= MSR_IA32_VMX_FIRST && msr <= MSR_IA32_VMX_LAST)
-		return MSR_VIRT_VMX_CAP;
-	if (msr == MSR_IA32_BIOS_UPDT_TRIG)
-		return MSR_VIRT_UCODE_TRIGGER;
-	if (msr == MSR_IA32_MISC_ENABLE)
-		return MSR_VIRT_MISC_ENABLE;
-	return MSR_PASSTHROUGH;
-}
-
 uint64_t msr_feature_control_view(uint64_t real)
 {
 	return (real | FEATURE_CONTROL_LOCK) & ~(FEATURE_CONTROL_VMX_IN_SMX | FEATURE_CONTROL_VMX_OUTSIDE_SMX);

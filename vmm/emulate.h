@@ -55,7 +55,19 @@ enum msr_class {
 	MSR_VIRT_UCODE_TRIGGER, /* writes ignored: no microcode load from under a hypervisor */
 	MSR_VIRT_MISC_ENABLE,   /* writes pass, but XD disable keeps keel's value */
 };
-enum msr_class msr_classify(uint32_t msr);
+/* Inline: every RDMSR/WRMSR exit asks, the fast path included. */
+static inline enum msr_class msr_classify(uint32_t msr)
+{
+	if (msr == MSR_IA32_FEATURE_CONTROL)
+		return MSR_VIRT_FEATURE_CONTROL;
+	if (msr >= MSR_IA32_VMX_FIRST && msr <= MSR_IA32_VMX_LAST)
+		return MSR_VIRT_VMX_CAP;
+	if (msr == MSR_IA32_BIOS_UPDT_TRIG)
+		return MSR_VIRT_UCODE_TRIGGER;
+	if (msr == MSR_IA32_MISC_ENABLE)
+		return MSR_VIRT_MISC_ENABLE;
+	return MSR_PASSTHROUGH;
+}
 /* IA32_FEATURE_CONTROL as the guest sees it: locked, VMX off (keel hides VMX). */
 uint64_t msr_feature_control_view(uint64_t real);
 /* The IA32_MISC_ENABLE value keel writes for a guest WRMSR of val: XD disable (bit 34) stays as it

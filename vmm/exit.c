@@ -196,10 +196,11 @@ void exit_fast_refresh(struct vcpu *v)
 
 /*
  * The common instruction exits, completed without the dispatcher when nothing is pending: CPUID
- * leaves the stub did not answer, RDMSR of IA32_FEATURE_CONTROL (locked: cached), WRMSR of
- * IA32_MISC_ENABLE (XD disable kept), non-string I/O to
- * keel's port, and the VMCALLs that touch no memory. Each does exactly what its slow handler does;
- * anything else (a fault to inject, another MSR or port) returns 0 for the slow path. Instruction
+ * leaves the stub did not answer, RDMSR and WRMSR (IA32_FEATURE_CONTROL from its locked cache),
+ * non-string I/O, the VMCALLs that touch no memory, and the trap= classes whose emulation is a
+ * few instructions (PAUSE, RDTSC/RDTSCP, RDPMC, WBINVD, INVLPG under EPT). Each does exactly what
+ * its slow handler does, through the same emulation function; anything else (a fault to inject,
+ * a string instruction, a hypercall with memory) goes to the slow path untouched. Instruction
  * exits never happen during event delivery, so there is no IDT-vectoring information to look at.
  */
 /*
@@ -218,14 +219,21 @@ static __attribute__((noinline)) int exit_fast_cpuid(struct vcpu *v, struct gues
 	return EXIT_FAST_DONE;
 }
 
-/* IA32_MISC_ENABLE exists on every CPU with VMX (SDM Vol. 4 table 2-2): only the write can fault,
- * and then the slow path repeats it and injects the #GP. */
-static __attribute__((noinline)) int exit_fast_wrmsr(struct guest_regs *r)
+/* RDMSR and WRMSR as their slow handlers do them (the MSRs keel virtualizes; under trap=msr every
+ * MSR). A faulting one has changed nothing; the slow path repeats it and injects the #GP. */
+static __attribute__((noinline)) int exit_fast_rdmsr(struct vcpu *v, struct guest_regs *r)
 {
-	if ((uint32_t)r->gpr[GPR_RCX] != MSR_IA32_MISC_ENABLE)
+	uint64_t val;
+	if (msr_read_emulate(v, (uint32_t)r->gpr[GPR_RCX], &val))
 		return 1;
-	uint64_t val = (uint32_t)r->gpr[GPR_RAX] | (r->gpr[GPR_RDX] << 32);
-	return safe_wrmsr(MSR_IA32_MISC_ENABLE, msr_misc_enable_write(rdmsr(MSR_IA32_MISC_ENABLE), val));
+	r->gpr[GPR_RAX] = (uint32_t)val;
+	r->gpr[GPR_RDX] = val >> 32;
+	return EXIT_FAST_DONE;
+}
+
+static __attribute__((noinline)) int exit_fast_wrmsr(struct vcpu *v, struct guest_regs *r)
+{
+	return msr_write_emulate(v, (uint32_t)r->gpr[GPR_RCX], (uint32_t)r->gpr[GPR_RAX] | (r->gpr[GPR_RDX] << 32));
 }
 
 static inline int exit_fast(struct vcpu *v, struct guest_regs *r, uint32_t raw)
@@ -235,12 +243,12 @@ static inline int exit_fast(struct vcpu *v, struct guest_regs *r, uint32_t raw)
 		return exit_fast_cpuid(v, r);
 	case EXIT_REASON_MSR_READ:
 		if ((uint32_t)r->gpr[GPR_RCX] != MSR_IA32_FEATURE_CONTROL)
-			return 1;
-		r->gpr[GPR_RAX] = (uint32_t)v->feature_control;
+			return exit_fast_rdmsr(v, r);
+		r->gpr[GPR_RAX] = (uint32_t)v->feature_control; /* locked: cached */
 		r->gpr[GPR_RDX] = v->feature_control >> 32;
 		return EXIT_FAST_DONE;
 	case EXIT_REASON_MSR_WRITE:
-		return exit_fast_wrmsr(r);
+		return exit_fast_wrmsr(v, r);
 	case EXIT_REASON_IO_INSTRUCTION: {
 		uint64_t q = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
 		if (IOQ_STRING(q))

@@ -49,9 +49,14 @@ int pmc_emulate(struct guest_regs *r);              /* vmm/pmc.c: RDPMC */
 int cache_wbinvd_emulate(void);                     /* vmm/cache.c: WBINVD */
 int tlb_invlpg_emulate(struct vcpu *v, uint64_t la); /* vmm/tlb.c: INVLPG under EPT */
 
-/* vmm/msr_guest.c, for msr_exit_read/write: the MSRs the VMCS holds (RDMSR/WRMSR completed or
- * faulted: returns 1), or 0 for any other MSR. */
-int msr_guest_state_read(struct vcpu *v, struct guest_regs *r, uint32_t msr);
-int msr_guest_state_write(struct vcpu *v, struct guest_regs *r, uint32_t msr);
+/* vmm/msr.c: RDMSR and WRMSR as the guest sees them (the MSRs keel virtualizes, and under
+ * trap=msr every other one executed for the guest); 1 when the instruction raises #GP(0). */
+int msr_read_emulate(struct vcpu *v, uint32_t msr, uint64_t *val);
+int msr_write_emulate(struct vcpu *v, uint32_t msr, uint64_t val);
+
+/* vmm/msr_guest.c, for those: the MSRs the VMCS holds. Returns 1 for such an MSR (read into *val;
+ * written unless *fault is set), or 0 for any other MSR. */
+int msr_guest_state_read(uint32_t msr, uint64_t *val);
+int msr_guest_state_write(uint32_t msr, uint64_t val, int *fault);
 
 #endif

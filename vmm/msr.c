@@ -7,48 +7,46 @@
 #include "host.h"
 #include "vmcs.h"
 
+int msr_read_emulate(struct vcpu *v, uint32_t msr, uint64_t *val)
+{
+	(void)v;
+	if (msr_guest_state_read(msr, val)) /* trap=msr: the VMCS holds these (vmm/msr_guest.c) */
+		return 0;
+	switch (msr_classify(msr)) {
+	case MSR_VIRT_FEATURE_CONTROL:
+		if (safe_rdmsr(MSR_IA32_FEATURE_CONTROL, val))
+			*val = 0;
+		*val = msr_feature_control_view(*val);
+		return 0;
+	case MSR_VIRT_VMX_CAP:
+		return 1; /* VMX is hidden: these MSRs do not exist for the guest */
+	default:
+		return safe_rdmsr(msr, val) ? 1 : 0;
+	}
+}
+
 void msr_exit_read(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 {
 	(void)e;
-	uint32_t msr = (uint32_t)r->gpr[GPR_RCX];
 	uint64_t val;
-
-	if (msr_guest_state_read(v, r, msr)) /* trap=msr: the VMCS holds these (vmm/msr_guest.c) */
+	if (msr_read_emulate(v, (uint32_t)r->gpr[GPR_RCX], &val)) {
+		vcpu_inject_gp(v);
 		return;
-	switch (msr_classify(msr)) {
-	case MSR_VIRT_FEATURE_CONTROL:
-		if (safe_rdmsr(MSR_IA32_FEATURE_CONTROL, &val))
-			val = 0;
-		val = msr_feature_control_view(val);
-		break;
-	case MSR_VIRT_VMX_CAP:
-		vcpu_inject_gp(v); /* VMX is hidden: these MSRs do not exist for the guest */
-		return;
-	default:
-		if (safe_rdmsr(msr, &val)) {
-			vcpu_inject_gp(v);
-			return;
-		}
 	}
 	r->gpr[GPR_RAX] = (uint32_t)val;
 	r->gpr[GPR_RDX] = val >> 32;
 	vcpu_skip_instruction(v);
 }
 
-void msr_exit_write(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+int msr_write_emulate(struct vcpu *v, uint32_t msr, uint64_t val)
 {
-	(void)e;
-	uint32_t msr = (uint32_t)r->gpr[GPR_RCX];
-	uint64_t val = (uint32_t)r->gpr[GPR_RAX] | (r->gpr[GPR_RDX] << 32);
-
 	uint64_t cur;
+	int fault;
 
-	if (msr_guest_state_write(v, r, msr))
-		return;
-	if (msr_write_faults(msr, val)) {
-		vcpu_inject_gp(v);
-		return;
-	}
+	if (msr_guest_state_write(msr, val, &fault))
+		return fault;
+	if (msr_write_faults(msr, val))
+		return 1;
 	switch (msr_classify(msr)) {
 	case MSR_VIRT_UCODE_TRIGGER:
 		/* The update would be read from a guest-linear address by a CPU that keel runs on;
@@ -57,18 +55,19 @@ void msr_exit_write(struct vcpu *v, struct guest_regs *r, const struct exit_info
 		if (!__atomic_exchange_n(&v->vm->ucode_write_logged, 1, __ATOMIC_RELAXED))
 			log_warn("keel: cpu%u: guest microcode update (WRMSR 0x79) ignored: load microcode "
 				 "from the firmware instead", v->index);
-		break;
+		return 0;
 	case MSR_VIRT_MISC_ENABLE:
-		if (safe_rdmsr(msr, &cur) || safe_wrmsr(msr, msr_misc_enable_write(cur, val))) {
-			vcpu_inject_gp(v);
-			return;
-		}
-		break;
+		return safe_rdmsr(msr, &cur) || safe_wrmsr(msr, msr_misc_enable_write(cur, val)) ? 1 : 0;
 	default:
-		if (safe_wrmsr(msr, val)) {
-			vcpu_inject_gp(v);
-			return;
-		}
+		return safe_wrmsr(msr, val) ? 1 : 0;
 	}
-	vcpu_skip_instruction(v);
+}
+
+void msr_exit_write(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+{
+	(void)e;
+	if (msr_write_emulate(v, (uint32_t)r->gpr[GPR_RCX], (uint32_t)r->gpr[GPR_RAX] | (r->gpr[GPR_RDX] << 32)))
+		vcpu_inject_gp(v);
+	else
+		vcpu_skip_instruction(v);
 }

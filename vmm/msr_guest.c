@@ -27,22 +27,18 @@ static int msr_guest_field(uint32_t msr, uint32_t *field)
 	}
 }
 
-int msr_guest_state_read(struct vcpu *v, struct guest_regs *r, uint32_t msr)
+int msr_guest_state_read(uint32_t msr, uint64_t *val)
 {
 	uint32_t field;
 	if (!msr_guest_field(msr, &field))
 		return 0;
-	uint64_t val = guest_field_read(field);
-	r->gpr[GPR_RAX] = (uint32_t)val;
-	r->gpr[GPR_RDX] = val >> 32;
-	vcpu_skip_instruction(v);
+	*val = guest_field_read(field);
 	return 1;
 }
 
-int msr_guest_state_write(struct vcpu *v, struct guest_regs *r, uint32_t msr)
+int msr_guest_state_write(uint32_t msr, uint64_t val, int *fault_out)
 {
 	uint32_t field;
-	uint64_t val = (uint32_t)r->gpr[GPR_RAX] | (r->gpr[GPR_RDX] << 32);
 	if (!msr_guest_field(msr, &field))
 		return 0;
 	int fault = msr_write_faults(msr, val);
@@ -58,11 +54,8 @@ int msr_guest_state_write(struct vcpu *v, struct guest_regs *r, uint32_t msr)
 	} else if (msr == MSR_IA32_SYSENTER_CS) {
 		val &= 0xFFFFFFFF; /* a 32-bit field */
 	}
-	if (fault) {
-		vcpu_inject_gp(v);
-		return 1;
-	}
-	guest_field_write(field, val);
-	vcpu_skip_instruction(v);
+	*fault_out = fault;
+	if (!fault)
+		guest_field_write(field, val);
 	return 1;
 }

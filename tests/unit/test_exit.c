@@ -1301,17 +1301,16 @@ static void test_fast_path_keeps_shadow_and_single_step_rules(void **state)
 	assert_int_equal(cpu0.exits[EXIT_REASON_VMCALL], 1);
 }
 
-/* Anything the fast path does not complete goes to the slow path, which handles it in full. */
-static void test_fast_path_hands_other_msrs_to_slow_path(void **state)
+/* What the fast path does not complete (here a fault: RDMSR of a hidden VMX capability MSR) goes
+ * to the slow path, which handles it in full. */
+static void test_fast_path_hands_faults_to_slow_path(void **state)
 {
 	(void)state;
 	cpu0.fast = 1;
-	rdmsr_fake.allowed = 1;
-	rdmsr_fake.value = 0x1234;
-	msr_exit(EXIT_REASON_MSR_READ, 0x10, ~0ull, ~0ull);
-	assert_completed(2);
-	assert_int_equal(rdmsr_fake.index, 0x10);
-	assert_int_equal(regs.gpr[GPR_RAX], 0x1234);
+	regs.gpr[GPR_RCX] = MSR_IA32_VMX_BASIC;
+	assert_int_not_equal(vmx_exit_fast(&regs, &cpu0, EXIT_REASON_MSR_READ), 0);
+	msr_exit(EXIT_REASON_MSR_READ, MSR_IA32_VMX_BASIC, ~0ull, ~0ull);
+	assert_gp0();
 	assert_int_equal(cpu0.in_root, 0);
 }
 
@@ -2651,17 +2650,17 @@ int main(void)
 		T(test_cpuid_osxsave_set_with_guest_cr4),
 		T(test_cpuid_osxsave_clear_without_guest_cr4),
 		T(test_cpuid_leaf7_ospke_follows_guest_cr4),
-		T(test_rdmsr_feature_control_locked_vmx_off),
-		T(test_rdmsr_feature_control_read_fault_still_locked),
-		T(test_rdmsr_vmx_capability_msrs_gp),
-		T(test_rdmsr_next_to_vmx_range_passes_through),
-		T(test_rdmsr_passthrough_splits_value_into_edx_eax),
-		T(test_rdmsr_fault_injects_gp),
-		T(test_wrmsr_feature_control_gp),
-		T(test_wrmsr_vmx_capability_msrs_gp),
-		T(test_wrmsr_passthrough_reaches_safe_wrmsr),
-		T(test_wrmsr_noncanonical_lstar_gp),
-		T(test_wrmsr_fault_injects_gp),
+		T(test_rdmsr_feature_control_locked_vmx_off), /* the fast path reads the cache: test_fast_rdmsr_feature_control_from_cache */
+		T(test_rdmsr_feature_control_read_fault_still_locked), /* likewise */
+		TB(test_rdmsr_vmx_capability_msrs_gp),
+		TB(test_rdmsr_next_to_vmx_range_passes_through),
+		TB(test_rdmsr_passthrough_splits_value_into_edx_eax),
+		T(test_rdmsr_fault_injects_gp), /* fast: it repeats the faulting RDMSR in the slow path; test_fast_path_hands_faults_to_slow_path */
+		TB(test_wrmsr_feature_control_gp),
+		TB(test_wrmsr_vmx_capability_msrs_gp),
+		TB(test_wrmsr_passthrough_reaches_safe_wrmsr),
+		TB(test_wrmsr_noncanonical_lstar_gp),
+		T(test_wrmsr_fault_injects_gp), /* slow path only: see test_fast_path_hands_faults_to_slow_path */
 		T(test_mov_cr4_setting_vmxe_gp),
 		T(test_mov_cr4_valid_keeps_vmxe_in_real_only),
 		T(test_mov_cr0_clearing_ne_changes_shadow_only),
@@ -2706,7 +2705,7 @@ int main(void)
 		P(test_outs_32bit_paging_4m_page),
 		P(test_outs_pae_paging),
 		T(test_sipi_starts_real_mode_at_vector),
-		T(test_wrmsr_fault_in_real_mode_gp_without_error_code),
+		TB(test_wrmsr_fault_in_real_mode_gp_without_error_code),
 		T(test_init_parks_in_wait_for_sipi),
 		T(test_pending_nmi_injected_into_hlt),
 		T(test_init_drops_pending_nmi),
@@ -2714,7 +2713,7 @@ int main(void)
 		T(test_fast_path_closed_while_work_is_pending),
 		T(test_fast_rdmsr_feature_control_from_cache),
 		T(test_fast_path_keeps_shadow_and_single_step_rules),
-		T(test_fast_path_hands_other_msrs_to_slow_path),
+		T(test_fast_path_hands_faults_to_slow_path),
 		T(test_machine_check_in_root_goes_to_guest),
 		T(test_machine_check_during_entry_reflected),
 		T(test_init_right_after_sipi_ignored),
@@ -2756,7 +2755,7 @@ int main(void)
 		T(test_trap_simple_classes_complete_in_fast_path),
 		T(test_trap_io_and_msr_bitmaps_all_ones),
 		TB(test_trap_io_any_port_width_exact),
-		T(test_trap_msr_vmcs_held_msrs),
+		TB(test_trap_msr_vmcs_held_msrs),
 		T(test_trap_exception_pf_reflected_with_cr2),
 		SH(test_shadow_launch_loads_a_root),
 		SH(test_shadow_pf_filled_resumes_at_same_rip),
