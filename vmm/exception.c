@@ -80,26 +80,44 @@ void exception_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info
 	 * not complete (SDM Vol. 3C 27.2.3). */
 	if ((info & INTR_INFO_NMI_UNBLOCK_IRET) && vector != VEC_DF)
 		vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, vmcs_read32(VMCS_GUEST_INTERRUPTIBILITY) | INTERRUPTIBILITY_NMI);
+	if (vector == VEC_DB && type == INTR_TYPE_HW_EXCEPTION)
+		exception_db_state(e->qualification);
+	if (exception_reflect(v, info))
+		exit_unhandled(v, r, e); /* NMIs exit only with NMI exiting, which keel leaves off */
+}
 
+int exception_reflect(struct vcpu *v, uint32_t info)
+{
+	unsigned vector = INTR_INFO_VECTOR(info), type = INTR_INFO_TYPE(info);
 	if (type == INTR_TYPE_SW_EXCEPTION || type == INTR_TYPE_PRIV_SW_EXCEPTION) {
 		vmcs_write32(VMCS_ENTRY_INSTR_LEN, vmcs_read32(VMCS_EXIT_INSTR_LEN));
 		vmcs_write32(VMCS_ENTRY_INTR_INFO, INTR_INFO_VALID | (type << 8) | vector);
-		return;
+		return 0;
 	}
-	if (type != INTR_TYPE_HW_EXCEPTION) {
-		exit_unhandled(v, r, e); /* NMIs exit only with NMI exiting, which keel leaves off */
-		return;
-	}
+	if (type != INTR_TYPE_HW_EXCEPTION)
+		return 1;
 	int has_error = !!(info & INTR_INFO_DELIVER_CODE);
 	uint32_t error = has_error ? vmcs_read32(VMCS_EXIT_INTR_ERROR) : 0;
 	if (vector == VEC_PF) {
-		struct guest_fault pf = { e->qualification, error };
+		struct guest_fault pf = { vmcs_readnat(VMCS_EXIT_QUALIFICATION), error };
 		vcpu_inject_page_fault(v, &pf);
-		return;
+		return 0;
 	}
-	if (vector == VEC_DB)
-		exception_db_state(e->qualification);
 	vcpu_inject_exception(v, vector, has_error, error);
+	return 0;
+}
+
+int exception_fast(struct vcpu *v)
+{
+	uint32_t info = vmcs_read32(VMCS_EXIT_INTR_INFO);
+	unsigned vector = INTR_INFO_VECTOR(info);
+	/* The slow path's cases: no valid vector, #DB (DR6 and DR7 to update), #PF under shadow
+	 * paging (the shadow MMU's), an IRET that unblocked NMIs, and an exception met during event
+	 * delivery (IDT-vectoring information valid). */
+	if (!(info & INTR_INFO_VALID) || vector >= 32 || vector == VEC_DB || (vector == VEC_PF && v->shadow) ||
+	    (info & INTR_INFO_NMI_UNBLOCK_IRET) || (vmcs_read32(VMCS_IDT_VECTORING_INFO) & INTR_INFO_VALID))
+		return EXIT_FAST_SLOW;
+	return exception_reflect(v, info) ? EXIT_FAST_SLOW : EXIT_FAST_EVENT;
 }
 
 void exception_timer(struct vcpu *v)

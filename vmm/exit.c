@@ -210,7 +210,6 @@ void exit_fast_refresh(struct vcpu *v)
  * exit to the slow path untouched. Done is 0 so that a fault-catching helper's own result (0, or
  * 1 for the #GP the CPU raised) can be returned as it is, without a frame.
  */
-#define EXIT_FAST_DONE 0
 
 /* Kept out of line (reached by tail calls), so the other cases need no stack frame. */
 static __attribute__((noinline)) int exit_fast_cpuid(struct vcpu *v, struct guest_regs *r)
@@ -274,6 +273,8 @@ static inline int exit_fast(struct vcpu *v, struct guest_regs *r, uint32_t raw)
 		if (v->shadow)
 			return 1; /* the shadow MMU's INVLPG, and the TLB work before entry */
 		return tlb_invlpg_emulate(v, vmcs_readnat(VMCS_EXIT_QUALIFICATION));
+	case EXIT_REASON_EXCEPTION_NMI:
+		return exception_fast(v);
 	default:
 		return 1;
 	}
@@ -337,7 +338,8 @@ static void exit_slow(struct guest_regs *r, struct vcpu *v, uint32_t raw)
  * The exit stub's C entries. vmx_exit_fast comes first for every exit the stub's own CPUID path
  * did not complete; only RAX, RCX, RDX and RBX of *r are the guest's there (the stub saved no
  * more). EXIT_FAST_DONE (0): done, the stub completes the instruction and counts the exit;
- * anything else: on to the full save and vmx_exit_handler. The stub calls vmx_exit_complete_wrapped when the RIP advance carries
+ * EXIT_FAST_EVENT (2): an exception was reflected, the stub counts the exit and resumes without
+ * completing an instruction; anything else: on to the full save and vmx_exit_handler. The stub calls vmx_exit_complete_wrapped when the RIP advance carries
  * across 4 GiB (the mode decides the wrap).
  */
 int vmx_exit_fast(struct guest_regs *r, struct vcpu *v, uint32_t raw);
@@ -363,6 +365,7 @@ _Static_assert(offsetof(struct vcpu, cpuid_cache) == 16, "V_CPUID_CACHE");
 _Static_assert(sizeof(struct cpuid_regs) == 16, "V_CPUID_CACHE entries");
 _Static_assert(offsetof(struct vcpu, exits) == 16 + 16 * CPUID_FAST_LEAVES, "V_EXITS");
 _Static_assert(CPUID_FAST_LEAVES == 32 && EXIT_REASON_CPUID == 10, "vmx_entry.asm constants");
+_Static_assert(EXIT_FAST_DONE == 0 && EXIT_FAST_SLOW == 1 && EXIT_FAST_EVENT == 2, "vmx_entry.asm EXIT_FAST_SLOW");
 _Static_assert(GPR_RAX == 0 && GPR_RCX == 1 && GPR_RDX == 2 && GPR_RBX == 3, "the fast frame's first four");
 
 void vmx_resume_failed(struct vcpu *v);

@@ -20,6 +20,11 @@ const char *exit_reason_name(unsigned reason);
 /* Dumps the exit and the guest state, then injects #UD (or stops the vCPU when it cannot go on). */
 void exit_unhandled(struct vcpu *v, struct guest_regs *r, const struct exit_info *e);
 
+/* What the C fast path (vmx_exit_fast, vmm/exit.c) returns to the exit stub. */
+#define EXIT_FAST_DONE 0  /* the instruction's effect is done: the stub completes it (RIP, blocking, TF) */
+#define EXIT_FAST_SLOW 1  /* not handled, nothing changed: the full save and the dispatcher */
+#define EXIT_FAST_EVENT 2 /* an event was queued for the guest (a reflected exception): RIP stays */
+
 /* Recomputes v->fast (and the stub's CPUID mask) from the per-exit work pending (vmm/exit.c). */
 void exit_fast_refresh(struct vcpu *v);
 

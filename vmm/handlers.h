@@ -48,6 +48,11 @@ int tsc_emulate(struct guest_regs *r, int rdtscp);  /* vmm/tsc.c: RDTSC, RDTSCP 
 int pmc_emulate(struct guest_regs *r);              /* vmm/pmc.c: RDPMC */
 int cache_wbinvd_emulate(void);                     /* vmm/cache.c: WBINVD */
 int tlb_invlpg_emulate(struct vcpu *v, uint64_t la); /* vmm/tlb.c: INVLPG under EPT */
+/* vmm/exception.c: an exception exit reflected as the CPU would deliver it (same vector, type,
+ * error code; CR2 for #PF; the instruction length for INT3/INTO/INT1); 1 for a type it does not
+ * reflect. exception_fast: the fast path's share, EXIT_FAST_EVENT or EXIT_FAST_SLOW. */
+int exception_reflect(struct vcpu *v, uint32_t info);
+int exception_fast(struct vcpu *v);
 
 /* vmm/msr.c: RDMSR and WRMSR as the guest sees them (the MSRs keel virtualizes, and under
  * trap=msr every other one executed for the guest); 1 when the instruction raises #GP(0). */

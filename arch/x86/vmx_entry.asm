@@ -109,6 +109,7 @@ V_CPUID_CACHE     equ 16         ; struct cpuid_regs[CPUID_FAST_LEAVES], 16 byte
 CPUID_FAST_LEAVES equ 32
 V_EXITS           equ V_CPUID_CACHE + 16 * CPUID_FAST_LEAVES ; uint64_t[] by basic exit reason
 EXIT_REASON_CPUID equ 10
+EXIT_FAST_SLOW    equ 1          ; vmx_exit_fast results (vmm/exit.h): 0 done, 1 slow, 2 event queued
 VMCS_EXIT_REASON            equ 0x4402
 VMCS_EXIT_INSTR_LEN         equ 0x440C
 VMCS_GUEST_INTERRUPTIBILITY equ 0x4824
@@ -215,8 +216,9 @@ vmx_exit_entry:
 	mov edx, edi
 	mov rdi, rsp
 	call vmx_exit_fast
-	test eax, eax
-	jnz .full
+	cmp eax, EXIT_FAST_SLOW
+	je .full
+	ja .c_count                     ; EXIT_FAST_EVENT: an exception reflected, RIP stays
 	COMPLETE_INSN rax, .c_wraps
 .c_count:
 	mov rsi, [rsp + 80]             ; the vcpu pointer at HOST_RSP

@@ -278,8 +278,10 @@ static void vm_exit(uint32_t raw_reason, uint64_t qualification, uint32_t instr_
 	vmcs_write32(VMCS_EXIT_INSTR_LEN, instr_len);
 	/* As the stub does after its own CPUID path: the C fast path, whose completed exits the stub
 	 * finishes (its COMPLETE_INSN is vcpu_complete_instruction), else the full dispatcher. */
-	if (vmx_exit_fast(&regs, &cpu0, raw_reason) == 0) {
+	int fast = vmx_exit_fast(&regs, &cpu0, raw_reason);
+	if (fast == EXIT_FAST_DONE)
 		vcpu_complete_instruction();
+	if (fast != EXIT_FAST_SLOW) {
 		cpu0.exits[raw_reason]++;
 	} else {
 		vmx_exit_handler(&regs, &cpu0);
@@ -2373,6 +2375,40 @@ static void exception_exit_info(uint32_t info, uint32_t error, uint64_t qual, ui
 	vm_exit(EXIT_REASON_EXCEPTION_NMI, qual, len);
 }
 
+/* Which exception exits the fast path reflects itself (EXIT_FAST_EVENT: RIP stays) and which it
+ * leaves to the slow path untouched. */
+static void test_trap_exception_fast_path_split(void **state)
+{
+	(void)state;
+	static const struct {
+		uint32_t info, vectoring;
+		int shadow, result;
+	} cases[] = {
+		{ 0x80000B0Du, 0, 0, EXIT_FAST_EVENT },          /* #GP(error code) */
+		{ 0x80000603u, 0, 0, EXIT_FAST_EVENT },          /* INT3 */
+		{ 0x80000B0Eu, 0, 0, EXIT_FAST_EVENT },          /* #PF under EPT */
+		{ 0x80000B0Eu, 0, 1, EXIT_FAST_SLOW },           /* #PF under shadow paging */
+		{ 0x80000301u, 0, 0, EXIT_FAST_SLOW },           /* #DB: DR6 and DR7 */
+		{ 0x80001B0Du, 0, 0, EXIT_FAST_SLOW },           /* #GP in an IRET that unblocked NMIs */
+		{ 0x80000B0Du, 0x80000020u, 0, EXIT_FAST_SLOW }, /* #GP delivering vector 0x20 */
+		{ 0x80000202u, 0, 0, EXIT_FAST_SLOW },           /* an NMI */
+	};
+	cpu0.fast = 1;
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		vmcs_write32(VMCS_EXIT_INTR_INFO, cases[i].info);
+		vmcs_write32(VMCS_IDT_VECTORING_INFO, cases[i].vectoring);
+		vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
+		cpu0.shadow = cases[i].shadow ? (struct shadow_mmu *)&cpu0 : 0; /* only tested for NULL */
+		int got = vmx_exit_fast(&regs, &cpu0, EXIT_REASON_EXCEPTION_NMI);
+		if (got != cases[i].result)
+			fail_msg("case %u (info 0x%x): fast path gave %d, expected %d", i, cases[i].info, got, cases[i].result);
+		if (got == EXIT_FAST_SLOW && vmcs_read32(VMCS_ENTRY_INTR_INFO))
+			fail_msg("case %u: the fast path queued an event before handing the exit on", i);
+	}
+	cpu0.shadow = 0;
+	assert_int_equal(rip(), RIP0);
+}
+
 static void test_trap_exception_pf_reflected_with_cr2(void **state)
 {
 	(void)state;
@@ -2756,7 +2792,8 @@ int main(void)
 		T(test_trap_io_and_msr_bitmaps_all_ones),
 		TB(test_trap_io_any_port_width_exact),
 		TB(test_trap_msr_vmcs_held_msrs),
-		T(test_trap_exception_pf_reflected_with_cr2),
+		T(test_trap_exception_fast_path_split),
+		TB(test_trap_exception_pf_reflected_with_cr2),
 		SH(test_shadow_launch_loads_a_root),
 		SH(test_shadow_pf_filled_resumes_at_same_rip),
 		SH(test_shadow_pf_reflected_with_cr2),
@@ -2764,11 +2801,11 @@ int main(void)
 		SH(test_shadow_invlpg_drops_translation_and_flushes_tlb),
 		SH(test_shadow_cr4_pcide_refused),
 		SH(test_shadow_cr4_pge_change_loads_new_root),
-		T(test_trap_exception_gp_error_code),
-		T(test_trap_exception_int3_software_with_length),
-		T(test_trap_exception_db_sets_dr6),
-		T(test_trap_exception_during_delivery_lets_cpu_decide),
-		T(test_trap_exception_iret_nmi_unblocking),
+		TB(test_trap_exception_gp_error_code),
+		TB(test_trap_exception_int3_software_with_length),
+		TB(test_trap_exception_db_sets_dr6),
+		TB(test_trap_exception_during_delivery_lets_cpu_decide),
+		TB(test_trap_exception_iret_nmi_unblocking),
 		T(test_trap_all_controls_on_bochs),
 		T(test_trap_missing_class_named_and_left_out),
 	};
