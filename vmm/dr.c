@@ -36,29 +36,18 @@ int dr_access_check(unsigned dr, int write, uint64_t val, int mode64, unsigned c
 
 uint64_t dr7_write_value(uint64_t val) { return (val | DR7_FIXED1) & ~DR7_ZERO; }
 
-void dr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+int dr_emulate(struct guest_regs *r, uint64_t q)
 {
-	unsigned dr = DRQ_DR(e->qualification), gpr = DRQ_GPR(e->qualification), real;
-	int write = !DRQ_FROM_DR(e->qualification), mode64 = operand_mode64();
+	unsigned dr = DRQ_DR(q), gpr = DRQ_GPR(q), real;
+	int write = !DRQ_FROM_DR(q), mode64 = operand_mode64();
 	uint64_t dr7 = vmcs_readnat(VMCS_GUEST_DR7);
 	uint64_t val = operand_gpr(r, gpr);
 	if (!mode64)
 		val &= 0xFFFFFFFF; /* outside 64-bit mode MOV DR moves 32 bits */
 
 	int vec = dr_access_check(dr, write, val, mode64, vcpu_cpl(), vmcs_readnat(VMCS_GUEST_CR4), dr7, &real);
-	if (vec == VEC_DB) {
-		/* General detect: a fault-class #DB with DR6.BD set; the CPU clears DR7.GD as it
-		 * delivers it, so the handler can use the debug registers (SDM Vol. 3A 18.2.4). */
-		write_dr(6, read_dr(6) | DR6_BD);
-		vmcs_writenat(VMCS_GUEST_DR7, dr7 & ~DR7_GD);
-		vmcs_writenat(VMCS_GUEST_RFLAGS, vmcs_readnat(VMCS_GUEST_RFLAGS) | RFLAGS_RF);
-		vcpu_inject_exception(v, VEC_DB, 0, 0);
-		return;
-	}
-	if (vec) {
-		vcpu_inject_exception(v, (unsigned)vec, vec == VEC_GP, 0);
-		return;
-	}
+	if (vec)
+		return vec;
 	if (write) {
 		if (real == 7)
 			vmcs_writenat(VMCS_GUEST_DR7, dr7_write_value(val));
@@ -68,5 +57,22 @@ void dr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 		uint64_t out = real == 7 ? dr7 : read_dr(real);
 		operand_set_gpr(r, gpr, mode64 ? out : (uint32_t)out);
 	}
-	vcpu_skip_instruction(v);
+	return 0;
+}
+
+void dr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+{
+	int vec = dr_emulate(r, e->qualification);
+	if (!vec) {
+		vcpu_skip_instruction(v);
+	} else if (vec == VEC_DB) {
+		/* General detect: a fault-class #DB with DR6.BD set; the CPU clears DR7.GD as it
+		 * delivers it, so the handler can use the debug registers (SDM Vol. 3A 18.2.4). */
+		write_dr(6, read_dr(6) | DR6_BD);
+		vmcs_writenat(VMCS_GUEST_DR7, vmcs_readnat(VMCS_GUEST_DR7) & ~DR7_GD);
+		vmcs_writenat(VMCS_GUEST_RFLAGS, vmcs_readnat(VMCS_GUEST_RFLAGS) | RFLAGS_RF);
+		vcpu_inject_exception(v, VEC_DB, 0, 0);
+	} else {
+		vcpu_inject_exception(v, (unsigned)vec, vec == VEC_GP, 0);
+	}
 }

@@ -275,6 +275,12 @@ static inline int exit_fast(struct vcpu *v, struct guest_regs *r, uint32_t raw)
 		return tlb_invlpg_emulate(v, vmcs_readnat(VMCS_EXIT_QUALIFICATION));
 	case EXIT_REASON_EXCEPTION_NMI:
 		return exception_fast(v);
+	case EXIT_REASON_DR_ACCESS: {
+		uint64_t q = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
+		if (DRQ_GPR(q) > GPR_RBX) /* the fast frame holds RAX, RCX, RDX and RBX only */
+			return EXIT_FAST_SLOW;
+		return dr_emulate(r, q) ? EXIT_FAST_SLOW : EXIT_FAST_DONE;
+	}
 	default:
 		return 1;
 	}

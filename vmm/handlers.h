@@ -48,6 +48,9 @@ int tsc_emulate(struct guest_regs *r, int rdtscp);  /* vmm/tsc.c: RDTSC, RDTSCP 
 int pmc_emulate(struct guest_regs *r);              /* vmm/pmc.c: RDPMC */
 int cache_wbinvd_emulate(void);                     /* vmm/cache.c: WBINVD */
 int tlb_invlpg_emulate(struct vcpu *v, uint64_t la); /* vmm/tlb.c: INVLPG under EPT */
+/* vmm/dr.c: MOV to or from DRn as exit qualification q describes; 0 done, else the vector of the
+ * fault it raises (#GP, #UD, or #DB for general detect), nothing changed. */
+int dr_emulate(struct guest_regs *r, uint64_t q);
 /* vmm/exception.c: an exception exit reflected as the CPU would deliver it (same vector, type,
  * error code; CR2 for #PF; the instruction length for INT3/INTO/INT1); 1 for a type it does not
  * reflect. exception_fast: the fast path's share, EXIT_FAST_EVENT or EXIT_FAST_SLOW. */

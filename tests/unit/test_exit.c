@@ -2293,7 +2293,8 @@ static void test_trap_simple_classes_complete_in_fast_path(void **state)
 		uint64_t qual;
 	} simple[] = { { EXIT_REASON_PAUSE, 0 }, { EXIT_REASON_RDTSC, 0 }, { EXIT_REASON_RDTSCP, 0 },
 		       { EXIT_REASON_WBINVD, 0 }, { EXIT_REASON_INVLPG, 0x1000 },
-		       { EXIT_REASON_IO_INSTRUCTION, (0x60ull << 16) | BIT(3) | 1 } };
+		       { EXIT_REASON_IO_INSTRUCTION, (0x60ull << 16) | BIT(3) | 1 },
+		       { EXIT_REASON_DR_ACCESS, DRQ(0, 1, GPR_RAX) } /* MOV RAX, DR0 */ };
 	rdmsr_fake.allowed = 1;
 	cpu0.fast = 1;
 	for (unsigned i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
@@ -2769,10 +2770,10 @@ int main(void)
 		T(test_trap_cr3_store_reads_guest_cr3),
 		T(test_trap_cr3_load_beyond_maxphyaddr_gp),
 		T(test_trap_cr8_tpr),
-		T(test_trap_dr_rules),
-		T(test_trap_dr_round_trip),
-		T(test_trap_dr_general_detect_db),
-		T(test_trap_dr4_with_de_ud_and_cpl3_gp),
+		TB(test_trap_dr_rules),
+		TB(test_trap_dr_round_trip),
+		TB(test_trap_dr_general_detect_db),
+		TB(test_trap_dr4_with_de_ud_and_cpl3_gp),
 		T(test_operand_address_arithmetic),
 		T(test_operand_segment_checks),
 		T(test_desc_pure_rules),
