@@ -22,7 +22,7 @@ int ept_is_hidden(const struct ept *e, uint64_t addr)
 	return 0;
 }
 
-static int overlaps_hidden(const struct ept *e, uint64_t base, uint64_t size)
+int ept_overlaps_hidden(const struct ept *e, uint64_t base, uint64_t size)
 {
 	for (unsigned i = 0; i < e->nhidden; i++)
 		if (base < e->hidden[i].base + e->hidden[i].size && e->hidden[i].base < base + size)
@@ -72,7 +72,7 @@ static int fill(struct ept *e, uint64_t *t, int level, uint64_t base)
 		if (a >= e->map_top)
 			break;
 		int large_ok = level == 0 || (level == 1 && e->use_2m) || (level == 2 && e->use_1g);
-		if (large_ok && a + step <= e->map_top && !overlaps_hidden(e, a, step) &&
+		if (large_ok && a + step <= e->map_top && !ept_overlaps_hidden(e, a, step) &&
 		    mtrr_range_type(e->mtrr, a, step, &type)) {
 			t[i] = leaf(a, EPT_RWX, type, level);
 			count_leaf(e, level, 1);
@@ -351,7 +351,7 @@ static int device_page_level(const struct ept *e, uint64_t gpa, int max_level, u
 			continue;
 		/* Wholly device memory: nothing of the map built at start, nothing hidden, nothing at or
 		 * above 2^MAXPHYADDR, and one memory type, or split further (SDM Vol. 3A 11.11.9). */
-		if (base < e->map_top || ((base + size - 1) & ~phys_mask(e)) || overlaps_hidden(e, base, size))
+		if (base < e->map_top || ((base + size - 1) & ~phys_mask(e)) || ept_overlaps_hidden(e, base, size))
 			continue;
 		if (mtrr_range_type(e->mtrr, base, size, type))
 			return l;

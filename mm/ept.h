@@ -57,6 +57,8 @@ int ept_hide(struct ept *e, uint64_t base, uint64_t size);
 
 /* True when addr lies in a hidden range. */
 int ept_is_hidden(const struct ept *e, uint64_t addr);
+/* 1 when [base, base + size) meets a hidden range. */
+int ept_overlaps_hidden(const struct ept *e, uint64_t base, uint64_t size);
 
 /*
  * Builds the identity map of [0, e->map_top): the largest page the CPU allows (use_1g, use_2m)

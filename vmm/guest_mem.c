@@ -22,8 +22,7 @@
 static int guest_phys_ok(uint64_t gpa, uint64_t len)
 {
 	const struct ept *e = &keel_vm.ept;
-	return gpa < e->map_top && len <= e->map_top - gpa && !ept_is_hidden(e, gpa) &&
-	       !ept_is_hidden(e, gpa + len - 1);
+	return gpa < e->map_top && len <= e->map_top - gpa && !ept_overlaps_hidden(e, gpa, len);
 }
 
 /* Reads one paging-structure entry of size bytes at gpa; -1 where keel will not read. */
@@ -127,10 +126,13 @@ int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *b
 				*pf = (struct guest_fault){ gva, err };
 			if (rc)
 				return rc;
-			if (!guest_phys_ok(gpa, chunk))
+			/* The whole page is keel's to touch (the common case), or at least the chunk. */
+			if (guest_phys_ok(gpa & ~0xFFFULL, 4096)) {
+				if (tlb)
+					*tlb = (struct guest_tlb){ page, gpa & ~0xFFFULL, write, 1 };
+			} else if (!guest_phys_ok(gpa, chunk)) {
 				return GUEST_REFUSED;
-			if (tlb && guest_phys_ok(gpa & ~0xFFFULL, 4096))
-				*tlb = (struct guest_tlb){ page, gpa & ~0xFFFULL, write, 1 };
+			}
 		}
 		if (write)
 			memcpy(phys_ptr(gpa), p, chunk);
