@@ -232,9 +232,58 @@ static __attribute__((noinline)) int exit_fast_rdmsr(struct vcpu *v, struct gues
 
 static __attribute__((noinline)) int exit_fast_wrmsr(struct vcpu *v, struct guest_regs *r)
 {
-	return msr_write_emulate(v, (uint32_t)r->gpr[GPR_RCX], (uint32_t)r->gpr[GPR_RAX] | (r->gpr[GPR_RDX] << 32));
+	uint32_t msr = (uint32_t)r->gpr[GPR_RCX];
+	uint64_t val = (uint32_t)r->gpr[GPR_RAX] | (r->gpr[GPR_RDX] << 32);
+	if (msr == MSR_IA32_MISC_ENABLE) /* the common one, without msr_write_emulate's other rules */
+		return msr_misc_enable_emulate(val);
+	return msr_write_emulate(v, msr, val);
 }
 
+/* Out of line too: with any of them inline the compiler gives the whole dispatch below a frame
+ * (a VMREAD's failure report is a call), which every fast exit then pays. */
+static __attribute__((noinline)) int exit_fast_invlpg(struct vcpu *v)
+{
+	if (v->shadow)
+		return EXIT_FAST_SLOW; /* the shadow MMU's INVLPG, and the TLB work before entry */
+	return tlb_invlpg_emulate(v, vmcs_readnat(VMCS_EXIT_QUALIFICATION));
+}
+
+static __attribute__((noinline)) int exit_fast_dr(struct guest_regs *r)
+{
+	uint64_t q = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
+	if (DRQ_GPR(q) > GPR_RBX) /* the fast frame holds RAX, RCX, RDX and RBX only */
+		return EXIT_FAST_SLOW;
+	return dr_emulate(r, q) ? EXIT_FAST_SLOW : EXIT_FAST_DONE; /* a vector means: fault, go slow */
+}
+
+/* The trap= classes whose emulation is a few instructions (a fault goes to the slow path, which
+ * repeats the check and injects it). Out of line, apart from the common exits below, so that
+ * their dispatch stays the small switch it was before these were added. */
+static __attribute__((noinline)) int exit_fast_trap(struct vcpu *v, struct guest_regs *r, uint32_t raw)
+{
+	switch (raw) {
+	case EXIT_REASON_PAUSE:
+		return EXIT_FAST_DONE;
+	case EXIT_REASON_RDTSC:
+		return tsc_emulate(r, 0);
+	case EXIT_REASON_RDTSCP:
+		return tsc_emulate(r, 1);
+	case EXIT_REASON_RDPMC:
+		return pmc_emulate(r);
+	case EXIT_REASON_WBINVD:
+		return cache_wbinvd_emulate();
+	case EXIT_REASON_INVLPG:
+		return exit_fast_invlpg(v);
+	case EXIT_REASON_EXCEPTION_NMI:
+		return exception_fast(v);
+	case EXIT_REASON_DR_ACCESS:
+		return exit_fast_dr(r);
+	default:
+		return EXIT_FAST_SLOW;
+	}
+}
+
+/* Every case returns EXIT_FAST_DONE (0), EXIT_FAST_SLOW (1) or, for exceptions, EXIT_FAST_EVENT. */
 static inline int exit_fast(struct vcpu *v, struct guest_regs *r, uint32_t raw)
 {
 	switch (raw) {
@@ -249,40 +298,16 @@ static inline int exit_fast(struct vcpu *v, struct guest_regs *r, uint32_t raw)
 	case EXIT_REASON_MSR_WRITE:
 		return exit_fast_wrmsr(v, r);
 	case EXIT_REASON_IO_INSTRUCTION: {
-		uint64_t q = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
-		if (IOQ_STRING(q))
-			return 1;
+		uint64_t q;
+		if (vmcs_read_or_fail(VMCS_EXIT_QUALIFICATION, &q) || IOQ_STRING(q))
+			return EXIT_FAST_SLOW;
 		io_single(r, q); /* keel's port, or any port under trap=io: io_exit does the same */
 		return EXIT_FAST_DONE;
 	}
 	case EXIT_REASON_VMCALL:
-		return hypercall_simple(v, r) ? EXIT_FAST_DONE : 1;
-	/* trap= classes whose emulation is a few instructions (a fault goes to the slow path, which
-	 * repeats the check and injects it). */
-	case EXIT_REASON_PAUSE:
-		return EXIT_FAST_DONE;
-	case EXIT_REASON_RDTSC:
-		return tsc_emulate(r, 0);
-	case EXIT_REASON_RDTSCP:
-		return tsc_emulate(r, 1);
-	case EXIT_REASON_RDPMC:
-		return pmc_emulate(r);
-	case EXIT_REASON_WBINVD:
-		return cache_wbinvd_emulate();
-	case EXIT_REASON_INVLPG:
-		if (v->shadow)
-			return 1; /* the shadow MMU's INVLPG, and the TLB work before entry */
-		return tlb_invlpg_emulate(v, vmcs_readnat(VMCS_EXIT_QUALIFICATION));
-	case EXIT_REASON_EXCEPTION_NMI:
-		return exception_fast(v);
-	case EXIT_REASON_DR_ACCESS: {
-		uint64_t q = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
-		if (DRQ_GPR(q) > GPR_RBX) /* the fast frame holds RAX, RCX, RDX and RBX only */
-			return EXIT_FAST_SLOW;
-		return dr_emulate(r, q) ? EXIT_FAST_SLOW : EXIT_FAST_DONE;
-	}
+		return hypercall_simple(v, r) ? EXIT_FAST_DONE : EXIT_FAST_SLOW;
 	default:
-		return 1;
+		return exit_fast_trap(v, r, raw);
 	}
 }
 
@@ -348,8 +373,8 @@ static void exit_slow(struct guest_regs *r, struct vcpu *v, uint32_t raw)
  * completing an instruction; anything else: on to the full save and vmx_exit_handler. The stub calls vmx_exit_complete_wrapped when the RIP advance carries
  * across 4 GiB (the mode decides the wrap).
  */
-int vmx_exit_fast(struct guest_regs *r, struct vcpu *v, uint32_t raw);
-int vmx_exit_fast(struct guest_regs *r, struct vcpu *v, uint32_t raw)
+int vmx_exit_fast(struct vcpu *v, struct guest_regs *r, uint32_t raw);
+int vmx_exit_fast(struct vcpu *v, struct guest_regs *r, uint32_t raw)
 {
 	if (!v->fast)
 		return 1;

@@ -3,7 +3,10 @@
 #ifndef KEEL_VMM_HANDLERS_H
 #define KEEL_VMM_HANDLERS_H
 
+#include "../arch/x86/msr.h"
+#include "emulate.h"
 #include "exit.h"
+#include "host.h"
 
 #define EXIT_HANDLER(name) void name(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 
@@ -61,6 +64,12 @@ int exception_fast(struct vcpu *v);
  * trap=msr every other one executed for the guest); 1 when the instruction raises #GP(0). */
 int msr_read_emulate(struct vcpu *v, uint32_t msr, uint64_t *val);
 int msr_write_emulate(struct vcpu *v, uint32_t msr, uint64_t val);
+/* WRMSR of IA32_MISC_ENABLE (XD disable kept), inline for the fast path: the MSR exists on every
+ * CPU with VMX (SDM Vol. 4 table 2-2), so only the write can fault. */
+static inline int msr_misc_enable_emulate(uint64_t val)
+{
+	return safe_wrmsr(MSR_IA32_MISC_ENABLE, msr_misc_enable_write(rdmsr(MSR_IA32_MISC_ENABLE), val)); /* 0 or 1 */
+}
 
 /* vmm/msr_guest.c, for those: the MSRs the VMCS holds. Returns 1 for such an MSR (read into *val;
  * written unless *fault is set), or 0 for any other MSR. */

@@ -40,9 +40,10 @@ void msr_exit_read(struct vcpu *v, struct guest_regs *r, const struct exit_info 
 
 int msr_write_emulate(struct vcpu *v, uint32_t msr, uint64_t val)
 {
-	uint64_t cur;
 	int fault;
 
+	if (msr == MSR_IA32_MISC_ENABLE) /* no other rule applies to it */
+		return msr_misc_enable_emulate(val);
 	if (msr_guest_state_write(msr, val, &fault))
 		return fault;
 	if (msr_write_faults(msr, val))
@@ -56,8 +57,6 @@ int msr_write_emulate(struct vcpu *v, uint32_t msr, uint64_t val)
 			log_warn("keel: cpu%u: guest microcode update (WRMSR 0x79) ignored: load microcode "
 				 "from the firmware instead", v->index);
 		return 0;
-	case MSR_VIRT_MISC_ENABLE:
-		return safe_rdmsr(msr, &cur) || safe_wrmsr(msr, msr_misc_enable_write(cur, val)) ? 1 : 0;
 	default:
 		return safe_wrmsr(msr, val) ? 1 : 0;
 	}

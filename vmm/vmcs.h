@@ -17,6 +17,11 @@ void vmx_report_failure(const char *what, uint64_t operand, int result);
 /* Host unit tests back these with an array (tests/unit/vmcs_fake.c). */
 uint64_t vmcs_read_raw(uint32_t field);
 void vmcs_write_raw(uint32_t field, uint64_t value);
+static inline int vmcs_read_or_fail(uint32_t field, uint64_t *v)
+{
+	*v = vmcs_read_raw(field);
+	return 0;
+}
 #else
 #include "../arch/x86/cpu.h"
 
@@ -30,6 +35,17 @@ static inline uint64_t vmcs_read_raw(uint32_t field)
 fail:
 	vmx_report_failure("VMREAD of field", field, VMX_FAIL_UNKNOWN);
 	return 0;
+}
+
+/* As vmcs_read_raw, but a failure (reported the same way) returns 1 and leaves *v unset: the
+ * fast exit path then hands the exit on, and needs no frame to keep its arguments across a call. */
+static inline int vmcs_read_or_fail(uint32_t field, uint64_t *v)
+{
+	__asm__ goto("vmread %1, %0\n\tjbe %l[fail]" : "=r"(*v) : "r"((uint64_t)field) : "cc" : fail);
+	return 0;
+fail:
+	vmx_report_failure("VMREAD of field", field, VMX_FAIL_UNKNOWN);
+	return 1;
 }
 
 static inline void vmcs_write_raw(uint32_t field, uint64_t value)

@@ -9,7 +9,7 @@ default rel
 section .text
 
 extern vmx_exit_handler         ; void vmx_exit_handler(struct guest_regs *, struct vcpu *)
-extern vmx_exit_fast            ; int vmx_exit_fast(struct guest_regs *, struct vcpu *, uint32_t reason)
+extern vmx_exit_fast            ; int vmx_exit_fast(struct vcpu *, struct guest_regs *, uint32_t reason)
 extern vmx_exit_complete_wrapped ; void vmx_exit_complete_wrapped(void)
 extern vmx_resume_failed        ; noreturn void vmx_resume_failed(struct vcpu *)
 extern host_exception           ; void host_exception(struct exc_frame *)
@@ -202,7 +202,9 @@ vmx_exit_entry:
 ;    may clobber, and RBX, go below them, so that the frame starts like struct guest_regs (RAX,
 ;    RCX, RDX, RBX: the only registers the fast path reads or writes). RSI holds the vcpu, EDI the
 ;    exit reason, which RBX keeps across the call (C preserves it; the guest's is in the frame).
-;    0: the instruction's effect is done and it is completed here; anything else: the full path.
+;    vmx_exit_fast(vcpu, frame, reason): EXIT_FAST_DONE (0), the instruction's effect is done and
+;    it is completed here; EXIT_FAST_EVENT (2), an exception was queued, RIP stays; EXIT_FAST_SLOW
+;    (1): the full path.
 .c_fast:
 	push r11
 	push r10
@@ -214,11 +216,11 @@ vmx_exit_entry:
 	push rax
 	mov ebx, edi
 	mov edx, edi
-	mov rdi, rsp
+	mov rdi, rsi
+	mov rsi, rsp
 	call vmx_exit_fast
-	cmp eax, EXIT_FAST_SLOW
-	je .full
-	ja .c_count                     ; EXIT_FAST_EVENT: an exception reflected, RIP stays
+	test eax, eax
+	jnz .c_not_done
 	COMPLETE_INSN rax, .c_wraps
 .c_count:
 	mov rsi, [rsp + 80]             ; the vcpu pointer at HOST_RSP
@@ -229,6 +231,9 @@ vmx_exit_entry:
 .c_wraps:
 	call vmx_exit_complete_wrapped  ; RSP is 16-byte aligned here, as at the call above
 	jmp .c_count
+.c_not_done:
+	cmp eax, EXIT_FAST_SLOW
+	jne .c_count                    ; EXIT_FAST_EVENT: an exception reflected, RIP stays
 
 ; 3. Everything else: the full save, in struct guest_regs order, and the dispatcher.
 .full:

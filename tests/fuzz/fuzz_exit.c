@@ -48,7 +48,7 @@
 #include "../unit/vmcs_valid.h"
 
 void vmx_exit_handler(struct guest_regs *r, struct vcpu *v);
-int vmx_exit_fast(struct guest_regs *r, struct vcpu *v, uint32_t raw);
+int vmx_exit_fast(struct vcpu *v, struct guest_regs *r, uint32_t raw);
 
 /* ---- findings ---- */
 
@@ -785,7 +785,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			bug("exit %u (%s) in %s mode stopped the vCPU", reason, exit_reason_name(reason), mode_names[in.mode]);
 		return 0;
 	}
-	int fast = vmx_exit_fast(&regs, &cpu0, raw); /* as the stub: the C fast path */
+	int fast = vmx_exit_fast(&cpu0, &regs, raw); /* as the stub: the C fast path */
 	if (fast == EXIT_FAST_DONE)
 		vcpu_complete_instruction();
 	if (fast != EXIT_FAST_SLOW) {

@@ -38,7 +38,7 @@
 
 /* The exit stub's C entries (vmm/exit.c declares them there, for vmx_entry.asm only). */
 void vmx_exit_handler(struct guest_regs *r, struct vcpu *v);
-int vmx_exit_fast(struct guest_regs *r, struct vcpu *v, uint32_t raw);
+int vmx_exit_fast(struct vcpu *v, struct guest_regs *r, uint32_t raw);
 
 /* ---- fakes for arch/x86/vmx_entry.asm and vmm/vmm.c ---- */
 
@@ -278,7 +278,7 @@ static void vm_exit(uint32_t raw_reason, uint64_t qualification, uint32_t instr_
 	vmcs_write32(VMCS_EXIT_INSTR_LEN, instr_len);
 	/* As the stub does after its own CPUID path: the C fast path, whose completed exits the stub
 	 * finishes (its COMPLETE_INSN is vcpu_complete_instruction), else the full dispatcher. */
-	int fast = vmx_exit_fast(&regs, &cpu0, raw_reason);
+	int fast = vmx_exit_fast(&cpu0, &regs, raw_reason);
 	if (fast == EXIT_FAST_DONE)
 		vcpu_complete_instruction();
 	if (fast != EXIT_FAST_SLOW) {
@@ -1310,7 +1310,7 @@ static void test_fast_path_hands_faults_to_slow_path(void **state)
 	(void)state;
 	cpu0.fast = 1;
 	regs.gpr[GPR_RCX] = MSR_IA32_VMX_BASIC;
-	assert_int_not_equal(vmx_exit_fast(&regs, &cpu0, EXIT_REASON_MSR_READ), 0);
+	assert_int_not_equal(vmx_exit_fast(&cpu0, &regs, EXIT_REASON_MSR_READ), 0);
 	msr_exit(EXIT_REASON_MSR_READ, MSR_IA32_VMX_BASIC, ~0ull, ~0ull);
 	assert_gp0();
 	assert_int_equal(cpu0.in_root, 0);
@@ -2299,20 +2299,20 @@ static void test_trap_simple_classes_complete_in_fast_path(void **state)
 	cpu0.fast = 1;
 	for (unsigned i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
 		vmcs_writenat(VMCS_EXIT_QUALIFICATION, simple[i].qual);
-		if (vmx_exit_fast(&regs, &cpu0, simple[i].reason) != 0)
+		if (vmx_exit_fast(&cpu0, &regs, simple[i].reason) != 0)
 			fail_msg("exit reason %u left the fast path", simple[i].reason);
 	}
 	assert_int_equal(cpu0.in_root, 0);
 	guest_cpl(3);
 	cpu_fake_wbinvds = 0;
 	regs.gpr[GPR_RAX] = regs.gpr[GPR_RDX] = 0x55;
-	assert_int_not_equal(vmx_exit_fast(&regs, &cpu0, EXIT_REASON_WBINVD), 0);
+	assert_int_not_equal(vmx_exit_fast(&cpu0, &regs, EXIT_REASON_WBINVD), 0);
 	assert_int_equal(cpu_fake_wbinvds, 0);
 	guest_cr4(GUEST_CR4 | CR4_TSD);
-	assert_int_not_equal(vmx_exit_fast(&regs, &cpu0, EXIT_REASON_RDTSC), 0);
+	assert_int_not_equal(vmx_exit_fast(&cpu0, &regs, EXIT_REASON_RDTSC), 0);
 	assert_int_equal(regs.gpr[GPR_RAX], 0x55);
 	assert_int_equal(regs.gpr[GPR_RDX], 0x55);
-	assert_int_not_equal(vmx_exit_fast(&regs, &cpu0, EXIT_REASON_INVLPG), 0);
+	assert_int_not_equal(vmx_exit_fast(&cpu0, &regs, EXIT_REASON_INVLPG), 0);
 	assert_no_event(); /* the slow path injects the #GP */
 }
 
@@ -2400,7 +2400,7 @@ static void test_trap_exception_fast_path_split(void **state)
 		vmcs_write32(VMCS_IDT_VECTORING_INFO, cases[i].vectoring);
 		vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
 		cpu0.shadow = cases[i].shadow ? (struct shadow_mmu *)&cpu0 : 0; /* only tested for NULL */
-		int got = vmx_exit_fast(&regs, &cpu0, EXIT_REASON_EXCEPTION_NMI);
+		int got = vmx_exit_fast(&cpu0, &regs, EXIT_REASON_EXCEPTION_NMI);
 		if (got != cases[i].result)
 			fail_msg("case %u (info 0x%x): fast path gave %d, expected %d", i, cases[i].info, got, cases[i].result);
 		if (got == EXIT_FAST_SLOW && vmcs_read32(VMCS_ENTRY_INTR_INFO))
