@@ -65,7 +65,7 @@ acpi_SRCS := guest/acpi/main.c guest/acpi/tables.c guest/common/efi_io.c
 acpi_ASM :=
 GUEST_EFIS := $(addprefix $(BUILD)/guest/,$(addsuffix .efi,$(GUESTS)))
 
-.PHONY: all keel guests clean check check-unit check-boot check-models check-long run run-kvm run-linux bench help deps deps-boot unit-bins \
+.PHONY: all keel guests clean check check-unit check-tools check-boot check-models check-long run run-kvm run-linux bench help deps deps-boot unit-bins \
 	image debug fuzz fuzz-bin trace
 .DEFAULT_GOAL := all
 
@@ -213,6 +213,10 @@ check-unit: deps
 	$(Q)$(MAKE) --no-print-directory unit-bins
 	$(Q)tools/run-unit.sh $(UNIT_BINS)
 
+# Tests of the host tools (tools/trace, ...) on recorded inputs: no build, no emulator.
+check-tools:
+	$(Q)tests/tools/run-all.sh
+
 check-boot: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/boot/run-all.sh
@@ -291,6 +295,7 @@ help:
 	@echo "make run-linux  boot Debian's kernel under keel (CPUS=N, MMU=, KEEL_CFG='k=v ...', LINUX_ARGS=)"
 	@echo "make check      unit tests, then boot tests; ends with 'N passed, N failed'"
 	@echo "make check-unit host unit tests only"
+	@echo "make check-tools tests of the host tools (tools/trace) only"
 	@echo "make check-models selftest natively and under keel on ten Bochs 3.0 CPU models"
 	@echo "make check-long long boot tests: 4-CPU Linux natively and under keel, CPU hotplug"
 	@echo "make fuzz       libFuzzer over the exit handlers for FUZZ_SECONDS (default 60)"

@@ -1,7 +1,8 @@
 #!/bin/bash
-# Runs the host unit tests (tools/run-unit.sh UNIT_BIN...), a 10-second smoke run of the exit-path
-# fuzzer (tools/fuzz.sh, binary in $FUZZ_BIN) and then the boot tests (tests/boot/run-all.sh), and
-# ends with one line "N passed, N failed" summing all three.
+# Runs the host unit tests (tools/run-unit.sh UNIT_BIN...), the host tools' tests
+# (tests/tools/run-all.sh), a 10-second smoke run of the exit-path fuzzer (tools/fuzz.sh, binary in
+# $FUZZ_BIN) and then the boot tests (tests/boot/run-all.sh), and ends with one line
+# "N passed, N failed" summing all four.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,6 +41,7 @@ if [[ -f tools/run-unit.sh ]]; then
 else
 	echo "check: warning: tools/run-unit.sh not found; counting the unit tests as 0 passed, 0 failed"
 fi
+run_suite tools 'tools: ' tests/tools/run-all.sh
 if [[ -n ${FUZZ_BIN:-} ]]; then
 	run_suite fuzz 'fuzz: ' tools/fuzz.sh --check --seconds "${FUZZ_SMOKE_SECONDS:-10}" "$FUZZ_BIN"
 else
