@@ -98,7 +98,12 @@ nm build/keel.so | awk '
 echo "debug: $(wc -l <"$SYM") symbols in build/keel.sym (Bochs ldsym format, addresses relative to keel's base)"
 
 # ---- the disk: the image of `make image`, with break= ----
-tools/mkimage.sh --out "$WORK/keel.img" --next '\EFI\keel\selftest.efi' --cfg-extra "break=$BREAK" |
+# Every boot of this configuration must run from the same bytes, in this run and in the next one
+# (--trace-only, then a stop at an exit of that trace): a fresh image gets new GUIDs, a new volume
+# serial and new time stamps, and the firmware's work, hence every later instruction count, moves
+# with them. SOURCE_DATE_EPOCH makes the image a function of its inputs (tools/mkimage.sh).
+TIME0=1700000000 # also the emulated clock's start (bochsrc time0=)
+SOURCE_DATE_EPOCH=$TIME0 tools/mkimage.sh --out "$WORK/keel.img" --next '\EFI\keel\selftest.efi' --cfg-extra "break=$BREAK" |
 	grep -E 'keel.cfg: [a-z]' || true
 
 # bochsrc NAME MAGIC: a configuration whose boot is identical for every NAME up to the first magic
@@ -111,7 +116,7 @@ bochsrc() {
 	cat >"$WORK/$name.bochsrc" <<EOF
 megs: 512
 cpu: model=corei7_skylake_x, count=1, ips=200000000
-clock: sync=none, time0=1700000000
+clock: sync=none, time0=$TIME0
 romimage: file=$OVMF, address=0xffe00000
 vgaromimage: file=$VGABIOS
 ata0-master: type=disk, path=$WORK/$name.img, mode=flat, cylinders=256, heads=16, spt=32

@@ -43,6 +43,17 @@ tt_same() {
 	fi
 }
 
+# tt_cond DESCRIPTION COMMAND...: COMMAND succeeds.
+tt_cond() {
+	local desc=$1
+	shift
+	if "$@"; then
+		echo "  ok   $desc"
+	else
+		tt_fail "$desc"
+	fi
+}
+
 tt_done() {
 	if ((TT_FAILS)); then
 		echo "$(basename "$0" .sh): FAIL ($TT_FAILS checks failed)"
