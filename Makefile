@@ -258,7 +258,8 @@ image: deps $(if $(findstring vmlinuz,$(IMAGE_NEXT)),linux-guest)
 	$(Q)tools/mkimage.sh
 
 # Bochs with its debugger and keel's symbols, stopping at keel's magic breakpoints
-# (DEBUG_BREAK=launch|exit|launch,exit), or at VM exit N (STOP_AT_EXIT=N; docs/bochs-debugging.md).
+# (DEBUG_BREAK=launch|exit|launch,exit), at VM exit N (STOP_AT_EXIT=N), or at the K-th exit of a
+# reason (STOP_AT=REASON:K, REASON a number or a name as tools/trace prints it; docs/bochs-debugging.md).
 debug: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/debug.sh
@@ -301,7 +302,7 @@ help:
 	@echo "make fuzz       libFuzzer over the exit handlers for FUZZ_SECONDS (default 60)"
 	@echo "make bench      exit costs under Bochs, native vs keel (build/bench/bench.txt)"
 	@echo "make image      build/keel.img, a disk image for a USB stick or an emulator (IMAGE_NEXT=...)"
-	@echo "make debug      keel under the Bochs debugger with symbols (DEBUG_BREAK=launch,exit, STOP_AT_EXIT=N)"
+	@echo "make debug      keel under the Bochs debugger with symbols (DEBUG_BREAK=launch,exit, STOP_AT_EXIT=N, STOP_AT=CPUID:K)"
 	@echo "make trace      every VM exit under the instrumented Bochs 3.0, summarized (TRACE_NEXT=selftest|linux)"
 	@echo "make run-kvm    QEMU with KVM and nested VMX (an Intel host with kvm_intel nested=1)"
 	@echo "make clean      remove build/"
