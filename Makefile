@@ -239,10 +239,11 @@ run-kvm: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/run.sh kvm
 
-# Boot tests too long for check (docs/smp.md): 4-CPU Linux natively and under keel, CPU hotplug.
+# Boot tests too long for check (tests/boot/long/): 4-CPU Linux natively and under keel with CPU
+# hotplug (docs/smp.md), make debug's stops at an exit (docs/bochs-debugging.md).
 check-long: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bash tests/boot/long/t-bochs3-linux-smp.sh
+	$(Q)tests/boot/run-all.sh --long
 
 # The Linux guest under keel (docs/smp.md): CPUS=N (default 1), MMU=MODE, KEEL_CFG='key=value ...',
 # LINUX_ARGS='...', PLATFORM= as for run. Returns when the guest powers off.
@@ -298,7 +299,7 @@ help:
 	@echo "make check-unit host unit tests only"
 	@echo "make check-tools tests of the host tools (tools/trace) only"
 	@echo "make check-models selftest natively and under keel on ten Bochs 3.0 CPU models"
-	@echo "make check-long long boot tests: 4-CPU Linux natively and under keel, CPU hotplug"
+	@echo "make check-long long boot tests: 4-CPU Linux natively and under keel, CPU hotplug, debugger stops"
 	@echo "make fuzz       libFuzzer over the exit handlers for FUZZ_SECONDS (default 60)"
 	@echo "make bench      exit costs under Bochs, native vs keel (build/bench/bench.txt)"
 	@echo "make image      build/keel.img, a disk image for a USB stick or an emulator (IMAGE_NEXT=...)"
