@@ -65,7 +65,7 @@ acpi_SRCS := guest/acpi/main.c guest/acpi/tables.c guest/common/efi_io.c
 acpi_ASM :=
 GUEST_EFIS := $(addprefix $(BUILD)/guest/,$(addsuffix .efi,$(GUESTS)))
 
-.PHONY: all keel guests clean check check-unit check-boot check-models check-long run run-kvm run-linux bench help deps deps-boot unit-bins \
+.PHONY: all keel guests clean check check-unit check-tools check-boot check-models check-long run run-kvm run-linux bench help deps deps-boot unit-bins \
 	image debug fuzz fuzz-bin trace
 .DEFAULT_GOAL := all
 
@@ -213,6 +213,10 @@ check-unit: deps
 	$(Q)$(MAKE) --no-print-directory unit-bins
 	$(Q)tools/run-unit.sh $(UNIT_BINS)
 
+# Tests of the host tools (tools/trace, ...) on recorded inputs: no build, no emulator.
+check-tools:
+	$(Q)tests/tools/run-all.sh
+
 check-boot: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/boot/run-all.sh
@@ -235,10 +239,11 @@ run-kvm: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/run.sh kvm
 
-# Boot tests too long for check (docs/smp.md): 4-CPU Linux natively and under keel, CPU hotplug.
+# Boot tests too long for check (tests/boot/long/): 4-CPU Linux natively and under keel with CPU
+# hotplug (docs/smp.md), make debug's stops at an exit (docs/bochs-debugging.md).
 check-long: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bash tests/boot/long/t-bochs3-linux-smp.sh
+	$(Q)tests/boot/run-all.sh --long
 
 # The Linux guest under keel (docs/smp.md): CPUS=N (default 1), MMU=MODE, KEEL_CFG='key=value ...',
 # LINUX_ARGS='...', PLATFORM= as for run. Returns when the guest powers off.
@@ -254,7 +259,8 @@ image: deps $(if $(findstring vmlinuz,$(IMAGE_NEXT)),linux-guest)
 	$(Q)tools/mkimage.sh
 
 # Bochs with its debugger and keel's symbols, stopping at keel's magic breakpoints
-# (DEBUG_BREAK=launch|exit|launch,exit), or at VM exit N (STOP_AT_EXIT=N; docs/bochs-debugging.md).
+# (DEBUG_BREAK=launch|exit|launch,exit), at VM exit N (STOP_AT_EXIT=N), or at the K-th exit of a
+# reason (STOP_AT=REASON:K, REASON a number or a name as tools/trace prints it; docs/bochs-debugging.md).
 debug: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/debug.sh
@@ -291,12 +297,13 @@ help:
 	@echo "make run-linux  boot Debian's kernel under keel (CPUS=N, MMU=, KEEL_CFG='k=v ...', LINUX_ARGS=)"
 	@echo "make check      unit tests, then boot tests; ends with 'N passed, N failed'"
 	@echo "make check-unit host unit tests only"
+	@echo "make check-tools tests of the host tools (tools/trace) only"
 	@echo "make check-models selftest natively and under keel on ten Bochs 3.0 CPU models"
-	@echo "make check-long long boot tests: 4-CPU Linux natively and under keel, CPU hotplug"
+	@echo "make check-long long boot tests: 4-CPU Linux natively and under keel, CPU hotplug, debugger stops"
 	@echo "make fuzz       libFuzzer over the exit handlers for FUZZ_SECONDS (default 60)"
 	@echo "make bench      exit costs under Bochs, native vs keel (build/bench/bench.txt)"
 	@echo "make image      build/keel.img, a disk image for a USB stick or an emulator (IMAGE_NEXT=...)"
-	@echo "make debug      keel under the Bochs debugger with symbols (DEBUG_BREAK=launch,exit, STOP_AT_EXIT=N)"
+	@echo "make debug      keel under the Bochs debugger with symbols (DEBUG_BREAK=launch,exit, STOP_AT_EXIT=N, STOP_AT=CPUID:K)"
 	@echo "make trace      every VM exit under the instrumented Bochs 3.0, summarized (TRACE_NEXT=selftest|linux)"
 	@echo "make run-kvm    QEMU with KVM and nested VMX (an Intel host with kvm_intel nested=1)"
 	@echo "make clean      remove build/"

@@ -1,6 +1,8 @@
 #!/bin/bash
 # `make bench`: boots build/guest/bench.efi under Bochs (1 CPU) natively and under keel, and prints
 # ticks per operation, keel's instructions per exit and the targets; also to build/bench/bench.txt.
+# Then checks keel's exit counters against the exit trace of a keel run under the instrumented
+# Bochs 3.0 (at the end).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -119,3 +121,54 @@ if ((${#MISSING[@]})); then
 	echo "bench: FAIL: missing or bad numbers: ${MISSING[*]}" >&2
 	exit 1
 fi
+
+# ---- cross-check: keel's own exit counters against the exit trace of the same run ----
+# One more boot of the keel run, under the instrumented Bochs 3.0 (tools/bochs3.sh --instrumented)
+# writing its exit trace. bench.efi ends by having keel print its census (KEEL_HC_STATS_PRINT);
+# keel prints it while it handles that VMCALL, cpu0's exit T (T = its "cpu0 total"), so cpu0's
+# first T exits in the trace, counted by reason (tools/trace census), must be keel's counts.
+XRUN=bench-trace
+XTRACE=$ROOT/build/boot/$XRUN/trace.txt
+xfail() {
+	echo "bench: FAIL: cross-check: $*" >&2
+	exit 1
+}
+BOCHS3=$(tools/bochs3.sh --instrumented) || xfail "no instrumented Bochs 3.0 (tools/bochs3.sh --instrumented)"
+tools/mkesp.sh --out "build/boot/$XRUN-esp" --cfg 'next=\\EFI\\keel\\bench.efi\nlog=serial\n'
+mkdir -p "$(dirname "$XTRACE")"
+rm -f "$XTRACE"
+KEEL_TRACE=$XTRACE tests/boot/bochs.sh --bochs "$BOCHS3" --esp "build/boot/$XRUN-esp" --name "$XRUN" \
+	--cpus 1 --timeout 600 --end 'bench: done' || xfail "the run failed (logs in build/boot/$XRUN/)"
+[[ -s $XTRACE ]] || xfail "Bochs wrote no trace to $XTRACE"
+
+# keel's census: "cpu0 NAME COUNT" lines of its one statistics block (not the NMI line).
+XLOG=build/boot/$XRUN/serial.clean
+XBLOCKS=$(LC_ALL=C grep -ac 'keel: exit statistics' "$XLOG" || true)
+((XBLOCKS == 1)) || xfail "$XBLOCKS blocks of keel's exit statistics in $XLOG, expected 1"
+KEEL_CENSUS=$(LC_ALL=C awk '/keel: exit statistics/ { k = 1; next }
+	k && /keel:   cpu[0-9]+ / && !/ NMIs / { sub(/.*keel:   /, ""); gsub(/ +/, " "); print }' "$XLOG")
+T=$(awk '$1 == "cpu0" && $2 == "total" { print $3 }' <<<"$KEEL_CENSUS")
+[[ $T =~ ^[1-9][0-9]*$ ]] || xfail "no 'cpu0 total' in keel's statistics in $XLOG"
+XREASON=$(awk -v t="$T" '$1 == "X" && $3 == 0 && ++n == t { print $5; exit }' "$XTRACE")
+[[ $XREASON == 12 ]] || xfail "cpu0's exit $T in the trace is reason 0x${XREASON:-(none)}, not the VMCALL that printed keel's statistics"
+TRACE_CENSUS=$(tools/trace census "$XTRACE" 0 "$T")
+
+# One row per reason either side names; "-" where it names none.
+XROWS=$(awk 'FNR == NR { sub(/^cpu0 /, ""); n = $NF; sub(/ [0-9]+$/, ""); k[$0] = n; r[$0] = 1; next }
+	{ sub(/^cpu0 /, ""); n = $NF; sub(/ [0-9]+$/, ""); t[$0] = n; r[$0] = 1 }
+	END { for (x in r) printf "%s|%s|%s\n", x, (x in k) ? k[x] : "-", (x in t) ? t[x] : "-" }' \
+	<(printf '%s\n' "$KEEL_CENSUS") <(printf '%s\n' "$TRACE_CENSUS") | sort -t'|' -k2,2nr)
+XBAD=$(awk -F'|' '$2 != $3 { n++ } END { print n + 0 }' <<<"$XROWS")
+{
+	echo
+	echo "cross-check: keel's exit counters against the exit trace of the same run (Bochs 3.0 with keel's trace module, 1 CPU),"
+	echo "as keel printed them at cpu0's exit $T (bench.efi's KEEL_HC_STATS_PRINT)"
+	printf '%-24s %10s %10s\n' reason keel trace
+	awk -F'|' '{ printf "%-24s %10s %10s%s\n", $1, $2, $3, ($2 != $3) ? "   differs" : "" }' <<<"$XROWS"
+	if ((XBAD)); then
+		echo "cross-check: $XBAD of the counts differ"
+	else
+		echo "cross-check: all $(wc -l <<<"$XROWS") counts equal: ok"
+	fi
+} | tee -a "$OUT"
+((XBAD == 0)) || xfail "keel's counters and the trace disagree (trace: $XTRACE, serial log: $XLOG)"

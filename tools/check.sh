@@ -1,8 +1,8 @@
 #!/bin/bash
 # Runs the host unit tests (tools/run-unit.sh UNIT_BIN...), the mutation check of the shadow MMU's
-# unit tests (tools/mutants.sh), a 10-second smoke run of the exit-path
-# fuzzer (tools/fuzz.sh, binary in $FUZZ_BIN) and then the boot tests (tests/boot/run-all.sh), and
-# ends with one line "N passed, N failed" summing all three.
+# unit tests (tools/mutants.sh), the host tools' tests (tests/tools/run-all.sh), a 10-second smoke
+# run of the exit-path fuzzer (tools/fuzz.sh, binary in $FUZZ_BIN) and then the boot tests
+# (tests/boot/run-all.sh), and ends with one line "N passed, N failed" summing all five.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,6 +44,7 @@ fi
 # The shadow MMU's rules broken one at a time (tests/mutants/): its unit tests must catch each.
 run_suite mutants 'mutants: ' tools/mutants.sh --test tests/unit/test_shadow.c --srcs mm/shadow.c \
 	tests/mutants/shadow.mutants
+run_suite tools 'tools: ' tests/tools/run-all.sh
 if [[ -n ${FUZZ_BIN:-} ]]; then
 	run_suite fuzz 'fuzz: ' tools/fuzz.sh --check --seconds "${FUZZ_SMOKE_SECONDS:-10}" "$FUZZ_BIN"
 else

@@ -3,6 +3,9 @@
 # partition holding keel as EFI/BOOT/BOOTX64.EFI, EFI/keel/keel.cfg and the guest programs. Write it
 # to a USB stick with dd, or boot it in QEMU (-drive format=raw,file=...) or Bochs (mode=flat).
 # Needs only mtools, coreutils and gzip (its trailer gives the CRC-32 the GPT wants).
+# With SOURCE_DATE_EPOCH set (seconds), the same inputs give the same bytes: GUIDs and the volume
+# serial derive from it and every time stamp is it (tools/debug.sh relies on this: an emulator
+# replays a boot exactly only from the same disk).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -143,7 +146,14 @@ crc32() {
 	tail -c +$(($2 + 1)) "$1" | head -c "$3" | gzip -c -n | tail -c 8 | head -c 4
 }
 
+# new_guid NAME: a random GUID; with SOURCE_DATE_EPOCH, one derived from it and NAME.
 new_guid() {
+	if [[ -n ${SOURCE_DATE_EPOCH:-} ]]; then
+		# Shaped like a version-4 GUID (version nibble 4, variant bits 10).
+		printf 'keel-image %s %s' "$SOURCE_DATE_EPOCH" "$1" | md5sum |
+			sed -E 's/^(.{8})(.{4}).(.{3}).(.{3})(.{12}).*/\1-\2-4\3-8\4-\5/'
+		return
+	fi
 	cat /proc/sys/kernel/random/uuid 2>/dev/null || od -An -N16 -tx1 /dev/urandom | tr -d ' \n' |
 		sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12})$/\1-\2-\3-\4-\5/'
 }
@@ -166,9 +176,9 @@ name="EFI system partition"
 for ((i = 0; i < ${#name}; i++)); do
 	NAME16+=$(printf '\\x%02x\\x00' "'${name:i:1}")
 done
-printf "$(guid $ESP_TYPE)$(guid "$(new_guid)")$(le $PART_START 8)$(le $PART_END 8)$(le 0 8)$NAME16" |
+printf "$(guid $ESP_TYPE)$(guid "$(new_guid partition)")$(le $PART_START 8)$(le $PART_END 8)$(le 0 8)$NAME16" |
 	put "$ENTRIES" 0
-DISK_GUID=$(guid "$(new_guid)")
+DISK_GUID=$(guid "$(new_guid disk)")
 
 # header FILE MY_LBA ALTERNATE_LBA ENTRIES_LBA: a GPT header (UEFI 2.10, 5.3.2) with its CRC.
 header() {
@@ -191,7 +201,13 @@ put "$IMG" $(((TOTAL - 1) * SECTOR)) <"$TMP/backup"
 # FAT32 needs at least 65525 clusters: one sector per cluster gives about 127000 here.
 export MTOOLS_SKIP_CHECK=1
 FAT="$IMG@@$((PART_START * SECTOR))"
-mformat -i "$FAT" -F -c 1 -T $PART_SECTORS -H $PART_START -h 16 -s 32 -v KEEL ::
+SERIAL=()
+if [[ -n ${SOURCE_DATE_EPOCH:-} ]]; then
+	[[ $SOURCE_DATE_EPOCH =~ ^[0-9]+$ ]] || die "SOURCE_DATE_EPOCH '$SOURCE_DATE_EPOCH': expected seconds since 1970"
+	SERIAL=(-N "$(printf '%08x' $((SOURCE_DATE_EPOCH & 0xffffffff)))")
+	find "$TMP/esp" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} + # mcopy -m keeps them; mtools takes its own time from the variable
+fi
+mformat -i "$FAT" -F -c 1 -T $PART_SECTORS -H $PART_START -h 16 -s 32 -v KEEL "${SERIAL[@]}" ::
 mcopy -s -m -i "$FAT" "$TMP/esp/EFI" ::/
 
 mkdir -p "$(dirname "$OUT")"
