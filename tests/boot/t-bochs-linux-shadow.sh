@@ -44,6 +44,7 @@ t_expect "keel virtualized the firmware on shadow paging" 'keel: cpu0 virtualize
 t_expect "keel started the kernel" 'keel: starting \\EFI\\keel\\vmlinuz'
 t_expect "Linux reached userspace" 'keel-linux: userspace reached'
 t_expect "keelctl info found keel" 'keelctl: keel [0-9]+\.[0-9]+\.[0-9]+, [0-9]+ CPUs virtualized'
+t_expect "keelctl stats printed the shadow MMU's counters" 'keelctl: cpu0 mmu shadow hidden-faults=[1-9][0-9]* .* pages-total=[1-9]'
 t_expect "keelctl stats printed a total" 'keelctl: total [0-9]+ exits on [0-9]+ CPUs'
 t_expect "init finished" 'keel-linux: done'
 t_check "no Kernel panic" bash -c "! grep -aq 'Kernel panic' '$T_TEXT'"
