@@ -11,7 +11,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 LINUX=build/guest/linux
-OUT=build/bench/mmu.txt
+# BENCH_MMU_TAG=T: runs named bench-mmu-T-MODE and the table in build/bench/mmu-T.txt, so that runs
+# with other BENCH_MMU_ARGS can sit beside (or run beside) the default one.
+TAG=${BENCH_MMU_TAG:-}
+RUN=bench-mmu${TAG:+-$TAG}
+OUT=build/bench/${RUN#bench-}.txt
 # Workload sizes (keel.mmubench=FORKS,EXECS,MIB). Under mmu=shadow, Bochs runs the whole boot
 # with them in about 10 minutes.
 FORKS=${BENCH_MMU_FORKS:-1000}
@@ -19,7 +23,7 @@ EXECS=${BENCH_MMU_EXECS:-100}
 MIB=${BENCH_MMU_MIB:-64}
 # More kernel command-line words for all three runs (e.g. BENCH_MMU_ARGS=pti=off), named in the header.
 ARGS=${BENCH_MMU_ARGS:-}
-# BENCH_MMU_REPORT_ONLY=1: no runs, the table from the last runs' logs (build/boot/bench-mmu-*).
+# BENCH_MMU_REPORT_ONLY=1: no runs, the table from the last runs' logs (build/boot/$RUN-MODE).
 REPORT_ONLY=${BENCH_MMU_REPORT_ONLY:-}
 MODES=(native ept shadow)
 ROWS=(boot fork exec touch)
@@ -31,6 +35,7 @@ GOAL_SHADOW_BOOT=1.5
 for v in FORKS EXECS MIB; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "bench-mmu: BENCH_MMU_$v='${!v}' is not a number" >&2; exit 2; }
 done
+[[ $TAG =~ ^[a-z0-9-]*$ ]] || { echo "bench-mmu: BENCH_MMU_TAG='$TAG': a-z, 0-9 and - only" >&2; exit 2; }
 [[ $ARGS =~ ^[A-Za-z0-9_.,=:\ -]*$ ]] || { echo "bench-mmu: BENCH_MMU_ARGS='$ARGS': letters, digits, spaces and _.,=:- only" >&2; exit 2; }
 [[ -f build/keel.efi ]] || { echo "bench-mmu: build/keel.efi missing (run 'make all')" >&2; exit 1; }
 # The initramfs must hold keel-mmubench: rebuild it when a guest source is newer (offline from the
@@ -41,10 +46,10 @@ if [[ -z $REPORT_ONLY ]] && [[ ! -f $LINUX/vmlinuz || ! -f $LINUX/initrd.img ||
 fi
 CMDLINE="console=ttyS0,115200 initrd=\\\\EFI\\\\keel\\\\initrd.img loglevel=4 keel.mmubench=$FORKS,$EXECS,$MIB${ARGS:+ $ARGS}"
 
-# boot MODE: one Bochs run; its cleaned serial log is build/boot/bench-mmu-MODE/serial.clean.
+# boot MODE: one Bochs run; its cleaned serial log is build/boot/$RUN-MODE/serial.clean.
 FAILED=()
 boot() {
-	local name=bench-mmu-$1 cfg
+	local name=$RUN-$1 cfg
 	case $1 in
 	native) cfg='virtualize=off\n' ;;
 	*) cfg="mmu=$1\\n" ;;
@@ -63,7 +68,7 @@ fi
 
 # lines MODE REGEX: the matching lines of MODE's log, "keel-mmubench: " stripped, each once.
 lines() {
-	{ LC_ALL=C grep -aoE "$2" "build/boot/bench-mmu-$1/serial.clean" || true; } | awk '!seen[$0]++'
+	{ LC_ALL=C grep -aoE "$2" "build/boot/$RUN-$1/serial.clean" || true; } | awk '!seen[$0]++'
 }
 
 # ---- what each run measured: TICKS[mode.row], EXITS[mode.row.reason], MMU[mode.row.counter] ----
@@ -168,7 +173,7 @@ mkdir -p "$(dirname "$OUT")"
 } | tee "$OUT"
 
 if ((${#FAILED[@]})); then
-	echo "bench-mmu: FAIL: the run(s) ${FAILED[*]} failed (logs in build/boot/bench-mmu-*)" >&2
+	echo "bench-mmu: FAIL: the run(s) ${FAILED[*]} failed (logs in build/boot/$RUN-*)" >&2
 	exit 1
 fi
 if ((${#MISSING[@]})); then
