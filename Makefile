@@ -280,6 +280,7 @@ bench: deps-boot
 	$(Q)tools/bench.sh
 	$(Q)tools/bench-trap.sh
 	$(Q)tools/bench-linux.sh
+	$(Q)tools/bench-mmu.sh
 
 # ---- the Linux guest: Debian's kernel and a busybox initramfs with keelctl (tools/linux-guest.sh) ----
 LINUX_GUEST_DIR := $(BUILD)/guest/linux
@@ -301,7 +302,7 @@ help:
 	@echo "make check-models selftest natively and under keel on ten Bochs 3.0 CPU models"
 	@echo "make check-long long boot tests: 4-CPU Linux natively and under keel, CPU hotplug, debugger stops"
 	@echo "make fuzz       libFuzzer over the exit handlers for FUZZ_SECONDS (default 60)"
-	@echo "make bench      exit costs under Bochs, native vs keel (build/bench/bench.txt)"
+	@echo "make bench      exit costs, Linux boot and MMU workloads under Bochs, native vs keel (build/bench/*.txt)"
 	@echo "make image      build/keel.img, a disk image for a USB stick or an emulator (IMAGE_NEXT=...)"
 	@echo "make debug      keel under the Bochs debugger with symbols (DEBUG_BREAK=launch,exit, STOP_AT_EXIT=N, STOP_AT=CPUID:K)"
 	@echo "make trace      every VM exit under the instrumented Bochs 3.0, summarized (TRACE_NEXT=selftest|linux)"

@@ -43,7 +43,7 @@ if [[ -z $CENSUS ]]; then
 fi
 # keelctl reads the counters one by one while its own VMCALLs add to them: sum the reason lines.
 VMCALL=$(printf '%s\n' "$CENSUS" | awk '$3 == "VMCALL" { s += $NF } END { print s + 0 }')
-OTHER=$(printf '%s\n' "$CENSUS" | awk '$3 != "total" && $3 != "CPUID" && $3 != "VMCALL" { s += $NF } END { print s + 0 }')
+OTHER=$(printf '%s\n' "$CENSUS" | awk '$3 != "total" && $3 != "mmu" && $3 != "CPUID" && $3 != "VMCALL" { s += $NF } END { print s + 0 }')
 RATIO=$(awk -v k="$KEEL" -v n="$NATIVE" 'BEGIN { printf "%.4f", k / n }')
 mkdir -p "$(dirname "$OUT")"
 {

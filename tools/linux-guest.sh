@@ -2,7 +2,8 @@
 # Builds keel's Linux guest from Debian packages only (apt-get download + dpkg-deb):
 #   OUT/vmlinuz     the EFI-stub kernel of the linux-image-6.1*-amd64 that linux-image-amd64 depends on
 #   OUT/initrd.img  a gzip newc cpio: busybox (busybox-static), guest/linux/init as /init, and the
-#                   static guest tools keelctl, keel-poweroff and keel-tsc (host gcc -static -O2)
+#                   static guest tools keelctl, keel-poweroff, keel-tsc and keel-mmubench (host
+#                   gcc -static -O2)
 # The .debs are cached in OUT/debs: once they are there, a run needs no network.
 set -euo pipefail
 
@@ -152,6 +153,7 @@ TOOL_CFLAGS=(-static -O2 -std=gnu11 -Wall -Wextra -Werror -I"$ROOT")
 "$CC" "${TOOL_CFLAGS[@]}" -o "$TOOLS/keelctl" "$ROOT/guest/keelctl/keelctl.c"
 "$CC" "${TOOL_CFLAGS[@]}" -o "$TOOLS/keel-poweroff" "$ROOT/guest/linux/keel-poweroff.c"
 "$CC" "${TOOL_CFLAGS[@]}" -o "$TOOLS/keel-tsc" "$ROOT/guest/linux/keel-tsc.c"
+"$CC" "${TOOL_CFLAGS[@]}" -o "$TOOLS/keel-mmubench" "$ROOT/guest/linux/keel-mmubench.c"
 strip "$TOOLS"/*
 
 # ---- the initramfs ----
@@ -164,7 +166,7 @@ while IFS= read -r applet; do
 	mkdir -p "$R/$(dirname "$applet")"
 	ln -s /bin/busybox "$R/$applet"
 done < <("$OUT/busybox" --list-full)
-cp "$TOOLS/keelctl" "$TOOLS/keel-poweroff" "$TOOLS/keel-tsc" "$R/bin/"
+cp "$TOOLS/keelctl" "$TOOLS/keel-poweroff" "$TOOLS/keel-tsc" "$TOOLS/keel-mmubench" "$R/bin/"
 install -m 0755 "$ROOT/guest/linux/init" "$R/init"
 
 # newc_node NAME MODE MAJOR MINOR: one newc header for a device node, which cpio can only copy
@@ -195,4 +197,4 @@ size() {
 	du -k "$1" | cut -f1
 }
 echo "linux-guest: $OUT/vmlinuz ($(size "$OUT/vmlinuz") KiB, from $(cat "$OUT/vmlinuz.deb"))"
-echo "linux-guest: $OUT/initrd.img ($(size "$OUT/initrd.img") KiB: busybox from $(cat "$OUT/busybox.deb"), keelctl, keel-poweroff, keel-tsc)"
+echo "linux-guest: $OUT/initrd.img ($(size "$OUT/initrd.img") KiB: busybox from $(cat "$OUT/busybox.deb"), keelctl, keel-poweroff, keel-tsc, keel-mmubench)"

@@ -9,7 +9,7 @@
 
 int hypercall_allowed_from_user(uint64_t nr)
 {
-	return nr == KEEL_HC_VERSION || nr == KEEL_HC_NOP || nr == KEEL_HC_STATS;
+	return nr == KEEL_HC_VERSION || nr == KEEL_HC_NOP || nr == KEEL_HC_STATS || nr == KEEL_HC_MMU_STATS;
 }
 
 void stats_print(const struct vm *vm)
@@ -52,6 +52,31 @@ static long hc_stats(const struct vm *vm, uint64_t cpu, uint64_t reason, uint64_
 	return KEEL_HC_OK;
 }
 
+static long hc_mmu_stats(const struct vm *vm, uint64_t cpu, uint64_t index, uint64_t *val, uint64_t *mode)
+{
+	if (cpu >= KEEL_MAX_CPUS || !vm->vcpus[cpu] || index >= KEEL_MMU_STAT_COUNT)
+		return KEEL_HC_EINVAL;
+	const struct shadow_mmu *sh = vm->vcpus[cpu]->shadow;
+	*mode = sh ? KEEL_MMU_SHADOW : KEEL_MMU_EPT;
+	if (!sh)
+		return KEEL_HC_OK; /* EPT mode keeps no MMU counters: all read 0 */
+	const struct shadow_stats *s = &sh->stats;
+	const uint64_t counters[KEEL_MMU_STAT_COUNT] = {
+		[KEEL_MMU_STAT_HIDDEN_FAULTS] = s->hidden_faults,
+		[KEEL_MMU_STAT_REFLECTED_FAULTS] = s->reflected_faults,
+		[KEEL_MMU_STAT_CR3_LOADS] = s->cr3_loads,
+		[KEEL_MMU_STAT_ROOT_HITS] = s->root_hits,
+		[KEEL_MMU_STAT_INVLPGS] = s->invlpgs,
+		[KEEL_MMU_STAT_FLUSHES] = s->flushes,
+		[KEEL_MMU_STAT_KEEL_PAGE_MAPS] = s->keel_page_maps,
+		[KEEL_MMU_STAT_RECLAIMS] = s->reclaims,
+		[KEEL_MMU_STAT_PAGES_IN_USE] = s->pages_in_use,
+		[KEEL_MMU_STAT_PAGES_TOTAL] = s->pages_total,
+	};
+	*val = counters[index];
+	return KEEL_HC_OK;
+}
+
 static long hc_log(struct vcpu *v, uint64_t gva, uint64_t len)
 {
 	char buf[KEEL_HC_LOG_MAX + 1];
@@ -87,6 +112,13 @@ void hypercall_handle(struct vcpu *v, struct guest_regs *r, const struct exit_in
 		status = hc_stats(v->vm, a, b, &count);
 		r->gpr[GPR_RBX] = count;
 		r->gpr[GPR_RCX] = v->vm->nvirt;
+		break;
+	}
+	case KEEL_HC_MMU_STATS: {
+		uint64_t val = 0, mode = 0;
+		status = hc_mmu_stats(v->vm, a, b, &val, &mode);
+		r->gpr[GPR_RBX] = val;
+		r->gpr[GPR_RCX] = mode;
 		break;
 	}
 	case KEEL_HC_LOG:

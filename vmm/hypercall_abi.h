@@ -28,11 +28,29 @@
 #define KEEL_HC_SEAL 0x6        /* CPL 0. hides keel's memory from the guest for good and flushes this
 				   CPU's EPT caches; keel's loader calls it on every CPU before the
 				   next stage starts. Idempotent; there is no way back. */
+#define KEEL_HC_MMU_STATS 0x7   /* CPL 3. in: RBX = CPU index, RCX = KEEL_MMU_STAT_*; out: RBX = that
+				   counter (0 under EPT), RCX = the CPU's KEEL_MMU_* mode */
 
 /* The one I/O port keel traps: the 0xE9 debug console, which keel performs for the guest. */
 #define KEEL_TRAPPED_PORT 0xE9
 
 #define KEEL_STATS_TOTAL 0xFFFFu
+
+/* KEEL_HC_MMU_STATS: the mode (RCX) and the shadow MMU's counters (RBX, mm/shadow.h struct
+ * shadow_stats), cumulative since the vCPU started. */
+#define KEEL_MMU_EPT 0
+#define KEEL_MMU_SHADOW 1
+#define KEEL_MMU_STAT_HIDDEN_FAULTS 0    /* #PF exits answered by filling the shadow */
+#define KEEL_MMU_STAT_REFLECTED_FAULTS 1 /* #PF exits handed back to the guest */
+#define KEEL_MMU_STAT_CR3_LOADS 2        /* guest CR3 loads and paging-control changes */
+#define KEEL_MMU_STAT_ROOT_HITS 3        /* ... that found their shadow root cached */
+#define KEEL_MMU_STAT_INVLPGS 4
+#define KEEL_MMU_STAT_FLUSHES 5          /* every translation dropped */
+#define KEEL_MMU_STAT_KEEL_PAGE_MAPS 6   /* guest mappings of keel's memory */
+#define KEEL_MMU_STAT_RECLAIMS 7         /* roots evicted, or the current one emptied, for lack of pages */
+#define KEEL_MMU_STAT_PAGES_IN_USE 8     /* shadow table pages in use now */
+#define KEEL_MMU_STAT_PAGES_TOTAL 9      /* the pool's size */
+#define KEEL_MMU_STAT_COUNT 10
 #define KEEL_HC_LOG_MAX 200
 
 #define KEEL_HC_OK 0

@@ -5,8 +5,9 @@
  *                        CPUID leaf 0x40000000 ("KeelKeelKeel"); without keel it prints
  *                        "keelctl: no keel hypervisor" and exits 1
  *        keelctl stats   VM-exit counts per CPU: the CPU's total, then every reason counted so far
- *                        (INIT and SIPI among them), then the sum over all CPUs (KEEL_HC_STATS);
- *                        exits 1 without keel
+ *                        (INIT and SIPI among them), then the CPU's MMU mode with, under shadow
+ *                        paging, its shadow MMU's counters (KEEL_HC_MMU_STATS), then the sum over
+ *                        all CPUs (KEEL_HC_STATS); exits 1 without keel
  *        keelctl cpus    pins itself to every online CPU in turn (sched_setaffinity) and there reads
  *                        CPUID leaf 0x40000000, runs a CPU-bound loop and a fork loop; one line per
  *                        CPU, then "keelctl: N of M online CPUs run under keel, workload ok on K".
@@ -25,26 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "guest/keelctl/reason_names.h"
 #include "vmm/hypercall_abi.h"
-
-/* Basic exit reasons (SDM Vol. 3D Appendix C) that keelctl asks about: 0 .. 64. */
-#define REASON_COUNT 65
-
-/* The same names as keel's own table (vmm/exit.c reason_names), so both reports read alike. */
-static const char *const reason_names[REASON_COUNT] = {
-	[0] = "exception or NMI", [1] = "external interrupt", [2] = "triple fault", [3] = "INIT",
-	[4] = "SIPI", [7] = "interrupt window", [9] = "task switch", [10] = "CPUID", [11] = "GETSEC",
-	[12] = "HLT", [13] = "INVD", [14] = "INVLPG", [15] = "RDPMC", [16] = "RDTSC", [17] = "RSM",
-	[18] = "VMCALL", [19] = "VMCLEAR", [20] = "VMLAUNCH", [21] = "VMPTRLD", [22] = "VMPTRST",
-	[23] = "VMREAD", [24] = "VMRESUME", [25] = "VMWRITE", [26] = "VMXOFF", [27] = "VMXON",
-	[28] = "CR access", [29] = "DR access", [30] = "I/O instruction", [31] = "RDMSR", [32] = "WRMSR",
-	[33] = "invalid guest state", [34] = "MSR loading", [36] = "MWAIT", [37] = "monitor trap flag",
-	[39] = "MONITOR", [40] = "PAUSE", [41] = "machine check during entry", [46] = "GDTR/IDTR access",
-	[47] = "LDTR/TR access", [48] = "EPT violation", [49] = "EPT misconfiguration", [50] = "INVEPT",
-	[51] = "RDTSCP", [52] = "preemption timer", [53] = "INVVPID", [54] = "WBINVD", [55] = "XSETBV",
-	[57] = "RDRAND", [58] = "INVPCID", [59] = "VMFUNC", [61] = "RDSEED", [63] = "XSAVES",
-	[64] = "XRSTORS",
-};
 
 /* A CPU index keelctl stops at even if keel never answers EINVAL. */
 #define CPU_LIMIT 4096
@@ -149,6 +132,50 @@ static int stats_read(unsigned long cpu, unsigned long reason, unsigned long *co
 	return 1;
 }
 
+/* One KEEL_HC_MMU_STATS read: 0 with *val and *mode set, -1 on failure (reported). */
+static int mmu_stat_read(unsigned long cpu, unsigned long index, unsigned long *val, unsigned long *mode)
+{
+	struct hc_regs r = { cpu, index, 0 };
+	long s;
+
+	if (!hypercall_or_report(KEEL_HC_MMU_STATS, &r, &s))
+		return -1;
+	if (s != KEEL_HC_OK) {
+		printf("keelctl: KEEL_HC_MMU_STATS(cpu %lu, counter %lu) failed: %ld (%s)\n", cpu, index, s,
+		       status_name(s));
+		return -1;
+	}
+	*val = r.rbx;
+	*mode = r.rcx;
+	return 0;
+}
+
+/* "keelctl: cpuN mmu ept", or "keelctl: cpuN mmu shadow" and its counters, one line. */
+static int mmu_stats_print(unsigned long cpu)
+{
+	static const char *const names[KEEL_MMU_STAT_COUNT] = {
+		[KEEL_MMU_STAT_HIDDEN_FAULTS] = "hidden-faults", [KEEL_MMU_STAT_REFLECTED_FAULTS] = "reflected",
+		[KEEL_MMU_STAT_CR3_LOADS] = "cr3-loads",         [KEEL_MMU_STAT_ROOT_HITS] = "cr3-cached",
+		[KEEL_MMU_STAT_INVLPGS] = "invlpgs",             [KEEL_MMU_STAT_FLUSHES] = "flushes",
+		[KEEL_MMU_STAT_KEEL_PAGE_MAPS] = "keel-maps",    [KEEL_MMU_STAT_RECLAIMS] = "reclaims",
+		[KEEL_MMU_STAT_PAGES_IN_USE] = "pages-in-use",   [KEEL_MMU_STAT_PAGES_TOTAL] = "pages-total",
+	};
+	unsigned long val[KEEL_MMU_STAT_COUNT], mode = KEEL_MMU_EPT;
+
+	for (unsigned long i = 0; i < KEEL_MMU_STAT_COUNT; i++)
+		if (mmu_stat_read(cpu, i, &val[i], &mode) < 0)
+			return -1;
+	if (mode != KEEL_MMU_SHADOW) {
+		printf("keelctl: cpu%lu mmu ept\n", cpu);
+		return 0;
+	}
+	printf("keelctl: cpu%lu mmu shadow", cpu);
+	for (unsigned long i = 0; i < KEEL_MMU_STAT_COUNT; i++)
+		printf(" %s=%lu", names[i], val[i]);
+	printf("\n");
+	return 0;
+}
+
 static int cmd_stats(void)
 {
 	unsigned long cpu, total = 0, count;
@@ -173,6 +200,8 @@ static int cmd_stats(void)
 			else
 				printf("keelctl: cpu%lu reason %-19lu %lu\n", cpu, reason, count);
 		}
+		if (mmu_stats_print(cpu) < 0)
+			return 2;
 	}
 	printf("keelctl: total %lu exits on %lu CPUs\n", total, cpu);
 	return 0;

@@ -14,5 +14,6 @@ t_run tests/boot/bochs.sh --esp "$T_ESP" --name "$T_NAME" --cpus 1 --megs 512 --
 	--end 'keel-linux: done|Kernel panic'
 
 t_expect "keel virtualized the firmware on shadow paging" 'keel: cpu0 virtualized \(APIC ID [0-9]+, VPID [0-9]+, mmu shadow\)'
+t_expect "keelctl stats printed the shadow MMU's counters" 'keelctl: cpu0 mmu shadow hidden-faults=[1-9][0-9]* .* pages-total=[1-9]'
 t_linux_checks
 t_done

@@ -16,5 +16,6 @@ t_run tests/boot/bochs.sh --esp "$T_ESP" --name "$T_NAME" --cpus 1 --megs 512 --
 	--end 'keel-linux: done|Kernel panic'
 
 t_expect "keel virtualized the firmware on EPT" 'keel: cpu0 virtualized \(APIC ID [0-9]+, VPID [0-9]+, mmu ept\)'
+t_expect "keelctl stats named the MMU mode" 'keelctl: cpu0 mmu ept'
 t_linux_checks
 t_done

@@ -19,5 +19,6 @@ t_run tests/boot/bochs.sh --bochs "$BOCHS3" --model core2_penryn_t9600 --esp "$T
 t_expect "mmu=auto picked shadow paging (no EPT)" 'keel: mmu: shadow paging \(mmu=auto, since the CPU has no EPT'
 t_expect "EFER and PAT through MSR lists" 'keel: EFER and PAT switch through VM-entry/VM-exit MSR lists'
 t_expect "keel virtualized the firmware on shadow paging" 'keel: cpu0 virtualized \(APIC ID [0-9]+, VPID 0, mmu shadow\)'
+t_expect "keelctl stats printed the shadow MMU's counters" 'keelctl: cpu0 mmu shadow hidden-faults=[1-9][0-9]* .* pages-total=[1-9]'
 t_linux_checks
 t_done

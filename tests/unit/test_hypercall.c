@@ -131,6 +131,7 @@ static void test_user_may_call_version_nop_stats(void **state)
 	assert_true(hypercall_allowed_from_user(KEEL_HC_VERSION));
 	assert_true(hypercall_allowed_from_user(KEEL_HC_NOP));
 	assert_true(hypercall_allowed_from_user(KEEL_HC_STATS));
+	assert_true(hypercall_allowed_from_user(KEEL_HC_MMU_STATS));
 }
 
 static void test_user_may_not_call_log_print_memrange_seal(void **state)
@@ -145,7 +146,7 @@ static void test_user_may_not_call_log_print_memrange_seal(void **state)
 static void test_user_may_not_call_unknown_numbers(void **state)
 {
 	(void)state;
-	assert_false(hypercall_allowed_from_user(7));
+	assert_false(hypercall_allowed_from_user(8));
 	assert_false(hypercall_allowed_from_user(0x100000000ull)); /* VERSION in the low half only */
 	assert_false(hypercall_allowed_from_user(~0ull));
 }
@@ -209,6 +210,59 @@ static void test_stats_bad_arguments_einval(void **state)
 	assert_int_equal(call(KEEL_HC_STATS, KEEL_MAX_CPUS, 0), KEEL_HC_EINVAL);
 	assert_int_equal(call(KEEL_HC_STATS, ~0ull, 0), KEEL_HC_EINVAL);
 	assert_int_equal(call(KEEL_HC_STATS, 0, EXIT_REASON_COUNT), KEEL_HC_EINVAL);
+	assert_int_equal(regs.gpr[GPR_RBX], 0);
+}
+
+/* MMU_STATS under EPT: the mode, and every counter reads 0. */
+static void test_mmu_stats_ept_mode_zero(void **state)
+{
+	(void)state;
+	fake_cpl = 3;
+	regs.gpr[GPR_RBX] = 123;
+	assert_int_equal(call(KEEL_HC_MMU_STATS, 1, KEEL_MMU_STAT_HIDDEN_FAULTS), KEEL_HC_OK);
+	assert_int_equal(regs.gpr[GPR_RBX], 0);
+	assert_int_equal(regs.gpr[GPR_RCX], KEEL_MMU_EPT);
+	assert_int_equal(skips, 1);
+}
+
+/* MMU_STATS under shadow paging: each index names its own counter of that vCPU. */
+static void test_mmu_stats_shadow_counters(void **state)
+{
+	(void)state;
+	static struct shadow_mmu sh;
+	static const struct {
+		unsigned index;
+		uint64_t value;
+	} want[] = {
+		{ KEEL_MMU_STAT_HIDDEN_FAULTS, 50 }, { KEEL_MMU_STAT_REFLECTED_FAULTS, 3 },
+		{ KEEL_MMU_STAT_CR3_LOADS, 4 },      { KEEL_MMU_STAT_ROOT_HITS, 1 },
+		{ KEEL_MMU_STAT_INVLPGS, 2 },        { KEEL_MMU_STAT_FLUSHES, 11 },
+		{ KEEL_MMU_STAT_KEEL_PAGE_MAPS, 6 }, { KEEL_MMU_STAT_RECLAIMS, 7 },
+		{ KEEL_MMU_STAT_PAGES_IN_USE, 9 },   { KEEL_MMU_STAT_PAGES_TOTAL, 512 },
+	};
+	_Static_assert(sizeof(want) / sizeof(want[0]) == KEEL_MMU_STAT_COUNT, "every counter checked");
+	memset(&sh, 0, sizeof(sh));
+	sh.stats = (struct shadow_stats){ .hidden_faults = 50, .reflected_faults = 3, .cr3_loads = 4, .root_hits = 1,
+					  .invlpgs = 2, .flushes = 11, .keel_page_maps = 6, .reclaims = 7,
+					  .pages_in_use = 9, .pages_total = 512 };
+	cpu1.shadow = &sh;
+	for (unsigned i = 0; i < KEEL_MMU_STAT_COUNT; i++) {
+		assert_int_equal(call(KEEL_HC_MMU_STATS, 1, want[i].index), KEEL_HC_OK);
+		assert_int_equal(regs.gpr[GPR_RBX], want[i].value);
+		assert_int_equal(regs.gpr[GPR_RCX], KEEL_MMU_SHADOW);
+	}
+	assert_int_equal(call(KEEL_HC_MMU_STATS, 0, KEEL_MMU_STAT_HIDDEN_FAULTS), KEEL_HC_OK);
+	assert_int_equal(regs.gpr[GPR_RCX], KEEL_MMU_EPT); /* the mode is per vCPU */
+	cpu1.shadow = 0;
+}
+
+static void test_mmu_stats_bad_arguments_einval(void **state)
+{
+	(void)state;
+	assert_int_equal(call(KEEL_HC_MMU_STATS, 2, 0), KEEL_HC_EINVAL); /* no such vCPU */
+	assert_int_equal(call(KEEL_HC_MMU_STATS, KEEL_MAX_CPUS, 0), KEEL_HC_EINVAL);
+	assert_int_equal(call(KEEL_HC_MMU_STATS, ~0ull, 0), KEEL_HC_EINVAL);
+	assert_int_equal(call(KEEL_HC_MMU_STATS, 0, KEEL_MMU_STAT_COUNT), KEEL_HC_EINVAL);
 	assert_int_equal(regs.gpr[GPR_RBX], 0);
 }
 
@@ -296,6 +350,9 @@ int main(void)
 		T(test_unknown_call_returns_enosys),
 		T(test_stats_returns_counts),
 		T(test_stats_bad_arguments_einval),
+		T(test_mmu_stats_ept_mode_zero),
+		T(test_mmu_stats_shadow_counters),
+		T(test_mmu_stats_bad_arguments_einval),
 		T(test_seal_refused_with_cpus_left_native),
 		T(test_memrange_reports_keel_memory),
 		T(test_log_prints_printable_ascii),
