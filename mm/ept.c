@@ -10,6 +10,11 @@ int ept_hide(struct ept *e, uint64_t base, uint64_t size)
 		return -1;
 	e->hidden[e->nhidden].base = base & ~0xFFFULL;
 	e->hidden[e->nhidden].size = ((base + size + 0xFFF) & ~0xFFFULL) - (base & ~0xFFFULL);
+	uint64_t lo = e->hidden[e->nhidden].base, hi = lo + e->hidden[e->nhidden].size;
+	if (!e->nhidden || lo < e->hidden_lo)
+		e->hidden_lo = lo;
+	if (!e->nhidden || hi > e->hidden_hi)
+		e->hidden_hi = hi;
 	e->nhidden++;
 	return 0;
 }
@@ -18,14 +23,6 @@ int ept_is_hidden(const struct ept *e, uint64_t addr)
 {
 	for (unsigned i = 0; i < e->nhidden; i++)
 		if (addr >= e->hidden[i].base && addr - e->hidden[i].base < e->hidden[i].size)
-			return 1;
-	return 0;
-}
-
-int ept_overlaps_hidden(const struct ept *e, uint64_t base, uint64_t size)
-{
-	for (unsigned i = 0; i < e->nhidden; i++)
-		if (base < e->hidden[i].base + e->hidden[i].size && e->hidden[i].base < base + size)
 			return 1;
 	return 0;
 }

@@ -39,6 +39,7 @@ struct ept {
 	const struct mtrr_state *mtrr;          /* its phys_mask also gives MAXPHYADDR */
 	struct ept_range hidden[EPT_MAX_HIDDEN];
 	unsigned nhidden;
+	uint64_t hidden_lo, hidden_hi;          /* the hidden ranges lie in [hidden_lo, hidden_hi) */
 	void *(*alloc_page)(void);              /* a zeroed page whose address is its physical address */
 	unsigned dev_budget;                    /* device table pages; 0 = EPT_DEV_TABLES_DEFAULT */
 	uint64_t *dev_tables[EPT_DEV_TABLES_MAX];
@@ -57,8 +58,17 @@ int ept_hide(struct ept *e, uint64_t base, uint64_t size);
 
 /* True when addr lies in a hidden range. */
 int ept_is_hidden(const struct ept *e, uint64_t addr);
-/* 1 when [base, base + size) meets a hidden range. */
-int ept_overlaps_hidden(const struct ept *e, uint64_t base, uint64_t size);
+/* 1 when [base, base + size) meets a hidden range. Inline: every guest-table read keel makes for
+ * the guest asks it. */
+static inline int ept_overlaps_hidden(const struct ept *e, uint64_t base, uint64_t size)
+{
+	if (base >= e->hidden_hi || base + size <= e->hidden_lo)
+		return 0; /* the common case: outside keel's span */
+	for (unsigned i = 0; i < e->nhidden; i++)
+		if (base < e->hidden[i].base + e->hidden[i].size && e->hidden[i].base < base + size)
+			return 1;
+	return 0;
+}
 
 /*
  * Builds the identity map of [0, e->map_top): the largest page the CPU allows (use_1g, use_2m)

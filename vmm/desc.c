@@ -19,8 +19,10 @@ enum { DT_SLDT, DT_STR, DT_LLDT, DT_LTR };
 int desc_dtr_load(const uint8_t *m, int mode64, int osize32, uint16_t *limit, uint64_t *base)
 {
 	uint64_t b = 0;
-	for (unsigned i = 0; i < (mode64 ? 8u : 4u); i++)
-		b |= (uint64_t)m[2 + i] << (8 * i);
+	if (mode64) /* little-endian, as the CPU reads it; constant sizes, so the copies are moves */
+		__builtin_memcpy(&b, m + 2, 8);
+	else
+		__builtin_memcpy(&b, m + 2, 4);
 	if (mode64 && !is_canonical(b))
 		return 1;
 	if (!mode64 && !osize32)
@@ -35,8 +37,10 @@ void desc_dtr_store(uint8_t *m, int mode64, uint16_t limit, uint64_t base)
 {
 	m[0] = (uint8_t)limit;
 	m[1] = (uint8_t)(limit >> 8);
-	for (unsigned i = 0; i < (mode64 ? 8u : 4u); i++)
-		m[2 + i] = (uint8_t)(base >> (8 * i));
+	if (mode64)
+		__builtin_memcpy(m + 2, &base, 8);
+	else
+		__builtin_memcpy(m + 2, &base, 4);
 }
 
 int desc_system_load(uint64_t lo, uint64_t hi, int ia32e, int ltr, uint64_t *base, uint32_t *limit, uint32_t *ar)
@@ -98,7 +102,7 @@ static uint64_t guest_cr4_view(void)
 /* UMIP: SGDT, SIDT, SLDT, STR (and SMSW) at CPL > 0 raise #GP(0) (SDM Vol. 3A 2.5). */
 static int umip_blocks(void) { return (guest_cr4_view() & CR4_UMIP) && vcpu_cpl() != 0; }
 
-void desc_exit_gdtr_idtr(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+int desc_gdtr_idtr_emulate(struct vcpu *v, struct guest_regs *r, uint64_t qualification, int inject)
 {
 	uint32_t info = vmcs_read32(VMCS_EXIT_INSTR_INFO);
 	unsigned id = II_IDENTITY(info);
@@ -107,38 +111,40 @@ void desc_exit_gdtr_idtr(struct vcpu *v, struct guest_regs *r, const struct exit
 	uint8_t m[10];
 
 	if (id == DT_SGDT || id == DT_SIDT) {
-		if (umip_blocks()) {
-			vcpu_inject_gp(v);
-			return;
-		}
+		if (umip_blocks())
+			goto gp;
 		if (gdt)
 			desc_dtr_store(m, mode64, (uint16_t)vmcs_read32(VMCS_GUEST_GDTR_LIMIT), vmcs_readnat(VMCS_GUEST_GDTR_BASE));
 		else
 			desc_dtr_store(m, mode64, (uint16_t)vmcs_read32(VMCS_GUEST_IDTR_LIMIT), vmcs_readnat(VMCS_GUEST_IDTR_BASE));
-		if (operand_access(v, r, info, e->qualification, m, size, 1))
-			return;
-	} else {
-		uint16_t limit;
-		uint64_t base;
-		if (vcpu_cpl() != 0) {
-			vcpu_inject_gp(v);
-			return;
-		}
-		if (operand_access(v, r, info, e->qualification, m, size, 0))
-			return;
-		if (desc_dtr_load(m, mode64, II_OSIZE32(info), &limit, &base)) {
-			vcpu_inject_gp(v);
-			return;
-		}
-		if (gdt) {
-			vmcs_writenat(VMCS_GUEST_GDTR_BASE, base);
-			vmcs_write32(VMCS_GUEST_GDTR_LIMIT, limit);
-		} else {
-			vmcs_writenat(VMCS_GUEST_IDTR_BASE, base);
-			vmcs_write32(VMCS_GUEST_IDTR_LIMIT, limit);
-		}
+		return operand_access_ex(v, r, info, qualification, m, size, 1, inject) ? 1 : 0;
 	}
-	vcpu_skip_instruction(v);
+	uint16_t limit;
+	uint64_t base;
+	if (vcpu_cpl() != 0)
+		goto gp;
+	if (operand_access_ex(v, r, info, qualification, m, size, 0, inject))
+		return 1;
+	if (desc_dtr_load(m, mode64, II_OSIZE32(info), &limit, &base))
+		goto gp;
+	if (gdt) {
+		vmcs_writenat(VMCS_GUEST_GDTR_BASE, base);
+		vmcs_write32(VMCS_GUEST_GDTR_LIMIT, limit);
+	} else {
+		vmcs_writenat(VMCS_GUEST_IDTR_BASE, base);
+		vmcs_write32(VMCS_GUEST_IDTR_LIMIT, limit);
+	}
+	return 0;
+gp:
+	if (inject)
+		vcpu_inject_gp(v);
+	return 1;
+}
+
+void desc_exit_gdtr_idtr(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
+{
+	if (!desc_gdtr_idtr_emulate(v, r, e->qualification, 1))
+		vcpu_skip_instruction(v);
 }
 
 /* SLDT/STR: a register destination takes the operand size (16 bits keep the register's upper

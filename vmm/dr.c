@@ -1,6 +1,7 @@
 /* trap=dr: MOV to and from the debug registers, emulated on the guest's own DR0-DR3/DR6 (VM exits
  * do not switch them) and on the VMCS's DR7. VMX root. */
 #include "../arch/x86/cr.h"
+#include "exit.h"
 #include "handlers.h"
 #include "operand.h"
 #include "trap_emulate.h"
@@ -16,8 +17,8 @@
  * exit itself comes before the #GP for CPL and the #UD for DR4/DR5, so both are keel's to raise):
  * privilege, then the DR4/DR5 encoding, then general detect, then the value.
  */
-int dr_access_check(unsigned dr, int write, uint64_t val, int mode64, unsigned cpl, uint64_t cr4, uint64_t dr7,
-		    unsigned *real)
+static inline __attribute__((always_inline)) int dr_check(unsigned dr, int write, uint64_t val, int mode64,
+							 unsigned cpl, uint64_t cr4, uint64_t dr7, unsigned *real)
 {
 	if (cpl != 0)
 		return VEC_GP;
@@ -34,18 +35,28 @@ int dr_access_check(unsigned dr, int write, uint64_t val, int mode64, unsigned c
 	return 0;
 }
 
+int dr_access_check(unsigned dr, int write, uint64_t val, int mode64, unsigned cpl, uint64_t cr4, uint64_t dr7,
+		    unsigned *real)
+{
+	return dr_check(dr, write, val, mode64, cpl, cr4, dr7, real);
+}
+
 uint64_t dr7_write_value(uint64_t val) { return (val | DR7_FIXED1) & ~DR7_ZERO; }
 
-int dr_emulate(struct guest_regs *r, uint64_t q)
+/* The mode and CR4 are read only where they can matter (a fast-path exit, vmm/exit.c): the mode
+ * when a value has bits 63:32 set (outside 64-bit mode MOV DR moves 32 bits), CR4.DE for DR4/DR5. */
+static inline __attribute__((always_inline)) int dr_do(struct guest_regs *r, uint64_t q)
 {
 	unsigned dr = DRQ_DR(q), gpr = DRQ_GPR(q), real;
-	int write = !DRQ_FROM_DR(q), mode64 = operand_mode64();
+	int write = !DRQ_FROM_DR(q);
 	uint64_t dr7 = vmcs_readnat(VMCS_GUEST_DR7);
-	uint64_t val = operand_gpr(r, gpr);
+	uint64_t val = write ? operand_gpr(r, gpr) : 0;
+	int mode64 = (val >> 32) && operand_mode64();
 	if (!mode64)
-		val &= 0xFFFFFFFF; /* outside 64-bit mode MOV DR moves 32 bits */
+		val &= 0xFFFFFFFF;
+	uint64_t cr4 = dr == 4 || dr == 5 ? vmcs_readnat(VMCS_GUEST_CR4) : 0;
 
-	int vec = dr_access_check(dr, write, val, mode64, vcpu_cpl(), vmcs_readnat(VMCS_GUEST_CR4), dr7, &real);
+	int vec = dr_check(dr, write, val, mode64, vcpu_cpl(), cr4, dr7, &real);
 	if (vec)
 		return vec;
 	if (write) {
@@ -55,9 +66,21 @@ int dr_emulate(struct guest_regs *r, uint64_t q)
 			write_dr(real, val); /* the CPU applies DR6's fixed bits itself */
 	} else {
 		uint64_t out = real == 7 ? dr7 : read_dr(real);
-		operand_set_gpr(r, gpr, mode64 ? out : (uint32_t)out);
+		if ((out >> 32) && !operand_mode64())
+			out = (uint32_t)out;
+		operand_set_gpr(r, gpr, out);
 	}
 	return 0;
+}
+
+int dr_emulate(struct guest_regs *r, uint64_t q) { return dr_do(r, q); }
+
+int dr_fast(struct guest_regs *r)
+{
+	uint64_t q;
+	if (vmcs_read_or_fail(VMCS_EXIT_QUALIFICATION, &q) || DRQ_GPR(q) > GPR_RBX)
+		return EXIT_FAST_SLOW; /* the fast frame holds RAX, RCX, RDX and RBX in their places */
+	return dr_do(r, q) ? EXIT_FAST_SLOW : EXIT_FAST_DONE; /* a vector means: fault, go slow */
 }
 
 void dr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)

@@ -107,13 +107,6 @@ uint64_t msr_feature_control_view(uint64_t real)
 	return (real | FEATURE_CONTROL_LOCK) & ~(FEATURE_CONTROL_VMX_IN_SMX | FEATURE_CONTROL_VMX_OUTSIDE_SMX);
 }
 
-int is_canonical(uint64_t addr)
-{
-	/* 48-bit linear addresses: bits 63:47 all equal (SDM Vol. 1 3.3.7.1). */
-	uint64_t top = addr >> 47;
-	return top == 0 || top == 0x1FFFF;
-}
-
 int msr_write_faults(uint32_t msr, uint64_t val)
 {
 	switch (msr) {

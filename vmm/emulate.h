@@ -79,7 +79,13 @@ static inline uint64_t msr_misc_enable_write(uint64_t current, uint64_t val)
 }
 /* True when WRMSR(msr, val) must raise #GP: virtualized MSRs, non-canonical bases, reserved bits. */
 int msr_write_faults(uint32_t msr, uint64_t val);
-int is_canonical(uint64_t addr);
+/* 48-bit linear addresses: bits 63:47 all equal (SDM Vol. 1 3.3.7.1). Inline: every memory
+ * operand keel computes asks it. */
+static inline int is_canonical(uint64_t addr)
+{
+	uint64_t top = addr >> 47;
+	return top == 0 || top == 0x1FFFF;
+}
 
 /* True when XSETBV(index, val) must raise #GP given the XCR0 bits CPUID.(0xD,0) reports. */
 int xcr0_write_faults(uint32_t index, uint64_t val, uint64_t supported);

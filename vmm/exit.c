@@ -248,12 +248,37 @@ static __attribute__((noinline)) int exit_fast_invlpg(struct vcpu *v)
 	return tlb_invlpg_emulate(v, vmcs_readnat(VMCS_EXIT_QUALIFICATION));
 }
 
-static __attribute__((noinline)) int exit_fast_dr(struct guest_regs *r)
+/* OUTS (under trap=io): RSI is in the fast frame (FAST_FRAME_RSI). INS stays on the slow path: its port read comes before the memory access that may fault,
+ * and the slow path would read the port a second time. A fault goes slow, which repeats the
+ * element and injects; elements already moved stay moved, as in an interrupted REP. */
+static __attribute__((noinline)) int exit_fast_outs(struct vcpu *v, struct guest_regs *r, uint64_t q)
 {
-	uint64_t q = vmcs_readnat(VMCS_EXIT_QUALIFICATION);
-	if (DRQ_GPR(q) > GPR_RBX) /* the fast frame holds RAX, RCX, RDX and RBX only */
+	if (IOQ_IN(q))
 		return EXIT_FAST_SLOW;
-	return dr_emulate(r, q) ? EXIT_FAST_SLOW : EXIT_FAST_DONE; /* a vector means: fault, go slow */
+	switch (io_string(v, q, &r->gpr[GPR_RCX], &r->gpr[FAST_FRAME_RSI], 0)) {
+	case IO_STRING_DONE:
+		return EXIT_FAST_DONE;
+	case IO_STRING_MORE:
+		return EXIT_FAST_EVENT; /* resume without completing: the rest on the next exit */
+	default:
+		return EXIT_FAST_SLOW;
+	}
+}
+
+/* SGDT/SIDT/LGDT/LIDT whose address registers are in the fast frame (or RSP, from the VMCS). */
+static __attribute__((noinline)) int exit_fast_desc(struct vcpu *v, struct guest_regs *r)
+{
+	uint64_t q;
+	uint32_t info;
+	if (vmcs_read_or_fail(VMCS_EXIT_INSTR_INFO, &q))
+		return EXIT_FAST_SLOW;
+	info = (uint32_t)q;
+	if ((!II_BASE_INVALID(info) && II_BASE(info) > GPR_RSP) ||
+	    (!II_INDEX_INVALID(info) && II_INDEX(info) > GPR_RSP))
+		return EXIT_FAST_SLOW;
+	if (vmcs_read_or_fail(VMCS_EXIT_QUALIFICATION, &q))
+		return EXIT_FAST_SLOW;
+	return desc_gdtr_idtr_emulate(v, r, q, 0) ? EXIT_FAST_SLOW : EXIT_FAST_DONE;
 }
 
 /* The trap= classes whose emulation is a few instructions (a fault goes to the slow path, which
@@ -277,7 +302,9 @@ static __attribute__((noinline)) int exit_fast_trap(struct vcpu *v, struct guest
 	case EXIT_REASON_EXCEPTION_NMI:
 		return exception_fast(v);
 	case EXIT_REASON_DR_ACCESS:
-		return exit_fast_dr(r);
+		return dr_fast(r);
+	case EXIT_REASON_GDTR_IDTR:
+		return exit_fast_desc(v, r);
 	default:
 		return EXIT_FAST_SLOW;
 	}
@@ -299,8 +326,10 @@ static inline int exit_fast(struct vcpu *v, struct guest_regs *r, uint32_t raw)
 		return exit_fast_wrmsr(v, r);
 	case EXIT_REASON_IO_INSTRUCTION: {
 		uint64_t q;
-		if (vmcs_read_or_fail(VMCS_EXIT_QUALIFICATION, &q) || IOQ_STRING(q))
+		if (vmcs_read_or_fail(VMCS_EXIT_QUALIFICATION, &q))
 			return EXIT_FAST_SLOW;
+		if (IOQ_STRING(q))
+			return exit_fast_outs(v, r, q);
 		io_single(r, q); /* keel's port, or any port under trap=io: io_exit does the same */
 		return EXIT_FAST_DONE;
 	}
@@ -398,6 +427,7 @@ _Static_assert(offsetof(struct vcpu, exits) == 16 + 16 * CPUID_FAST_LEAVES, "V_E
 _Static_assert(CPUID_FAST_LEAVES == 32 && EXIT_REASON_CPUID == 10, "vmx_entry.asm constants");
 _Static_assert(EXIT_FAST_DONE == 0 && EXIT_FAST_SLOW == 1 && EXIT_FAST_EVENT == 2, "vmx_entry.asm EXIT_FAST_SLOW");
 _Static_assert(GPR_RAX == 0 && GPR_RCX == 1 && GPR_RDX == 2 && GPR_RBX == 3, "the fast frame's first four");
+_Static_assert(FAST_FRAME_SLOTS * 8 == 80, "vmx_entry.asm: the vcpu pointer at [rsp + 80] after the fast frame");
 
 void vmx_resume_failed(struct vcpu *v);
 void vmx_resume_failed(struct vcpu *v)

@@ -25,6 +25,11 @@ void exit_unhandled(struct vcpu *v, struct guest_regs *r, const struct exit_info
 #define EXIT_FAST_SLOW 1  /* not handled, nothing changed: the full save and the dispatcher */
 #define EXIT_FAST_EVENT 2 /* an event was queued for the guest (a reflected exception): RIP stays */
 
+/* The frame the stub (arch/x86/vmx_entry.asm) passes to vmx_exit_fast as its struct guest_regs:
+ * RAX, RCX, RDX and RBX in their places, then R8-R11, RDI and RSI in the slots below; nothing else
+ * of the guest's. The vCPU pointer (HOST_RSP's slot) follows at FAST_FRAME_SLOTS * 8. */
+enum { FAST_FRAME_R8 = 4, FAST_FRAME_R11 = 7, FAST_FRAME_RDI = 8, FAST_FRAME_RSI = 9, FAST_FRAME_SLOTS = 10 };
+
 /* Recomputes v->fast (and the stub's CPUID mask) from the per-exit work pending (vmm/exit.c). */
 void exit_fast_refresh(struct vcpu *v);
 

@@ -34,6 +34,73 @@ static int guest_entry(uint64_t gpa, unsigned size, uint64_t *e)
 	return 0;
 }
 
+/* What a walk needs from the guest's state, read once per copy: the guest's own CR0 and CR4 (under
+ * shadow paging the real ones are keel's, vmm/shadow_exit.c; under EPT the paging bits are the
+ * guest's in the VMCS, as vmx_write_cr_masks leaves them unmasked), CR3, and how it accesses. */
+struct walk_ctx {
+	const struct vcpu *v;
+	uint64_t cr0, cr4;
+	int user, lma, smap;
+};
+
+static void walk_ctx_init(struct walk_ctx *c, const struct vcpu *v)
+{
+	c->v = v;
+	if (v->shadow) {
+		c->cr0 = cr_guest_view(vmcs_readnat(VMCS_GUEST_CR0), vmcs_readnat(VMCS_CR0_SHADOW),
+				       vmcs_readnat(VMCS_CR0_MASK));
+		c->cr4 = cr_guest_view(vmcs_readnat(VMCS_GUEST_CR4), vmcs_readnat(VMCS_CR4_SHADOW),
+				       vmcs_readnat(VMCS_CR4_MASK));
+	} else {
+		c->cr0 = vmcs_readnat(VMCS_GUEST_CR0);
+		c->cr4 = vmcs_readnat(VMCS_GUEST_CR4);
+	}
+	c->user = c->lma = c->smap = 0;
+	if (!(c->cr0 & CR0_PG))
+		return;
+	c->user = vcpu_cpl() == 3;
+	c->lma = !!(guest_efer() & EFER_LMA);
+	c->smap = !c->user && (c->cr4 & CR4_SMAP) && !(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_AC);
+}
+
+/* The access check at the end of a walk, on what every level granted. */
+static inline int walk_denies(const struct walk_ctx *c, uint64_t allow, int write)
+{
+	return (c->user && !(allow & PTE_US)) || ((allow & PTE_US) && c->smap) ||
+	       (write && !(allow & PTE_RW) && (c->user || (c->cr0 & CR0_WP)));
+}
+
+/* guest_translate's 4-level (IA-32e) walk, the one 64-bit guests take on every exit that touches
+ * their memory: 1 GiB pages at the PDPTE, 2 MiB at the PDE. */
+static int walk_ia32e(const struct walk_ctx *c, uint64_t cr3, uint64_t gva, int write, uint32_t err, uint64_t *gpa,
+		      uint32_t *pf_error)
+{
+	uint64_t table = cr3 & PTE_ADDR, allow = PTE_RW | PTE_US, e;
+	unsigned shift = 39;
+	for (;;) {
+		uint64_t at = table | ((gva >> shift) & 511) << 3;
+		if (!guest_phys_ok(at, 8))
+			return GUEST_REFUSED;
+		e = *(const uint64_t *)phys_ptr(at);
+		if (!(e & PTE_P)) {
+			*pf_error = err;
+			return GUEST_PAGE_FAULT;
+		}
+		allow &= e;
+		if (shift == 12 || (shift <= 30 && (e & PTE_PS)))
+			break;
+		table = e & PTE_ADDR;
+		shift -= 9;
+	}
+	if (walk_denies(c, allow, write)) {
+		*pf_error = err | PF_P;
+		return GUEST_PAGE_FAULT;
+	}
+	uint64_t offset = (1ULL << shift) - 1;
+	*gpa = (e & PTE_ADDR & ~offset) | (gva & offset);
+	return 0;
+}
+
 /*
  * Guest-virtual to guest-physical through the guest's page tables (identity without paging):
  * 4-level (IA-32e), PAE (its four PDPTEs from the VMCS, where VM exits save them with EPT on) or
@@ -44,40 +111,35 @@ static int guest_entry(uint64_t gpa, unsigned size, uint64_t *e)
  * GUEST_PAGE_FAULT with *pf_error, or GUEST_REFUSED (a table keel will not read: its own memory,
  * beyond the EPT map; 5-level paging, not walked).
  */
-static int guest_translate(uint64_t gva, int write, uint64_t *gpa, uint32_t *pf_error)
+static int guest_translate(const struct walk_ctx *c, uint64_t gva, int write, uint64_t *gpa, uint32_t *pf_error)
 {
-	/* The guest's view: under shadow paging the real CR0/CR3/CR4 are keel's (vmm/shadow_exit.c). */
-	const struct vcpu *v = vcpu_in_root();
-	uint64_t cr0 = cr_guest_view(vmcs_readnat(VMCS_GUEST_CR0), vmcs_readnat(VMCS_CR0_SHADOW),
-				     vmcs_readnat(VMCS_CR0_MASK));
-	uint64_t cr4 = cr_guest_view(vmcs_readnat(VMCS_GUEST_CR4), vmcs_readnat(VMCS_CR4_SHADOW),
-				     vmcs_readnat(VMCS_CR4_MASK));
+	uint64_t cr0 = c->cr0, cr4 = c->cr4;
 	if (!(cr0 & CR0_PG)) {
 		*gpa = gva & 0xFFFFFFFF;
 		return 0;
 	}
 	if (cr4 & CR4_LA57)
 		return GUEST_REFUSED;
-	int user = vcpu_cpl() == 3, lma = !!(guest_efer() & EFER_LMA);
+	int user = c->user;
 	uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0);
-	uint64_t allow = PTE_RW | PTE_US, table = vcpu_guest_cr3(v), e;
+	uint64_t allow = PTE_RW | PTE_US, table = vcpu_guest_cr3(c->v), e;
+	if (c->lma)
+		return walk_ia32e(c, table, gva, write, err, gpa, pf_error);
+	/* Outside IA-32e mode: PAE (two levels below the PDPTE registers) or 32-bit paging (two). */
 	unsigned size = 8, bits = 9; /* entry size and index bits per level */
-	int level = 3;
-	if (!lma) {
-		gva &= 0xFFFFFFFF;
-		level = 1;
-		if (cr4 & CR4_PAE) {
-			/* PDPTE registers: no R/W or U/S bits of their own */
-			e = vcpu_guest_pdpte(v, (unsigned)(gva >> 30) & 3);
-			if (!(e & PTE_P)) {
-				*pf_error = err;
-				return GUEST_PAGE_FAULT;
-			}
-			table = e;
-		} else {
-			size = 4;
-			bits = 10;
+	int level = 1;
+	gva &= 0xFFFFFFFF;
+	if (cr4 & CR4_PAE) {
+		/* PDPTE registers: no R/W or U/S bits of their own */
+		e = vcpu_guest_pdpte(c->v, (unsigned)(gva >> 30) & 3);
+		if (!(e & PTE_P)) {
+			*pf_error = err;
+			return GUEST_PAGE_FAULT;
 		}
+		table = e;
+	} else {
+		size = 4;
+		bits = 10;
 	}
 	for (table &= PTE_ADDR & (size == 4 ? 0xFFFFF000 : ~0ULL);; table = e & PTE_ADDR) {
 		unsigned shift = 12 + bits * (unsigned)level;
@@ -88,14 +150,12 @@ static int guest_translate(uint64_t gva, int write, uint64_t *gpa, uint32_t *pf_
 			return GUEST_PAGE_FAULT;
 		}
 		allow &= e; /* R/W and U/S hold only when every level grants them */
-		int large = level > 0 && level < 3 && (e & PTE_PS) && (size == 8 || (cr4 & CR4_PSE));
+		int large = level > 0 && (e & PTE_PS) && (size == 8 || (cr4 & CR4_PSE));
 		if (level > 0 && !large) {
 			level--;
 			continue;
 		}
-		int smap = (cr4 & CR4_SMAP) && !(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_AC);
-		if ((user && !(allow & PTE_US)) || (!user && (allow & PTE_US) && smap) ||
-		    (write && !(allow & PTE_RW) && (user || (cr0 & CR0_WP)))) {
+		if (walk_denies(c, allow, write)) {
 			*pf_error = err | PF_P;
 			return GUEST_PAGE_FAULT;
 		}
@@ -110,8 +170,9 @@ static int guest_translate(uint64_t gva, int write, uint64_t *gpa, uint32_t *pf_
 int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *buf, size_t len, int write,
 		    struct guest_fault *pf)
 {
-	(void)v;
 	uint8_t *p = buf;
+	struct walk_ctx c;
+	int have_ctx = 0;
 	while (len) {
 		uint64_t gpa, page = gva & ~0xFFFULL;
 		size_t chunk = 4096 - (gva & 4095);
@@ -121,7 +182,11 @@ int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *b
 			gpa = tlb->gpa_page | (gva & 0xFFF);
 		} else {
 			uint32_t err = 0;
-			int rc = guest_translate(gva, write, &gpa, &err);
+			if (!have_ctx) {
+				walk_ctx_init(&c, v ? v : vcpu_in_root());
+				have_ctx = 1;
+			}
+			int rc = guest_translate(&c, gva, write, &gpa, &err);
 			if (rc == GUEST_PAGE_FAULT && pf)
 				*pf = (struct guest_fault){ gva, err };
 			if (rc)

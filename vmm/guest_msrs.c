@@ -32,7 +32,6 @@ void guest_field_write(uint32_t field, uint64_t val)
 		vmcs_write_raw(field, val);
 }
 
-uint64_t guest_efer(void) { return guest_field_read(VMCS_GUEST_EFER); }
 void guest_set_efer(uint64_t val) { guest_field_write(VMCS_GUEST_EFER, val); }
 uint64_t guest_pat(void) { return guest_field_read(VMCS_GUEST_PAT); }
 void guest_set_pat(uint64_t val) { guest_field_write(VMCS_GUEST_PAT, val); }

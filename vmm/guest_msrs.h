@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include "vmcs.h"
+
 /* One entry of a VM-entry/VM-exit MSR list (SDM Vol. 3C table 25-15); lists are 16-byte aligned. */
 struct vmx_msr_entry {
 	uint32_t index;
@@ -22,13 +24,17 @@ enum { LISTED_EFER, LISTED_PAT, LISTED_COUNT };
 /* 1: EFER and PAT are switched through the MSR lists (set by vmx_compute_controls). */
 extern int guest_msrs_listed;
 
-uint64_t guest_efer(void);
-void guest_set_efer(uint64_t val);
-uint64_t guest_pat(void);
-void guest_set_pat(uint64_t val);
 /* A guest-state field by its VMCS encoding; GUEST_EFER and GUEST_PAT go to the list when listed. */
 uint64_t guest_field_read(uint32_t field);
 void guest_field_write(uint32_t field, uint64_t val);
+/* Inline: most exits that touch guest memory or decode an operand ask for EFER. */
+static inline uint64_t guest_efer(void)
+{
+	return guest_msrs_listed ? guest_field_read(VMCS_GUEST_EFER) : vmcs_read_raw(VMCS_GUEST_EFER);
+}
+void guest_set_efer(uint64_t val);
+uint64_t guest_pat(void);
+void guest_set_pat(uint64_t val);
 /* Fills v's two lists (guest values: the CPU's current ones; keel's: host_efer, host_pat) and
  * points the VMCS at them. */
 struct vcpu;

@@ -37,4 +37,9 @@ static inline void io_single(struct guest_regs *r, uint64_t q)
 	}
 }
 
+/* vmm/io.c: the string forms (INS/OUTS), shared by io_exit and the fast path. */
+enum { IO_STRING_DONE, IO_STRING_MORE, IO_STRING_FAULT };
+struct vcpu;
+int io_string(struct vcpu *v, uint64_t q, uint64_t *rcx, uint64_t *ridx, int inject);
+
 #endif

@@ -55,28 +55,17 @@ int operand_linear(uint32_t info, uint64_t disp, const uint64_t gpr[16], int mod
 	return 0;
 }
 
-uint64_t operand_gpr(const struct guest_regs *r, unsigned n)
-{
-	return n == GPR_RSP ? vmcs_readnat(VMCS_GUEST_RSP) : r->gpr[n];
-}
-
-void operand_set_gpr(struct guest_regs *r, unsigned n, uint64_t val)
-{
-	if (n == GPR_RSP)
-		vmcs_writenat(VMCS_GUEST_RSP, val);
-	else
-		r->gpr[n] = val;
-}
-
 int operand_mode64(void)
 {
 	return (guest_efer() & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
 }
 
-int operand_copy_linear(struct vcpu *v, uint64_t la, void *buf, unsigned len, int write)
+static int copy_linear(struct vcpu *v, uint64_t la, void *buf, unsigned len, int write, int inject)
 {
 	struct guest_fault pf;
 	int rc = vcpu_copy_guest(v, 0, la, buf, len, write, &pf);
+	if (rc && !inject)
+		return -1;
 	if (rc == GUEST_PAGE_FAULT) {
 		vcpu_inject_page_fault(v, &pf);
 		return -1;
@@ -88,25 +77,42 @@ int operand_copy_linear(struct vcpu *v, uint64_t la, void *buf, unsigned len, in
 	return 0;
 }
 
-int operand_access(struct vcpu *v, const struct guest_regs *r, uint32_t info, uint64_t disp, void *buf,
-		   unsigned size, int write)
+int operand_copy_linear(struct vcpu *v, uint64_t la, void *buf, unsigned len, int write)
+{
+	return copy_linear(v, la, buf, len, write, 1);
+}
+
+int operand_access_ex(struct vcpu *v, const struct guest_regs *r, uint32_t info, uint64_t disp, void *buf,
+		      unsigned size, int write, int inject)
 {
 	uint64_t gpr[16], la;
 	unsigned segno = II_SEG(info);
 	struct operand_seg seg = { 0, 0, AR_UNUSABLE };
+	int mode64 = operand_mode64();
 
-	for (unsigned i = 0; i < 16; i++)
-		gpr[i] = operand_gpr(r, i);
-	if (segno <= SEG_GS) {
+	/* operand_linear reads only the base and index registers */
+	if (!II_BASE_INVALID(info))
+		gpr[II_BASE(info)] = operand_gpr(r, II_BASE(info));
+	if (!II_INDEX_INVALID(info))
+		gpr[II_INDEX(info)] = operand_gpr(r, II_INDEX(info));
+	/* in 64-bit mode only FS and GS have a base, and no segment a limit or type to check */
+	if (segno <= SEG_GS && (!mode64 || segno == SEG_FS || segno == SEG_GS)) {
 		/* selector, limit, access rights and base fields are each 2 apart per segment (ES first) */
 		seg.base = vmcs_read_raw(VMCS_GUEST_ES_BASE + 2 * segno);
 		seg.limit = (uint32_t)vmcs_read_raw(VMCS_GUEST_ES_LIMIT + 2 * segno);
 		seg.ar = (uint32_t)vmcs_read_raw(VMCS_GUEST_ES_AR + 2 * segno);
 	}
-	int vec = operand_linear(info, disp, gpr, operand_mode64(), segno, &seg, size, write, &la);
+	int vec = operand_linear(info, disp, gpr, mode64, segno, &seg, size, write, &la);
 	if (vec) {
-		vcpu_inject_exception(v, (unsigned)vec, 1, 0);
+		if (inject)
+			vcpu_inject_exception(v, (unsigned)vec, 1, 0);
 		return -1;
 	}
-	return operand_copy_linear(v, la, buf, size, write);
+	return copy_linear(v, la, buf, size, write, inject);
+}
+
+int operand_access(struct vcpu *v, const struct guest_regs *r, uint32_t info, uint64_t disp, void *buf,
+		   unsigned size, int write)
+{
+	return operand_access_ex(v, r, info, disp, buf, size, write, 1);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "vcpu.h"
+#include "vmcs.h"
 
 /* A segment register as the VMCS holds it (SDM Vol. 3C 24.4.1). */
 struct operand_seg {
@@ -27,8 +28,18 @@ int operand_linear(uint32_t info, uint64_t disp, const uint64_t gpr[16], int mod
 		   const struct operand_seg *seg, unsigned size, int write, uint64_t *la);
 
 /* The guest register n of an exit: RSP from the VMCS, the others from r. */
-uint64_t operand_gpr(const struct guest_regs *r, unsigned n);
-void operand_set_gpr(struct guest_regs *r, unsigned n, uint64_t val);
+static inline uint64_t operand_gpr(const struct guest_regs *r, unsigned n)
+{
+	return n == GPR_RSP ? vmcs_readnat(VMCS_GUEST_RSP) : r->gpr[n];
+}
+
+static inline void operand_set_gpr(struct guest_regs *r, unsigned n, uint64_t val)
+{
+	if (n == GPR_RSP)
+		vmcs_writenat(VMCS_GUEST_RSP, val);
+	else
+		r->gpr[n] = val;
+}
 
 /* True in 64-bit mode (IA-32e mode and CS.L). */
 int operand_mode64(void);
@@ -40,6 +51,11 @@ int operand_mode64(void);
  */
 int operand_access(struct vcpu *v, const struct guest_regs *r, uint32_t info, uint64_t disp, void *buf,
 		   unsigned size, int write);
+
+/* operand_access; with inject 0 a fault is only reported (-1), not injected: the fast exit path
+ * then leaves the instruction to the slow one, which repeats it and injects. */
+int operand_access_ex(struct vcpu *v, const struct guest_regs *r, uint32_t info, uint64_t disp, void *buf,
+		      unsigned size, int write, int inject);
 
 /* Copies len bytes at guest-linear la (a system access such as a descriptor-table read); 0 or -1
  * after injecting #PF or #GP(0) as operand_access does. */

@@ -44,6 +44,7 @@
 #include "../../vmm/vmx.h"
 #include "../unit/caps_data.h"
 #include "../unit/cpu_fakes.h"
+#include "../unit/exit_stub.h"
 #include "../unit/host_pages.h"
 #include "../unit/vmcs_valid.h"
 
@@ -785,14 +786,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			bug("exit %u (%s) in %s mode stopped the vCPU", reason, exit_reason_name(reason), mode_names[in.mode]);
 		return 0;
 	}
-	int fast = vmx_exit_fast(&cpu0, &regs, raw); /* as the stub: the C fast path */
-	if (fast == EXIT_FAST_DONE)
-		vcpu_complete_instruction();
-	if (fast != EXIT_FAST_SLOW) {
-		cpu0.exits[raw]++;
-	} else {
-		vmx_exit_handler(&regs, &cpu0);
-	}
+	stub_exit(&cpu0, &regs, raw); /* as the stub: the C fast path, then the dispatcher */
 	in_exit = 0;
 
 	/* the oracle */

@@ -254,6 +254,26 @@ static void test_hide_rounds_out_to_pages(void **state)
 	assert_false(ept_is_hidden(e, 0x1E102000));
 }
 
+/* The overlap test keel asks for every guest-table read: exact at both ends of each range, also
+ * between two ranges (inside their span, hidden by neither) and for ranges given high then low. */
+static void test_overlaps_hidden_between_and_at_the_edges(void **state)
+{
+	(void)state;
+	struct ept *e = new_ept(4 * GiB, 1, 1);
+	assert_false(ept_overlaps_hidden(e, 0, 4 * GiB)); /* nothing hidden yet */
+	assert_int_equal(ept_hide(e, 0x30000000, 0x3000), 0);
+	assert_int_equal(ept_hide(e, 0x10000000, 0x1000), 0);
+	assert_false(ept_overlaps_hidden(e, 0x0FFFF000, 0x1000));
+	assert_true(ept_overlaps_hidden(e, 0x0FFFFFFF, 2));
+	assert_true(ept_overlaps_hidden(e, 0x10000FF8, 8));
+	assert_false(ept_overlaps_hidden(e, 0x10001000, 8));
+	assert_false(ept_overlaps_hidden(e, 0x20000000, 0x1000)); /* between the two */
+	assert_true(ept_overlaps_hidden(e, 0x2FFFFFF8, 16));
+	assert_true(ept_overlaps_hidden(e, 0x30002FF8, 8));
+	assert_false(ept_overlaps_hidden(e, 0x30003000, 8));
+	assert_true(ept_overlaps_hidden(e, 0, 4 * GiB));
+}
+
 static void test_hide_table_full(void **state)
 {
 	(void)state;
@@ -906,6 +926,7 @@ int main(void)
 		T(test_fixed_ranges_off_keep_first_gib_large),
 		T(test_mtrrs_disabled_map_everything_uc),
 		T(test_hide_rounds_out_to_pages),
+		T(test_overlaps_hidden_between_and_at_the_edges),
 		T(test_hide_table_full),
 		T(test_hidden_range_punches_4k_holes),
 		T(test_large_pages_kept_away_from_hidden_range),

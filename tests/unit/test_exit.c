@@ -34,6 +34,7 @@
 #include "../../vmm/vmx.h"
 #include "caps_data.h"
 #include "cpu_fakes.h"
+#include "exit_stub.h"
 #include "vmcs_fake.h"
 
 /* The exit stub's C entries (vmm/exit.c declares them there, for vmx_entry.asm only). */
@@ -276,16 +277,8 @@ static void vm_exit(uint32_t raw_reason, uint64_t qualification, uint32_t instr_
 	vmcs_write32(VMCS_EXIT_REASON, raw_reason);
 	vmcs_writenat(VMCS_EXIT_QUALIFICATION, qualification);
 	vmcs_write32(VMCS_EXIT_INSTR_LEN, instr_len);
-	/* As the stub does after its own CPUID path: the C fast path, whose completed exits the stub
-	 * finishes (its COMPLETE_INSN is vcpu_complete_instruction), else the full dispatcher. */
-	int fast = vmx_exit_fast(&cpu0, &regs, raw_reason);
-	if (fast == EXIT_FAST_DONE)
-		vcpu_complete_instruction();
-	if (fast != EXIT_FAST_SLOW) {
-		cpu0.exits[raw_reason]++;
-	} else {
-		vmx_exit_handler(&regs, &cpu0);
-	}
+	/* As the stub does after its own CPUID path (tests/unit/exit_stub.h). */
+	stub_exit(&cpu0, &regs, raw_reason);
 }
 
 static uint64_t rip(void) { return vmcs_readnat(VMCS_GUEST_RIP); }
@@ -1111,6 +1104,15 @@ static int setup_paging(void **state)
 	return 0;
 }
 
+/* The paging fixture with the fast path open: SGDT/SIDT/LGDT/LIDT go through vmx_exit_fast. */
+static int setup_paging_fast(void **state)
+{
+	if (setup_paging(state))
+		return -1;
+	cpu0.fast = 1;
+	return 0;
+}
+
 static int teardown_paging(void **state)
 {
 	munmap(pages, 5 * 4096);
@@ -1514,6 +1516,24 @@ static void test_rep_outsb_writes_each_byte_and_completes(void **state)
 	}
 	assert_int_equal(regs.gpr[GPR_RSI], GUEST_TEXT_GVA + 0x15);
 	assert_int_equal(regs.gpr[GPR_RCX], 0);
+}
+
+/* A REP OUTSB that runs into an unmapped page: the bytes before it go out, RCX and RSI stop at the
+ * faulting element, and #PF is raised there (through the fast path: it moves the first bytes,
+ * then leaves the fault to the slow path, which must not send them again). */
+static void test_rep_outsb_faults_mid_string_after_the_first_bytes(void **state)
+{
+	(void)state;
+	regs.gpr[GPR_RCX] = 6;
+	regs.gpr[GPR_RSI] = GUEST_TEXT_GVA + 4096 - 2;
+	memcpy((char *)(pages + 2048) + 4096 - 2, "ok", 2); /* the data page's last two bytes */
+	string_io_exit(IOQ_OUTSB_REP_E9);
+	assert_pf(GUEST_TEXT_GVA + 4096, 0);
+	assert_int_equal(nport_ops, 2);
+	assert_int_equal(port_ops[0].value, 'o');
+	assert_int_equal(port_ops[1].value, 'k');
+	assert_int_equal(regs.gpr[GPR_RCX], 4);
+	assert_int_equal(regs.gpr[GPR_RSI], GUEST_TEXT_GVA + 4096);
 }
 
 /* INS into a read-only page with CR0.WP: #PF(P|W) after the port read, memory unchanged. */
@@ -2649,6 +2669,7 @@ static void test_trap_missing_class_named_and_left_out(void **state)
 /* A trap case on both paths: as T, and again with the fast path open ("fast:" in its name). */
 #define TB(f) T(f), { "fast:" #f, f, setup_fast, teardown, NULL }
 #define P(f) cmocka_unit_test_setup_teardown(f, setup_paging, teardown_paging)
+#define PB(f) P(f), { "fast:" #f, f, setup_paging_fast, teardown_paging, NULL }
 #define SH(f) cmocka_unit_test_setup_teardown(f, setup_shadow, teardown_shadow)
 
 int main(void)
@@ -2724,23 +2745,24 @@ int main(void)
 		P(test_vmcall_log_hidden_page_table_efault),
 		P(test_vmcall_log_beyond_ept_map_efault),
 		P(test_vmcall_log_from_cpl3_ud),
-		T(test_rep_outs_with_zero_count_completes_without_access),
+		TB(test_rep_outs_with_zero_count_completes_without_access),
 		T(test_pending_nmi_injected_at_exit_end),
 		T(test_pending_nmi_waits_for_guest_iret),
 		T(test_pending_nmi_after_mov_ss_shadow),
 		T(test_pending_nmi_retried_by_preemption_timer),
 		T(test_pending_nmi_waits_behind_injected_fault),
-		P(test_outs_from_unmapped_memory_pf),
-		P(test_rep_outsb_writes_each_byte_and_completes),
-		P(test_ins_into_read_only_page_pf),
-		P(test_ins_writes_guest_memory),
-		P(test_outs_at_cpl3_from_supervisor_page_pf),
-		P(test_outs_at_cpl3_from_user_page_completes),
-		P(test_outs_smap),
-		P(test_outs_from_keel_hidden_page_gp),
-		P(test_outs_32bit_paging),
-		P(test_outs_32bit_paging_4m_page),
-		P(test_outs_pae_paging),
+		PB(test_outs_from_unmapped_memory_pf),
+		PB(test_rep_outsb_writes_each_byte_and_completes),
+		PB(test_rep_outsb_faults_mid_string_after_the_first_bytes),
+		PB(test_ins_into_read_only_page_pf),
+		PB(test_ins_writes_guest_memory),
+		PB(test_outs_at_cpl3_from_supervisor_page_pf),
+		PB(test_outs_at_cpl3_from_user_page_completes),
+		PB(test_outs_smap),
+		PB(test_outs_from_keel_hidden_page_gp),
+		PB(test_outs_32bit_paging),
+		PB(test_outs_32bit_paging_4m_page),
+		PB(test_outs_pae_paging),
 		T(test_sipi_starts_real_mode_at_vector),
 		TB(test_wrmsr_fault_in_real_mode_gp_without_error_code),
 		T(test_init_parks_in_wait_for_sipi),
@@ -2777,9 +2799,9 @@ int main(void)
 		T(test_operand_address_arithmetic),
 		T(test_operand_segment_checks),
 		T(test_desc_pure_rules),
-		P(test_sgdt_stores_ten_bytes),
-		P(test_sidt_umip_cpl3_gp_and_unmapped_pf),
-		P(test_lidt_loads_and_noncanonical_gp),
+		PB(test_sgdt_stores_ten_bytes),
+		PB(test_sidt_umip_cpl3_gp_and_unmapped_pf),
+		PB(test_lidt_loads_and_noncanonical_gp),
 		P(test_sldt_register_operand_size_from_prefix),
 		P(test_str_to_memory),
 		P(test_ltr_loads_busy_tss_and_marks_gdt),
