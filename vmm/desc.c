@@ -100,7 +100,7 @@ static uint64_t guest_cr4_view(void)
 }
 
 /* UMIP: SGDT, SIDT, SLDT, STR (and SMSW) at CPL > 0 raise #GP(0) (SDM Vol. 3A 2.5). */
-static int umip_blocks(void) { return (guest_cr4_view() & CR4_UMIP) && vcpu_cpl() != 0; }
+static int umip_blocks(void) { return vcpu_cpl() != 0 && (guest_cr4_view() & CR4_UMIP); }
 
 int desc_gdtr_idtr_emulate(struct vcpu *v, struct guest_regs *r, uint64_t qualification, int inject)
 {
@@ -117,13 +117,13 @@ int desc_gdtr_idtr_emulate(struct vcpu *v, struct guest_regs *r, uint64_t qualif
 			desc_dtr_store(m, mode64, (uint16_t)vmcs_read32(VMCS_GUEST_GDTR_LIMIT), vmcs_readnat(VMCS_GUEST_GDTR_BASE));
 		else
 			desc_dtr_store(m, mode64, (uint16_t)vmcs_read32(VMCS_GUEST_IDTR_LIMIT), vmcs_readnat(VMCS_GUEST_IDTR_BASE));
-		return operand_access_ex(v, r, info, qualification, m, size, 1, inject) ? 1 : 0;
+		return operand_access_ex(v, r, info, qualification, m, size, 1, inject, mode64) ? 1 : 0;
 	}
 	uint16_t limit;
 	uint64_t base;
 	if (vcpu_cpl() != 0)
 		goto gp;
-	if (operand_access_ex(v, r, info, qualification, m, size, 0, inject))
+	if (operand_access_ex(v, r, info, qualification, m, size, 0, inject, mode64))
 		return 1;
 	if (desc_dtr_load(m, mode64, II_OSIZE32(info), &limit, &base))
 		goto gp;

@@ -38,12 +38,12 @@ static int guest_entry(uint64_t gpa, unsigned size, uint64_t *e)
  * shadow paging the real ones are keel's, vmm/shadow_exit.c; under EPT the paging bits are the
  * guest's in the VMCS, as vmx_write_cr_masks leaves them unmasked), CR3, and how it accesses. */
 struct walk_ctx {
-	const struct vcpu *v;
+	struct vcpu *v;
 	uint64_t cr0, cr4;
 	int user, lma, smap;
 };
 
-static void walk_ctx_init(struct walk_ctx *c, const struct vcpu *v)
+static void walk_ctx_init(struct walk_ctx *c, struct vcpu *v)
 {
 	c->v = v;
 	if (v->shadow) {
@@ -70,13 +70,33 @@ static inline int walk_denies(const struct walk_ctx *c, uint64_t allow, int writ
 	       (write && !(allow & PTE_RW) && (c->user || (c->cr0 & CR0_WP)));
 }
 
-/* guest_translate's 4-level (IA-32e) walk, the one 64-bit guests take on every exit that touches
- * their memory: 1 GiB pages at the PDPTE, 2 MiB at the PDE. */
-static int walk_ia32e(const struct walk_ctx *c, uint64_t cr3, uint64_t gva, int write, uint32_t err, uint64_t *gpa,
-		      uint32_t *pf_error)
+/* The walk cache (struct guest_walk_cache) answers for gva when the same tables are in use and
+ * every entry it read still holds what it read: then a walk would read exactly those entries. */
+static int walk_cached(const struct guest_walk_cache *w, uint64_t cr3, uint64_t gva)
 {
+	if (!w->levels || w->vpn != gva >> 12 || w->cr3 != cr3)
+		return 0;
+	for (unsigned i = 0; i < w->levels; i++)
+		if (*(const uint64_t *)phys_ptr(w->at[i]) != w->e[i])
+			return 0;
+	return 1;
+}
+
+/* guest_translate's 4-level (IA-32e) walk, the one 64-bit guests take on every exit that touches
+ * their memory: 1 GiB pages at the PDPTE, 2 MiB at the PDE. A successful walk fills the vCPU's
+ * walk cache; *page_ok then says whether the whole 4 KiB frame may be touched. */
+static int walk_ia32e(const struct walk_ctx *c, uint64_t cr3, uint64_t gva, int write, uint32_t err, uint64_t *gpa,
+		      uint32_t *pf_error, int *page_ok)
+{
+	struct guest_walk_cache *w = &c->v->walk;
 	uint64_t table = cr3 & PTE_ADDR, allow = PTE_RW | PTE_US, e;
-	unsigned shift = 39;
+	if (walk_cached(w, table, gva) && !walk_denies(c, w->allow, write)) {
+		*gpa = w->gpa_page | (gva & 0xFFF);
+		*page_ok = w->page_ok;
+		return 0;
+	}
+	unsigned shift = 39, n = 0;
+	w->levels = 0;
 	for (;;) {
 		uint64_t at = table | ((gva >> shift) & 511) << 3;
 		if (!guest_phys_ok(at, 8))
@@ -86,6 +106,8 @@ static int walk_ia32e(const struct walk_ctx *c, uint64_t cr3, uint64_t gva, int 
 			*pf_error = err;
 			return GUEST_PAGE_FAULT;
 		}
+		w->at[n] = at;
+		w->e[n++] = e;
 		allow &= e;
 		if (shift == 12 || (shift <= 30 && (e & PTE_PS)))
 			break;
@@ -98,6 +120,13 @@ static int walk_ia32e(const struct walk_ctx *c, uint64_t cr3, uint64_t gva, int 
 	}
 	uint64_t offset = (1ULL << shift) - 1;
 	*gpa = (e & PTE_ADDR & ~offset) | (gva & offset);
+	*page_ok = guest_phys_ok(*gpa & ~0xFFFULL, 4096);
+	w->cr3 = cr3 & PTE_ADDR;
+	w->vpn = gva >> 12;
+	w->allow = allow;
+	w->gpa_page = *gpa & ~0xFFFULL;
+	w->page_ok = *page_ok;
+	w->levels = n; /* last: the entry is complete */
 	return 0;
 }
 
@@ -111,8 +140,10 @@ static int walk_ia32e(const struct walk_ctx *c, uint64_t cr3, uint64_t gva, int 
  * GUEST_PAGE_FAULT with *pf_error, or GUEST_REFUSED (a table keel will not read: its own memory,
  * beyond the EPT map; 5-level paging, not walked).
  */
-static int guest_translate(const struct walk_ctx *c, uint64_t gva, int write, uint64_t *gpa, uint32_t *pf_error)
+static int guest_translate(const struct walk_ctx *c, uint64_t gva, int write, uint64_t *gpa, uint32_t *pf_error,
+			   int *page_ok)
 {
+	*page_ok = -1; /* not known: the caller checks */
 	uint64_t cr0 = c->cr0, cr4 = c->cr4;
 	if (!(cr0 & CR0_PG)) {
 		*gpa = gva & 0xFFFFFFFF;
@@ -124,7 +155,7 @@ static int guest_translate(const struct walk_ctx *c, uint64_t gva, int write, ui
 	uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0);
 	uint64_t allow = PTE_RW | PTE_US, table = vcpu_guest_cr3(c->v), e;
 	if (c->lma)
-		return walk_ia32e(c, table, gva, write, err, gpa, pf_error);
+		return walk_ia32e(c, table, gva, write, err, gpa, pf_error, page_ok);
 	/* Outside IA-32e mode: PAE (two levels below the PDPTE registers) or 32-bit paging (two). */
 	unsigned size = 8, bits = 9; /* entry size and index bits per level */
 	int level = 1;
@@ -186,13 +217,16 @@ int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *b
 				walk_ctx_init(&c, v ? v : vcpu_in_root());
 				have_ctx = 1;
 			}
-			int rc = guest_translate(&c, gva, write, &gpa, &err);
+			int page_ok;
+			int rc = guest_translate(&c, gva, write, &gpa, &err, &page_ok);
 			if (rc == GUEST_PAGE_FAULT && pf)
 				*pf = (struct guest_fault){ gva, err };
 			if (rc)
 				return rc;
+			if (page_ok < 0)
+				page_ok = guest_phys_ok(gpa & ~0xFFFULL, 4096);
 			/* The whole page is keel's to touch (the common case), or at least the chunk. */
-			if (guest_phys_ok(gpa & ~0xFFFULL, 4096)) {
+			if (page_ok) {
 				if (tlb)
 					*tlb = (struct guest_tlb){ page, gpa & ~0xFFFULL, write, 1 };
 			} else if (!guest_phys_ok(gpa, chunk)) {

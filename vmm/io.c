@@ -2,11 +2,23 @@
  * and, for INS/OUTS, its string semantics through guest memory. VMX root. */
 #include "../arch/x86/cr.h"
 #include "../arch/x86/msr.h"
+#include "../mm/phys.h"
 #include "handlers.h"
 #include "io.h"
 #include "vmcs.h"
 
 #define IO_REP_BATCH 4096
+
+/* One element of 1, 2 or 4 bytes: constant-size copies, which the compiler makes moves. */
+static inline void elem_move(void *dst, const void *src, unsigned size)
+{
+	if (size == 1)
+		__builtin_memcpy(dst, src, 1);
+	else if (size == 2)
+		__builtin_memcpy(dst, src, 2);
+	else
+		__builtin_memcpy(dst, src, 4);
+}
 
 /*
  * INS/OUTS: one element per RCX through guest memory, as the CPU moves them. Address size from the
@@ -39,7 +51,15 @@ int io_string(struct vcpu *v, uint64_t q, uint64_t *rcx, uint64_t *ridx, int inj
 			return IO_STRING_MORE;
 		if (in)
 			val = io_port_in(port, size);
-		rc = vcpu_copy_guest(v, &tlb, seg + (*ridx & amask), &val, size, in, &pf);
+		uint64_t addr = seg + (*ridx & amask);
+		if (tlb.valid && tlb.gva_page == (addr & ~0xFFFULL) && (addr & 0xFFF) <= 4096 - size) {
+			/* the page the last element used (same direction: tlb.write is in) */
+			void *p = phys_ptr(tlb.gpa_page | (addr & 0xFFF));
+			elem_move(in ? p : &val, in ? (void *)&val : p, size);
+			rc = 0;
+		} else {
+			rc = vcpu_copy_guest(v, &tlb, addr, &val, size, in, &pf);
+		}
 		if (rc) {
 			if (!inject)
 				return IO_STRING_FAULT;

@@ -14,8 +14,9 @@
 #define SEGT_DATA_WRITE 2u
 #define SEGT_CODE_READ 2u
 
-int operand_linear(uint32_t info, uint64_t disp, const uint64_t gpr[16], int mode64, unsigned segno,
-		   const struct operand_seg *seg, unsigned size, int write, uint64_t *la)
+static inline __attribute__((always_inline)) int linear(uint32_t info, uint64_t disp, const uint64_t gpr[16],
+							int mode64, unsigned segno, const struct operand_seg *seg,
+							unsigned size, int write, uint64_t *la)
 {
 	unsigned asz = II_ASIZE(info);
 	uint64_t amask = asz == 0 ? 0xFFFF : asz == 1 ? 0xFFFFFFFF : ~0ULL;
@@ -55,6 +56,12 @@ int operand_linear(uint32_t info, uint64_t disp, const uint64_t gpr[16], int mod
 	return 0;
 }
 
+int operand_linear(uint32_t info, uint64_t disp, const uint64_t gpr[16], int mode64, unsigned segno,
+		   const struct operand_seg *seg, unsigned size, int write, uint64_t *la)
+{
+	return linear(info, disp, gpr, mode64, segno, seg, size, write, la);
+}
+
 int operand_mode64(void)
 {
 	return (guest_efer() & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
@@ -83,12 +90,11 @@ int operand_copy_linear(struct vcpu *v, uint64_t la, void *buf, unsigned len, in
 }
 
 int operand_access_ex(struct vcpu *v, const struct guest_regs *r, uint32_t info, uint64_t disp, void *buf,
-		      unsigned size, int write, int inject)
+		      unsigned size, int write, int inject, int mode64)
 {
 	uint64_t gpr[16], la;
 	unsigned segno = II_SEG(info);
 	struct operand_seg seg = { 0, 0, AR_UNUSABLE };
-	int mode64 = operand_mode64();
 
 	/* operand_linear reads only the base and index registers */
 	if (!II_BASE_INVALID(info))
@@ -102,7 +108,7 @@ int operand_access_ex(struct vcpu *v, const struct guest_regs *r, uint32_t info,
 		seg.limit = (uint32_t)vmcs_read_raw(VMCS_GUEST_ES_LIMIT + 2 * segno);
 		seg.ar = (uint32_t)vmcs_read_raw(VMCS_GUEST_ES_AR + 2 * segno);
 	}
-	int vec = operand_linear(info, disp, gpr, mode64, segno, &seg, size, write, &la);
+	int vec = linear(info, disp, gpr, mode64, segno, &seg, size, write, &la);
 	if (vec) {
 		if (inject)
 			vcpu_inject_exception(v, (unsigned)vec, 1, 0);
@@ -114,5 +120,5 @@ int operand_access_ex(struct vcpu *v, const struct guest_regs *r, uint32_t info,
 int operand_access(struct vcpu *v, const struct guest_regs *r, uint32_t info, uint64_t disp, void *buf,
 		   unsigned size, int write)
 {
-	return operand_access_ex(v, r, info, disp, buf, size, write, 1);
+	return operand_access_ex(v, r, info, disp, buf, size, write, 1, operand_mode64());
 }

@@ -52,10 +52,11 @@ int operand_mode64(void);
 int operand_access(struct vcpu *v, const struct guest_regs *r, uint32_t info, uint64_t disp, void *buf,
 		   unsigned size, int write);
 
-/* operand_access; with inject 0 a fault is only reported (-1), not injected: the fast exit path
- * then leaves the instruction to the slow one, which repeats it and injects. */
+/* operand_access with the mode the caller knows (operand_mode64()); with inject 0 a fault is only
+ * reported (-1), not injected: the fast exit path then leaves the instruction to the slow one,
+ * which repeats it and injects. */
 int operand_access_ex(struct vcpu *v, const struct guest_regs *r, uint32_t info, uint64_t disp, void *buf,
-		      unsigned size, int write, int inject);
+		      unsigned size, int write, int inject, int mode64);
 
 /* Copies len bytes at guest-linear la (a system access such as a descriptor-table read); 0 or -1
  * after injecting #PF or #GP(0) as operand_access does. */

@@ -48,6 +48,18 @@ struct shadow_mmu;
 /* CPUID leaves 0-31 the exit stub answers itself (vmx_entry.asm): per-CPU, fixed for the boot. */
 #define CPUID_FAST_LEAVES 32
 
+/* The last IA-32e walk vcpu_copy_guest made (vmm/guest_mem.c): where it read each entry and what
+ * it found there. It is used only after every one of those entries reads the same again, so it
+ * gives exactly what a new walk would; the table addresses were checked against keel's hidden
+ * ranges when it was filled, and those ranges do not change after setup. */
+struct guest_walk_cache {
+	uint64_t cr3, vpn;       /* CR3's table address and gva >> 12 */
+	uint64_t at[4], e[4];    /* entry addresses (guest-physical) and values, from the top */
+	uint64_t allow, gpa_page; /* what every level granted; the 4 KiB frame gva maps to */
+	unsigned levels;         /* 0: empty */
+	int page_ok;             /* the whole frame is keel's to touch (guest_phys_ok) */
+};
+
 struct vcpu {
 	/* The exit stub's fields first, at offsets it checks (vmm/exit.c _Static_asserts). */
 	struct vcpu *self;   /* %gs:0 in VMX root (HOST_GS_BASE = this vCPU) */
@@ -91,6 +103,7 @@ struct vcpu {
 	 * loaded at VM entry and stored at VM exit, and keel's, loaded at VM exit. */
 	struct vmx_msr_entry guest_msr_list[LISTED_COUNT] __attribute__((aligned(16)));
 	struct vmx_msr_entry host_msr_list[LISTED_COUNT] __attribute__((aligned(16)));
+	struct guest_walk_cache walk;
 };
 
 struct vm {

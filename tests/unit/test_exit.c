@@ -2113,6 +2113,62 @@ static void test_sgdt_stores_ten_bytes(void **state)
 	assert_memory_equal(data_page(0x100), want, 10);
 }
 
+/* The guest's PTE for GUEST_TEXT_GVA in the paging fixture. */
+static uint64_t *text_pte(void) { return pages + 1536 + ((GUEST_TEXT_GVA >> 12) & 511); }
+
+static void sgdt_at(uint64_t gva)
+{
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	vmcs_write32(VMCS_EXIT_INSTR_INFO, II_ABS64 | 0u << 28);
+	vm_exit(EXIT_REASON_GDTR_IDTR, gva, 7);
+}
+
+/* keel remembers its last walk (struct guest_walk_cache) but must see every change the guest makes
+ * to its entries, with no INVLPG in between (keel sees none under EPT): a PTE moved to another
+ * frame, then made read-only (with CR0.WP), then not present. */
+static void test_guest_walk_sees_pte_changes_without_invalidation(void **state)
+{
+	(void)state;
+	uint8_t *other = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	assert_true(other != MAP_FAILED);
+	vmcs_writenat(VMCS_GUEST_GDTR_BASE, 0x1122334455667788ull);
+	vmcs_write32(VMCS_GUEST_GDTR_LIMIT, 0x7F);
+	sgdt_at(GUEST_TEXT_GVA + 0x100);
+	assert_completed(7);
+	assert_int_equal(data_page(0x100)[2], 0x88);
+	sgdt_at(GUEST_TEXT_GVA + 0x100); /* the same page again: the cached walk */
+	assert_completed(7);
+
+	*text_pte() = (uint64_t)(uintptr_t)other | 3;
+	sgdt_at(GUEST_TEXT_GVA + 0x100);
+	assert_completed(7);
+	assert_int_equal(other[0x100], 0x7F);
+	assert_int_equal(other[0x102], 0x88);
+
+	*text_pte() = (uint64_t)(uintptr_t)other | 1; /* read-only; the fixture's CR0 has WP */
+	sgdt_at(GUEST_TEXT_GVA + 0x100);
+	assert_pf(GUEST_TEXT_GVA + 0x100, 3); /* present, write */
+
+	*text_pte() = 0;
+	sgdt_at(GUEST_TEXT_GVA + 0x100);
+	assert_pf(GUEST_TEXT_GVA + 0x100, 2); /* not present, write */
+	munmap(other, 4096);
+}
+
+/* A cached walk whose rights do not cover the access: the fault is the CPU's, as from a new walk
+ * (a supervisor page read at CPL 0, then written to at CPL 3). */
+static void test_guest_walk_cached_rights_checked_per_access(void **state)
+{
+	(void)state;
+	sgdt_at(GUEST_TEXT_GVA + 0x100);
+	assert_completed(7);
+	guest_cpl(3);
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	vmcs_write32(VMCS_EXIT_INSTR_INFO, II_ABS64 | 1u << 28); /* SIDT: allowed at CPL 3 without UMIP */
+	vm_exit(EXIT_REASON_GDTR_IDTR, GUEST_TEXT_GVA + 0x100, 7);
+	assert_pf(GUEST_TEXT_GVA + 0x100, 7); /* present, write, user */
+}
+
 static void test_sidt_umip_cpl3_gp_and_unmapped_pf(void **state)
 {
 	(void)state;
@@ -2800,6 +2856,8 @@ int main(void)
 		T(test_operand_segment_checks),
 		T(test_desc_pure_rules),
 		PB(test_sgdt_stores_ten_bytes),
+		PB(test_guest_walk_sees_pte_changes_without_invalidation),
+		PB(test_guest_walk_cached_rights_checked_per_access),
 		PB(test_sidt_umip_cpl3_gp_and_unmapped_pf),
 		PB(test_lidt_loads_and_noncanonical_gp),
 		P(test_sldt_register_operand_size_from_prefix),
