@@ -72,16 +72,27 @@
  * the CPU); the hardware G bit is never set. MOV CR3 drops a root's other leaves and keeps these
  * (SDM Vol. 3A 4.10.4.1); INVLPG and control changes drop them too.
  *
- * Roots. Up to max_roots shadow roots, one per recently loaded guest CR3, least recently used
- * reused first. A root keeps only its global translations across a switch away and back: the
+ * Roots and PCIDs. Up to max_roots shadow roots, one per recently loaded (guest CR3, PCID), least
+ * recently used reused first (set_root below says how MOV CR3 and its bit 63 map onto them).
+ * Without PCIDE a root keeps only its global translations across a switch away and back: the
  * guest may rewrite the tables of a CR3 that is not loaded without any invalidation, so nothing
- * else of it may be trusted when it is loaded again.
+ * else of it may be trusted when it is loaded again. With PCIDE, a switch with bit 63 keeps them
+ * all, as the TLB may (SDM Vol. 3A 4.10.4.1); INVPCID stays hidden, so the guest flushes another
+ * PCID by loading it without bit 63.
  *
- * Pool. npages pages taken at init; tables are freed when a range is dropped. When a fill finds
- * no free page, keel evicts the least recently used other root; with none left, it empties the
- * current root (every translation refaults). A fill needs at most three tables below the root,
- * and SHADOW_POOL_MIN is four pages, so one empty-out always makes room: a fill never fails
- * and never loops.
+ * Dropping. INVLPG walks only its address's path in each root; MOV CR3 clears the leaves the
+ * root's fill log names (mm/shadow_inval.c) and keeps the tables for the refill; only control
+ * changes, reclaim and a lost log scan whole roots.
+ *
+ * Prefetch. A 4 KiB fill also fills the neighbours in its aligned group whose guest PTEs the CPU
+ * could have cached already (present, A set): fewer hidden faults after each drop
+ * (mm/shadow_fill.c).
+ *
+ * Pool. npages pages taken at init; tables are freed when a range is dropped by INVLPG or a
+ * flush, and kept by MOV CR3. When a fill finds no free page, keel evicts the least recently used
+ * other root; with none left, it empties the current root (every translation refaults). A fill
+ * needs at most three tables below the root, and SHADOW_POOL_MIN is four pages, so one empty-out
+ * (which frees the root's log page too) always makes room: a fill never fails and never loops.
  *
  * Entries keel will not read. A guest table in keel's memory, or where the accessor finds no
  * memory, reads as all ones (what a guest would read there under EPT); A/D updates to it are
@@ -133,13 +144,45 @@ static uint64_t root_key(const struct shadow_regs *r)
 static int controls_differ(const struct shadow_regs *a, const struct shadow_regs *b)
 {
 	return a->mode != b->mode || a->wp != b->wp || a->pse != b->pse || a->pge != b->pge ||
-	       a->smep != b->smep || a->smap != b->smap || a->nxe != b->nxe;
+	       a->smep != b->smep || a->smap != b->smap || a->nxe != b->nxe || a->pcide != b->pcide;
 }
 
-/* Evicts the least recently used root other than the current one; 0 when there is none. */
-uint64_t shadow_set_root(struct shadow_mmu *s, const struct shadow_regs *r)
+static uint16_t root_pcid(const struct shadow_regs *r) { return r->pcide ? (uint16_t)(r->cr3 & 0xFFF) : 0; }
+
+/*
+ * MOV CR3 and PCIDs (SDM Vol. 3A 4.10.1, 4.10.4.1). TLB entries are tagged with the PCID that was
+ * current when they were made, not with the CR3 address, and a MOV CR3 without bit 63 drops the
+ * non-global entries of the new PCID only. keel keeps a root per (CR3 address, PCID): a root's
+ * translations are all tagged with its PCID, so a flush of PCID p drops the non-global leaves of
+ * every root of p: now for the root being loaded, and for the others (stale) when they are loaded
+ * next, which is when the guest could next use them. With bit 63 (keep) nothing is dropped: a
+ * root of (A, p) may then hold translations made from A's tables under p since p's last flush,
+ * which the CPU could hold as well (INVLPG drops its address from every root). Without PCIDE
+ * every root is of PCID 0 and every load flushes it: each root keeps only its global leaves
+ * across a switch away and back, as before PCIDs.
+ */
+/*
+ * A CR3 with no root under a PCID whose translations are all dropped but the global ones (a
+ * stale root of it): that root serves the new CR3. Global translations are not tied to a CR3
+ * (SDM Vol. 3A 4.10.2.4), so it holds exactly what the CPU may hold for the PCID, and its tables
+ * are reused. Linux gives a new process one of a few PCIDs: its roots are taken over, not
+ * multiplied. With PCIDE off, every root is of PCID 0 and keeps one root per CR3 as before.
+ */
+static struct shadow_root *take_over(struct shadow_mmu *s, const struct shadow_regs *r, uint16_t pcid)
+{
+	struct shadow_root *best = 0;
+	for (unsigned i = 0; i < s->max_roots; i++) {
+		struct shadow_root *x = &s->roots[i];
+		if (x->top && x->stale && x->mode == r->mode && x->pcid == pcid && (!best || x->stamp > best->stamp))
+			best = x;
+	}
+	return best;
+}
+
+static uint64_t set_root(struct shadow_mmu *s, const struct shadow_regs *r, int keep)
 {
 	uint64_t key = root_key(r);
+	uint16_t pcid = root_pcid(r);
 	struct shadow_root *hit = 0, *slot = 0;
 
 	s->stats.cr3_loads++;
@@ -148,14 +191,23 @@ uint64_t shadow_set_root(struct shadow_mmu *s, const struct shadow_regs *r)
 	s->regs = *r;
 	for (unsigned i = 0; i < s->max_roots; i++) {
 		struct shadow_root *x = &s->roots[i];
-		if (x->top && x->mode == r->mode && x->cr3 == key)
+		if (x->top && x->mode == r->mode && x->cr3 == key && x->pcid == pcid)
 			hit = x;
+		else if (x->top && x->pcid == pcid && !keep)
+			x->stale = 1;
 		else if (!x->top && !slot)
 			slot = x;
 	}
+	if (!hit && r->pcide)
+		hit = take_over(s, r, pcid);
 	if (hit) {
-		s->stats.root_hits++;
-		shadow_prune(s, hit->top, top_level(hit->mode), r->pge);
+		if (hit->cr3 == key)
+			s->stats.root_hits++;
+		if (!keep || hit->stale)
+			shadow_drop_nonglobal(s, hit);
+		hit->cr3 = key;
+		hit->pcid = pcid;
+		hit->stale = 0;
 	} else {
 		if (!slot) { /* every slot taken: the least recently used one goes */
 			shadow_evict_lru(s, 0);
@@ -166,6 +218,10 @@ uint64_t shadow_set_root(struct shadow_mmu *s, const struct shadow_regs *r)
 		hit = slot;
 		hit->mode = r->mode;
 		hit->cr3 = key;
+		hit->pcid = pcid;
+		hit->stale = 0;
+		hit->log = 0;
+		hit->nlog = 0;
 		/* The pool holds at least SHADOW_POOL_MIN pages: with every root gone one is free. */
 		while (!(hit->top = shadow_page_alloc(s)))
 			if (!shadow_evict_lru(s, 0))
@@ -181,9 +237,15 @@ uint64_t shadow_set_root(struct shadow_mmu *s, const struct shadow_regs *r)
 	s->tlb = SHADOW_TLB_ALL;
 	return (uint64_t)(uintptr_t)hit->top;
 }
+
+uint64_t shadow_set_root(struct shadow_mmu *s, const struct shadow_regs *r) { return set_root(s, r, 0); }
+
+uint64_t shadow_switch_root(struct shadow_mmu *s, const struct shadow_regs *r) { return set_root(s, r, r->pcide); }
+
 static void reflect(struct shadow_mmu *s, uint64_t gva, uint32_t error, struct shadow_fault *out)
 {
 	s->stats.reflected_faults++;
+	s->reflected_page = (gva & ~0xFFFULL) + 1;
 	out->kind = SHADOW_REFLECT;
 	out->error = error;
 	out->cr2 = gva;
@@ -241,6 +303,10 @@ void shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error, unsig
 		shadow_tlb_note(s, gva, 1);
 	} else {
 		s->spurious = 0;
+		/* A page the guest has just mapped after its own fault (touched for the first time)
+		 * has neighbours that are mostly not mapped yet: no prefetch, it would find nothing. */
+		if (level == 0 && w.code == CODE_4K && w.n && s->reflected_page != (gva & ~0xFFFULL) + 1)
+			shadow_prefetch(s, gva, &w);
 	}
 	s->stats.hidden_faults++;
 	out->kind = SHADOW_FILLED;

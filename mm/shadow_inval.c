@@ -60,55 +60,118 @@ unsigned shadow_prune(struct shadow_mmu *s, uint64_t *t, int level, int keep_glo
 	}
 	return left;
 }
+/* ---- the fill log: what a MOV CR3 has to drop ---- */
+
+/*
+ * Each root remembers where keel filled its non-global leaves since they were last dropped: a
+ * pool page of entry addresses, each with the entry's level in bits 2:0. Dropping a PCID's
+ * translations then clears those entries instead of visiting every entry of every table of the
+ * root (512 per table). The tables stay, empty, for the refill. A logged address is only used
+ * while it still points into a table of the same root: every path that frees one of a root's
+ * tables other than a whole-root drop (INVLPG of a split large page, a table replaced by a large
+ * leaf) marks the log lost, and the next drop scans instead. An entry logged twice, since cleared
+ * or since made a table pointer (a large leaf split) is checked before it is cleared.
+ */
+
+#define LOG_LOST (SHADOW_LOG_MAX + 1)
+
+void shadow_log_lost(struct shadow_root *r) { r->nlog = LOG_LOST; }
+
+void shadow_log_fill(struct shadow_mmu *s, struct shadow_root *r, uint64_t *e, int level)
+{
+	if (r->nlog >= SHADOW_LOG_MAX) {
+		r->nlog = LOG_LOST;
+		return;
+	}
+	if (!r->log && !(r->log = shadow_page_alloc(s))) { /* never evicts: a scan will do */
+		r->nlog = LOG_LOST;
+		return;
+	}
+	r->log[r->nlog++] = (uint64_t)(uintptr_t)e | (unsigned)level;
+}
+
+static void log_free(struct shadow_mmu *s, struct shadow_root *r)
+{
+	if (r->log)
+		shadow_page_free(s, r->log);
+	r->log = 0;
+	r->nlog = 0;
+}
+
+void shadow_drop_nonglobal(struct shadow_mmu *s, struct shadow_root *r)
+{
+	if (r->nlog > SHADOW_LOG_MAX || !r->log) {
+		shadow_prune(s, r->top, top_level(r->mode), 1);
+		r->nlog = 0;
+		return;
+	}
+	for (unsigned i = 0; i < r->nlog; i++) {
+		uint64_t *e = (uint64_t *)(uintptr_t)(r->log[i] & ~7ULL);
+		int level = (int)(r->log[i] & 7);
+		if ((*e & PTE_P) && is_leaf(*e, level) && !(*e & SW_GLOBAL))
+			*e = 0;
+	}
+	r->nlog = 0;
+}
+
+void shadow_drop_all(struct shadow_mmu *s, struct shadow_root *r)
+{
+	shadow_prune(s, r->top, top_level(r->mode), 0);
+	log_free(s, r);
+	r->stale = 0;
+}
+
+/* ---- INVLPG ---- */
+
 struct dropped {
 	unsigned small, other; /* 4 KiB leaves; larger leaves and tables */
 };
 
-/* Drops every translation of [lo, hi) below table t, which sits at level and starts at base. */
-static void drop_range(struct shadow_mmu *s, uint64_t *t, int level, uint64_t base, uint64_t lo, uint64_t hi,
+/* Drops entry t[i] at level of root r: a leaf, or a table with everything below it. */
+static void drop_entry(struct shadow_mmu *s, struct shadow_root *r, uint64_t *t, unsigned i, int level,
 		       struct dropped *d)
 {
-	uint64_t ls = level_size(level);
-	for (unsigned i = 0; i < 512; i++) {
-		uint64_t eb = base + i * ls, e = t[i];
-		if (eb + ls <= lo || eb >= hi || !(e & PTE_P))
-			continue;
-		if (is_leaf(e, level) || (eb >= lo && eb + ls <= hi)) {
-			shadow_free_subtree(s, e, level);
-			t[i] = 0;
-			if (level == 0)
-				d->small++;
-			else
-				d->other++;
-		} else {
-			drop_range(s, table_of(e), level - 1, eb, lo, hi, d);
-		}
+	uint64_t e = t[i];
+	if (!(e & PTE_P))
+		return;
+	if (!is_leaf(e, level)) {
+		shadow_free_subtree(s, e, level);
+		shadow_log_lost(r); /* its log may point into the tables just freed */
 	}
+	t[i] = 0;
+	if (level == 0)
+		d->small++;
+	else
+		d->other++;
 }
 
-/* INVLPG in one root: the guest page around gva, whole, with the pieces it was split into. */
+/*
+ * INVLPG in one root: the guest page around gva, whole, with the pieces it was split into. Only
+ * gva's path is walked: the entry at the level of the guest page records its size (SW_CODE), and
+ * that entry, leaf or table of pieces, covers the page exactly; a 4 MiB page covers an aligned
+ * pair of PDEs.
+ */
 static void invlpg_root(struct shadow_mmu *s, struct shadow_root *r, uint64_t gva, struct dropped *d)
 {
 	uint64_t *t = r->top;
 	gva &= linear_mask(r->mode);
 	for (int l = top_level(r->mode); l >= 0; l--) {
-		uint64_t e = t[shadow_index(gva, l)];
+		unsigned i = shadow_index(gva, l);
+		uint64_t e = t[i];
 		unsigned code = entry_code(e);
 		if (l == 1 && r->mode == SHADOW_MODE_32BIT) {
 			/* A 4 MiB guest page fills an aligned pair of PDEs, perhaps only one so far. */
-			uint64_t buddy = t[shadow_index(gva, l) ^ 1];
+			uint64_t buddy = t[i ^ 1];
 			if (((e & PTE_P) && code == CODE_4M) || ((buddy & PTE_P) && entry_code(buddy) == CODE_4M)) {
-				uint64_t lo = gva & ~(SZ_4M - 1);
-				drop_range(s, r->top, top_level(r->mode), 0, lo, lo + SZ_4M, d);
+				drop_entry(s, r, t, i & ~1u, l, d);
+				drop_entry(s, r, t, i | 1u, l, d);
 				return;
 			}
 		}
 		if (!(e & PTE_P))
 			return;
 		if (code != CODE_4K || is_leaf(e, l)) {
-			uint64_t size = code != CODE_4K ? code_size(code) : level_size(l);
-			uint64_t lo = gva & ~(size - 1);
-			drop_range(s, r->top, top_level(r->mode), 0, lo, lo + size, d);
+			drop_entry(s, r, t, i, l, d);
 			return;
 		}
 		t = table_of(e);
@@ -134,6 +197,6 @@ void shadow_flush(struct shadow_mmu *s)
 	s->stats.flushes++;
 	for (unsigned i = 0; i < s->max_roots; i++)
 		if (s->roots[i].top)
-			shadow_prune(s, s->roots[i].top, top_level(s->roots[i].mode), 0);
+			shadow_drop_all(s, &s->roots[i]);
 	s->tlb = SHADOW_TLB_ALL;
 }

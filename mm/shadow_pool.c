@@ -46,7 +46,7 @@ int shadow_init(struct shadow_mmu *s)
 }
 void shadow_root_release(struct shadow_mmu *s, struct shadow_root *r)
 {
-	shadow_prune(s, r->top, top_level(r->mode), 0);
+	shadow_drop_all(s, r);
 	shadow_page_free(s, r->top);
 	r->top = 0;
 	if (s->cur == r)

@@ -97,8 +97,22 @@ int shadow_evict_lru(struct shadow_mmu *s, const struct shadow_root *keep);
 void shadow_tlb_note(struct shadow_mmu *s, uint64_t gva, int one_page);
 void shadow_free_subtree(struct shadow_mmu *s, uint64_t e, int level);
 unsigned shadow_prune(struct shadow_mmu *s, uint64_t *t, int level, int keep_global);
+/* The fill log of root r (mm/shadow_inval.c): keel filled non-global leaf *e at level; r's log
+ * can no longer be trusted (one of its tables was freed). */
+void shadow_log_fill(struct shadow_mmu *s, struct shadow_root *r, uint64_t *e, int level);
+void shadow_log_lost(struct shadow_root *r);
+/* Drops r's non-global leaves (MOV CR3), by its log or by a scan; keeps its tables. */
+void shadow_drop_nonglobal(struct shadow_mmu *s, struct shadow_root *r);
+/* Drops every translation of r, frees its tables below the top and its log. */
+void shadow_drop_all(struct shadow_mmu *s, struct shadow_root *r);
 
 /* mm/shadow_walk.c: the guest's walk */
+/* The guest page at gpa for direct reads (guest.page), or NULL: hidden, no memory, no such op. */
+const volatile uint8_t *shadow_guest_table(const struct shadow_mmu *s, uint64_t gpa);
+/* A guest entry of size 4 or 8 at gpa; all ones where keel will not read (hidden, no memory). */
+uint64_t shadow_read_entry(const struct shadow_mmu *s, uint64_t gpa, unsigned size);
+/* The reserved bits of present guest entry e at level in the current mode (SDM Vol. 3A 4.3-4.5). */
+uint64_t shadow_reserved_bits(const struct shadow_mmu *s, int level, uint64_t e);
 int shadow_guest_walk(const struct shadow_mmu *s, uint64_t gva, const struct access *a, struct walk *w);
 int shadow_guest_set_ad(const struct shadow_mmu *s, struct walk *w, int write);
 
@@ -106,5 +120,7 @@ int shadow_guest_set_ad(const struct shadow_mmu *s, struct walk *w, int write);
 uint64_t shadow_make_leaf(struct shadow_mmu *s, uint64_t gva, const struct walk *w, const struct access *a,
 			  int *level);
 int shadow_install(struct shadow_mmu *s, uint64_t gva, uint64_t leaf, int level, unsigned code);
+/* After a 4 KiB fill for gva from walk w: the neighbours the guest has already used. */
+void shadow_prefetch(struct shadow_mmu *s, uint64_t gva, const struct walk *w);
 
 #endif

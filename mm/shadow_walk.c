@@ -4,9 +4,25 @@
 
 /* ---- the guest's walk ---- */
 
-static uint64_t read_entry(const struct shadow_mmu *s, uint64_t gpa, unsigned size)
+const volatile uint8_t *shadow_guest_table(const struct shadow_mmu *s, uint64_t gpa)
+{
+	gpa &= ~0xFFFULL;
+	if (!s->guest.page || shadow_is_hidden(s, gpa)) /* hidden ranges are whole pages */
+		return 0;
+	return (const volatile uint8_t *)s->guest.page(s->guest.opaque, gpa);
+}
+
+/* Entries are aligned to their size: one never straddles a page. */
+uint64_t shadow_read_entry(const struct shadow_mmu *s, uint64_t gpa, unsigned size)
 {
 	uint64_t v;
+	if (s->guest.page) {
+		const volatile uint8_t *t = shadow_guest_table(s, gpa);
+		if (!t)
+			return size == 8 ? ~0ULL : 0xFFFFFFFFULL;
+		return size == 8 ? *(const volatile uint64_t *)(t + (gpa & 0xFFF))
+				 : *(const volatile uint32_t *)(t + (gpa & 0xFFF));
+	}
 	if (shadow_is_hidden(s, gpa) || shadow_is_hidden(s, gpa + size - 1) ||
 	    s->guest.read(s->guest.opaque, gpa, size, &v))
 		return size == 8 ? ~0ULL : 0xFFFFFFFFULL;
@@ -14,7 +30,7 @@ static uint64_t read_entry(const struct shadow_mmu *s, uint64_t gpa, unsigned si
 }
 
 /* Reserved bits of a present guest entry at level (SDM Vol. 3A 4.3, 4.4.2, 4.5.4). */
-static uint64_t reserved_bits(const struct shadow_mmu *s, int level, uint64_t e)
+uint64_t shadow_reserved_bits(const struct shadow_mmu *s, int level, uint64_t e)
 {
 	const struct shadow_regs *r = &s->regs;
 	uint64_t m = 0;
@@ -109,12 +125,12 @@ int shadow_guest_walk(const struct shadow_mmu *s, uint64_t gva, const struct acc
 	for (;;) {
 		unsigned shift = 12 + bits_per_level * (unsigned)level;
 		uint64_t addr = table + ((gva >> shift) & ((1u << bits_per_level) - 1)) * w->esize;
-		uint64_t e = read_entry(s, addr, w->esize);
+		uint64_t e = shadow_read_entry(s, addr, w->esize);
 		if (!(e & PTE_P)) {
 			w->error = err;
 			return 1;
 		}
-		if (e & reserved_bits(s, level, e)) {
+		if (e & shadow_reserved_bits(s, level, e)) {
 			w->error = err | PF_P | PF_RSVD;
 			return 1;
 		}
