@@ -7,7 +7,7 @@
 
 #define SHADOW_MAX_HIDDEN 8
 #define SHADOW_MAX_ROOTS 16  /* cached shadow roots (one per recently loaded guest CR3 and PCID) */
-#define SHADOW_PREFETCH 16  /* guest PTEs looked at around a 4 KiB fill (aligned group) */
+#define SHADOW_PREFETCH 8   /* guest PTEs looked at around a 4 KiB fill (aligned group) */
 #define SHADOW_LOG_MAX 512   /* filled leaves a root remembers (one pool page), for a cheap drop */
 #define SHADOW_POOL_MIN 4    /* a root and one table per level below it: one fill always fits */
 #define SHADOW_POOL_MAX 4096
