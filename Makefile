@@ -41,11 +41,13 @@ LDFLAGS := -nostdlib -znocombreloc -shared -Bsymbolic -T linker.ld --no-undefine
 PE_SECTIONS := -j .text -j .sdata -j .data -j .dynamic -j .dynsym -j .rel -j .rela -j .reloc
 
 # ---- keel.efi ----
+# The shadow MMU (mm/shadow*.c, docs/memory-virtualization.md): one concept per file.
+SHADOW_SRCS := mm/shadow.c mm/shadow_pool.c mm/shadow_inval.c mm/shadow_walk.c mm/shadow_fill.c
 KEEL_BOOT := boot/main.c boot/efi.c boot/relocate.c
 KEEL_C := boot/config.c \
 	lib/string.c lib/fmt.c lib/log.c \
 	drivers/uart.c \
-	mm/memmap.c mm/pool.c mm/paging.c mm/mtrr.c mm/ept.c mm/shadow.c \
+	mm/memmap.c mm/pool.c mm/paging.c mm/mtrr.c mm/ept.c $(SHADOW_SRCS) \
 	vmm/caps.c vmm/vmm.c vmm/vmx.c vmm/vmcs.c vmm/exit.c vmm/vcpu.c vmm/guest_mem.c vmm/events.c \
 	vmm/cpuid.c vmm/msr.c vmm/cr.c vmm/io.c vmm/ept_fault.c vmm/insn.c vmm/emulate.c \
 	vmm/hypercall.c vmm/sipi.c vmm/task.c vmm/host.c vmm/vmcheck.c vmm/platform.c \
@@ -145,13 +147,13 @@ test_memmap_SRCS := mm/memmap.c lib/string.c
 test_caps_SRCS := vmm/caps.c lib/log.c lib/fmt.c lib/string.c
 test_mtrr_SRCS := mm/mtrr.c
 test_ept_SRCS := mm/ept.c mm/mtrr.c tests/unit/host_pages.c
-test_shadow_SRCS := mm/shadow.c
+test_shadow_SRCS := $(SHADOW_SRCS)
 test_paging_SRCS := mm/paging.c tests/unit/host_pages.c
 test_pool_SRCS := mm/pool.c lib/string.c
 test_emulate_SRCS := vmm/emulate.c
 test_vmx_SRCS := vmm/vmx.c vmm/guest_msrs.c vmm/emulate.c vmm/caps.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c
 test_hypercall_SRCS := vmm/hypercall.c lib/log.c lib/fmt.c lib/string.c
-test_exit_SRCS := $(EXIT_PATH_SRCS) vmm/vmx.c vmm/caps.c mm/ept.c mm/shadow.c mm/pool.c mm/mtrr.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/cpu_fakes.c
+test_exit_SRCS := $(EXIT_PATH_SRCS) vmm/vmx.c vmm/caps.c mm/ept.c $(SHADOW_SRCS) mm/pool.c mm/mtrr.c lib/log.c lib/fmt.c lib/string.c tests/unit/vmcs_fake.c tests/unit/cpu_fakes.c
 test_exit_CFLAGS := -DKEEL_HOST_FAKES
 test_task_SRCS := $(test_exit_SRCS)
 test_task_CFLAGS := -DKEEL_HOST_FAKES
@@ -186,7 +188,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-pro
 	-fsanitize-coverage-allowlist=tests/fuzz/coverage.allow \
 	-DKEEL_VERSION='"$(KEEL_VERSION)"' -DKEEL_VERSION_CODE=$(KEEL_VERSION_CODE) -DKEEL_HOST_TEST -DKEEL_HOST_FAKES
 FUZZ_SRCS := tests/fuzz/fuzz_exit.c $(EXIT_PATH_SRCS) \
-	vmm/vmx.c vmm/caps.c vmm/vmcheck.c mm/ept.c mm/shadow.c mm/pool.c mm/mtrr.c lib/log.c lib/fmt.c \
+	vmm/vmx.c vmm/caps.c vmm/vmcheck.c mm/ept.c $(SHADOW_SRCS) mm/pool.c mm/mtrr.c lib/log.c lib/fmt.c \
 	tests/unit/vmcs_fake.c tests/unit/vmcs_valid.c tests/unit/host_pages.c tests/unit/cpu_fakes.c
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_exit
 

@@ -1,8 +1,6 @@
 /* Shadow paging: per-vCPU shadow page tables built on demand from the guest's own tables, for
  * CPUs without EPT. Pure logic with no VMCS access; called from VMX root inside exit handlers. */
-#include "shadow.h"
-
-#include "../arch/x86/cpu.h"
+#include "shadow_priv.h"
 
 /*
  * Design.
@@ -74,77 +72,33 @@
  * the CPU); the hardware G bit is never set. MOV CR3 drops a root's other leaves and keeps these
  * (SDM Vol. 3A 4.10.4.1); INVLPG and control changes drop them too.
  *
- * Roots. Up to max_roots shadow roots, one per recently loaded guest CR3, least recently used
- * reused first. A root keeps only its global translations across a switch away and back: the
+ * Roots and PCIDs. Up to max_roots shadow roots, one per recently loaded (guest CR3, PCID), least
+ * recently used reused first (set_root below says how MOV CR3 and its bit 63 map onto them).
+ * Without PCIDE a root keeps only its global translations across a switch away and back: the
  * guest may rewrite the tables of a CR3 that is not loaded without any invalidation, so nothing
- * else of it may be trusted when it is loaded again.
+ * else of it may be trusted when it is loaded again. With PCIDE, a switch with bit 63 keeps them
+ * all, as the TLB may (SDM Vol. 3A 4.10.4.1); INVPCID stays hidden, so the guest flushes another
+ * PCID by loading it without bit 63.
  *
- * Pool. npages pages taken at init; tables are freed when a range is dropped. When a fill finds
- * no free page, keel evicts the least recently used other root; with none left, it empties the
- * current root (every translation refaults). A fill needs at most three tables below the root,
- * and SHADOW_POOL_MIN is four pages, so one empty-out always makes room: a fill never fails
- * and never loops.
+ * Dropping. INVLPG walks only its address's path in each root; MOV CR3 clears the leaves the
+ * root's fill log names (mm/shadow_inval.c) and keeps the tables for the refill; only control
+ * changes, reclaim and a lost log scan whole roots.
+ *
+ * Prefetch. A 4 KiB fill also fills the neighbours in its aligned group whose guest PTEs the CPU
+ * could have cached already (present, A set): fewer hidden faults after each drop
+ * (mm/shadow_fill.c).
+ *
+ * Pool. npages pages taken at init; tables are freed when a range is dropped by INVLPG or a
+ * flush, and kept by MOV CR3. When a fill finds no free page, keel evicts the least recently used
+ * other root; with none left, it empties the current root (every translation refaults). A fill
+ * needs at most three tables below the root, and SHADOW_POOL_MIN is four pages, so one empty-out
+ * (which frees the root's log page too) always makes room: a fill never fails and never loops.
  *
  * Entries keel will not read. A guest table in keel's memory, or where the accessor finds no
  * memory, reads as all ones (what a guest would read there under EPT); A/D updates to it are
  * dropped. All ones in a PAE or 4-level entry sets reserved bits, so such a walk ends in a #PF
  * with RSVD, as it would under EPT.
  */
-
-#define PTE_P BIT(0)
-#define PTE_RW BIT(1)
-#define PTE_US BIT(2)
-#define PTE_PWT BIT(3)
-#define PTE_PCD BIT(4)
-#define PTE_A BIT(5)
-#define PTE_D BIT(6)
-#define PTE_PS BIT(7)      /* in a 4 KiB PTE: PAT */
-#define PTE_PAT_4K BIT(7)
-#define PTE_G BIT(8)
-#define PTE_PAT_LARGE BIT(12)
-#define PTE_PK_MASK (0xFULL << 59) /* protection key, 4-level leaves (SDM Vol. 3A 4.6.2) */
-#define PTE_XD BIT(63)
-#define PTE_ADDR 0x000FFFFFFFFFF000ULL
-
-/* keel's bits in shadow entries: ignored by the CPU in every PAE and 4-level entry */
-#define SW_CODE_SHIFT 9
-#define SW_CODE_MASK (3ULL << SW_CODE_SHIFT)
-#define SW_GLOBAL BIT(11)
-
-/* Guest page sizes as recorded in SW_CODE */
-#define CODE_4K 0
-#define CODE_2M 1
-#define CODE_4M 2
-#define CODE_1G 3
-
-#define PF_P BIT(0) /* #PF error code (SDM Vol. 3A 4.7) */
-#define PF_W BIT(1)
-#define PF_U BIT(2)
-#define PF_RSVD BIT(3)
-#define PF_I BIT(4)
-#define PF_PK BIT(5)
-#define PF_SS BIT(6)
-#define PF_SGX BIT(15)
-
-#define SZ_4K 0x1000ULL
-#define SZ_2M 0x200000ULL
-#define SZ_4M 0x400000ULL
-#define SZ_1G 0x40000000ULL
-
-static const uint64_t code_size[4] = { SZ_4K, SZ_2M, SZ_4M, SZ_1G };
-
-static uint64_t bits(unsigned hi, unsigned lo) { return (BIT(hi) - BIT(lo)) | BIT(hi); }
-static uint64_t level_size(int level) { return 1ULL << (12 + 9 * level); }
-static unsigned shadow_index(uint64_t gva, int level) { return (unsigned)(gva >> (12 + 9 * level)) & 511; }
-static uint64_t *table_of(uint64_t e) { return (uint64_t *)(uintptr_t)(e & PTE_ADDR); }
-static int is_leaf(uint64_t e, int level) { return level == 0 || (e & PTE_PS); }
-static unsigned entry_code(uint64_t e) { return (unsigned)((e & SW_CODE_MASK) >> SW_CODE_SHIFT); }
-static int pae_format(enum shadow_mode m) { return m != SHADOW_MODE_4LEVEL; }
-static int top_level(enum shadow_mode m) { return pae_format(m) ? 2 : 3; }
-static uint64_t phys_mask(const struct shadow_mmu *s) { return BIT(s->phys_bits) - 1; }
-
-/* The linear address bits a shadow of mode m translates: 32 below IA-32e, 48 in it. */
-static uint64_t linear_mask(enum shadow_mode m) { return pae_format(m) ? 0xFFFFFFFFULL : BIT(48) - 1; }
 
 int shadow_hide(struct shadow_mmu *s, uint64_t base, uint64_t size)
 {
@@ -164,203 +118,13 @@ int shadow_is_hidden(const struct shadow_mmu *s, uint64_t gpa)
 	return 0;
 }
 
-static int overlaps_hidden(const struct shadow_mmu *s, uint64_t base, uint64_t size)
+int shadow_overlaps_hidden(const struct shadow_mmu *s, uint64_t base, uint64_t size)
 {
 	for (unsigned i = 0; i < s->nhidden; i++)
 		if (base < s->hidden[i].base + s->hidden[i].size && s->hidden[i].base < base + size)
 			return 1;
 	return 0;
 }
-
-/* ---- the pool ---- */
-
-static void page_free(struct shadow_mmu *s, uint64_t *p)
-{
-	p[0] = (uint64_t)(uintptr_t)s->free_list;
-	s->free_list = p;
-	s->stats.pages_in_use--;
-}
-
-static uint64_t *page_alloc(struct shadow_mmu *s)
-{
-	uint64_t *p = s->free_list;
-	if (!p)
-		return 0;
-	s->free_list = (uint64_t *)(uintptr_t)p[0];
-	for (unsigned i = 0; i < 512; i++)
-		p[i] = 0;
-	s->stats.pages_in_use++;
-	return p;
-}
-
-int shadow_init(struct shadow_mmu *s)
-{
-	if (s->npages < SHADOW_POOL_MIN || s->npages > SHADOW_POOL_MAX || !s->alloc_page)
-		return -1;
-	if (!s->max_roots || s->max_roots > SHADOW_MAX_ROOTS)
-		s->max_roots = SHADOW_MAX_ROOTS;
-	s->free_list = 0;
-	s->cur = 0;
-	for (unsigned i = 0; i < SHADOW_MAX_ROOTS; i++)
-		s->roots[i].top = 0;
-	for (unsigned i = 0; i < s->npages; i++) {
-		uint64_t *p = s->alloc_page();
-		if (!p || (uint64_t)(uintptr_t)p >> 32)
-			return -1;
-		s->stats.pages_in_use++; /* page_free counts it back */
-		page_free(s, p);
-	}
-	s->stats.pages_total = s->npages;
-	s->tlb = SHADOW_TLB_NONE;
-	return 0;
-}
-
-/* ---- TLB requests ---- */
-
-static void tlb_note(struct shadow_mmu *s, uint64_t gva, int one_page)
-{
-	if (!one_page || (s->tlb == SHADOW_TLB_ADDR && s->tlb_gva != (gva & ~0xFFFULL))) {
-		s->tlb = SHADOW_TLB_ALL;
-	} else if (s->tlb == SHADOW_TLB_NONE) {
-		s->tlb = SHADOW_TLB_ADDR;
-		s->tlb_gva = gva & ~0xFFFULL;
-	}
-}
-
-enum shadow_tlb shadow_tlb_take(struct shadow_mmu *s, uint64_t *gva)
-{
-	enum shadow_tlb t = s->tlb;
-	if (gva)
-		*gva = s->tlb_gva;
-	s->tlb = SHADOW_TLB_NONE;
-	return t;
-}
-
-/* ---- dropping translations ---- */
-
-static void free_subtree(struct shadow_mmu *s, uint64_t e, int level)
-{
-	if (!(e & PTE_P) || is_leaf(e, level))
-		return;
-	uint64_t *t = table_of(e);
-	for (unsigned i = 0; i < 512; i++)
-		free_subtree(s, t[i], level - 1);
-	page_free(s, t);
-}
-
-/* Clears every leaf of table t (at level) except, with keep_global, the global ones; frees the
- * tables left empty. Returns the number of entries still present in t. */
-static unsigned prune(struct shadow_mmu *s, uint64_t *t, int level, int keep_global)
-{
-	unsigned left = 0;
-	for (unsigned i = 0; i < 512; i++) {
-		uint64_t e = t[i];
-		if (!(e & PTE_P))
-			continue;
-		if (is_leaf(e, level)) {
-			if (keep_global && (e & SW_GLOBAL))
-				left++;
-			else
-				t[i] = 0;
-			continue;
-		}
-		if (prune(s, table_of(e), level - 1, keep_global)) {
-			left++;
-		} else {
-			page_free(s, table_of(e));
-			t[i] = 0;
-		}
-	}
-	return left;
-}
-
-static void root_release(struct shadow_mmu *s, struct shadow_root *r)
-{
-	prune(s, r->top, top_level(r->mode), 0);
-	page_free(s, r->top);
-	r->top = 0;
-	if (s->cur == r)
-		s->cur = 0;
-}
-
-struct dropped {
-	unsigned small, other; /* 4 KiB leaves; larger leaves and tables */
-};
-
-/* Drops every translation of [lo, hi) below table t, which sits at level and starts at base. */
-static void drop_range(struct shadow_mmu *s, uint64_t *t, int level, uint64_t base, uint64_t lo, uint64_t hi,
-		       struct dropped *d)
-{
-	uint64_t ls = level_size(level);
-	for (unsigned i = 0; i < 512; i++) {
-		uint64_t eb = base + i * ls, e = t[i];
-		if (eb + ls <= lo || eb >= hi || !(e & PTE_P))
-			continue;
-		if (is_leaf(e, level) || (eb >= lo && eb + ls <= hi)) {
-			free_subtree(s, e, level);
-			t[i] = 0;
-			if (level == 0)
-				d->small++;
-			else
-				d->other++;
-		} else {
-			drop_range(s, table_of(e), level - 1, eb, lo, hi, d);
-		}
-	}
-}
-
-/* INVLPG in one root: the guest page around gva, whole, with the pieces it was split into. */
-static void invlpg_root(struct shadow_mmu *s, struct shadow_root *r, uint64_t gva, struct dropped *d)
-{
-	uint64_t *t = r->top;
-	gva &= linear_mask(r->mode);
-	for (int l = top_level(r->mode); l >= 0; l--) {
-		uint64_t e = t[shadow_index(gva, l)];
-		unsigned code = entry_code(e);
-		if (l == 1 && r->mode == SHADOW_MODE_32BIT) {
-			/* A 4 MiB guest page fills an aligned pair of PDEs, perhaps only one so far. */
-			uint64_t buddy = t[shadow_index(gva, l) ^ 1];
-			if (((e & PTE_P) && code == CODE_4M) || ((buddy & PTE_P) && entry_code(buddy) == CODE_4M)) {
-				uint64_t lo = gva & ~(SZ_4M - 1);
-				drop_range(s, r->top, top_level(r->mode), 0, lo, lo + SZ_4M, d);
-				return;
-			}
-		}
-		if (!(e & PTE_P))
-			return;
-		if (code != CODE_4K || is_leaf(e, l)) {
-			uint64_t size = code != CODE_4K ? code_size[code] : level_size(l);
-			uint64_t lo = gva & ~(size - 1);
-			drop_range(s, r->top, top_level(r->mode), 0, lo, lo + size, d);
-			return;
-		}
-		t = table_of(e);
-	}
-}
-
-void shadow_invlpg(struct shadow_mmu *s, uint64_t gva)
-{
-	s->stats.invlpgs++;
-	for (unsigned i = 0; i < s->max_roots; i++) {
-		struct shadow_root *r = &s->roots[i];
-		struct dropped d = { 0, 0 };
-		if (!r->top)
-			continue;
-		invlpg_root(s, r, gva, &d);
-		if (r == s->cur && (d.small || d.other))
-			tlb_note(s, gva, d.small == 1 && !d.other);
-	}
-}
-
-void shadow_flush(struct shadow_mmu *s)
-{
-	s->stats.flushes++;
-	for (unsigned i = 0; i < s->max_roots; i++)
-		if (s->roots[i].top)
-			prune(s, s->roots[i].top, top_level(s->roots[i].mode), 0);
-	s->tlb = SHADOW_TLB_ALL;
-}
-
 /* ---- roots ---- */
 
 static uint64_t root_key(const struct shadow_regs *r)
@@ -380,29 +144,45 @@ static uint64_t root_key(const struct shadow_regs *r)
 static int controls_differ(const struct shadow_regs *a, const struct shadow_regs *b)
 {
 	return a->mode != b->mode || a->wp != b->wp || a->pse != b->pse || a->pge != b->pge ||
-	       a->smep != b->smep || a->smap != b->smap || a->nxe != b->nxe;
+	       a->smep != b->smep || a->smap != b->smap || a->nxe != b->nxe || a->pcide != b->pcide;
 }
 
-/* Evicts the least recently used root other than the current one; 0 when there is none. */
-static int evict_lru(struct shadow_mmu *s, const struct shadow_root *keep)
+static uint16_t root_pcid(const struct shadow_regs *r) { return r->pcide ? (uint16_t)(r->cr3 & 0xFFF) : 0; }
+
+/*
+ * MOV CR3 and PCIDs (SDM Vol. 3A 4.10.1, 4.10.4.1). TLB entries are tagged with the PCID that was
+ * current when they were made, not with the CR3 address, and a MOV CR3 without bit 63 drops the
+ * non-global entries of the new PCID only. keel keeps a root per (CR3 address, PCID): a root's
+ * translations are all tagged with its PCID, so a flush of PCID p drops the non-global leaves of
+ * every root of p: now for the root being loaded, and for the others (stale) when they are loaded
+ * next, which is when the guest could next use them. With bit 63 (keep) nothing is dropped: a
+ * root of (A, p) may then hold translations made from A's tables under p since p's last flush,
+ * which the CPU could hold as well (INVLPG drops its address from every root). Without PCIDE
+ * every root is of PCID 0 and every load flushes it: each root keeps only its global leaves
+ * across a switch away and back, as before PCIDs.
+ */
+/*
+ * A CR3 with no root under a PCID whose translations are all dropped but the global ones (a
+ * stale root of it): that root serves the new CR3. Global translations are not tied to a CR3
+ * (SDM Vol. 3A 4.10.2.4), so it holds exactly what the CPU may hold for the PCID, and its tables
+ * are reused. Linux gives a new process one of a few PCIDs: its roots are taken over, not
+ * multiplied. With PCIDE off, every root is of PCID 0 and keeps one root per CR3 as before.
+ */
+static struct shadow_root *take_over(struct shadow_mmu *s, const struct shadow_regs *r, uint16_t pcid)
 {
-	struct shadow_root *lru = 0;
+	struct shadow_root *best = 0;
 	for (unsigned i = 0; i < s->max_roots; i++) {
-		struct shadow_root *r = &s->roots[i];
-		if (r->top && r != keep && (!lru || r->stamp < lru->stamp))
-			lru = r;
+		struct shadow_root *x = &s->roots[i];
+		if (x->top && x->stale && x->mode == r->mode && x->pcid == pcid && (!best || x->stamp > best->stamp))
+			best = x;
 	}
-	if (!lru)
-		return 0;
-	root_release(s, lru);
-	s->stats.reclaims++;
-	s->tlb = SHADOW_TLB_ALL; /* its pages come back as other tables */
-	return 1;
+	return best;
 }
 
-uint64_t shadow_set_root(struct shadow_mmu *s, const struct shadow_regs *r)
+static uint64_t set_root(struct shadow_mmu *s, const struct shadow_regs *r, int keep)
 {
 	uint64_t key = root_key(r);
+	uint16_t pcid = root_pcid(r);
 	struct shadow_root *hit = 0, *slot = 0;
 
 	s->stats.cr3_loads++;
@@ -411,17 +191,26 @@ uint64_t shadow_set_root(struct shadow_mmu *s, const struct shadow_regs *r)
 	s->regs = *r;
 	for (unsigned i = 0; i < s->max_roots; i++) {
 		struct shadow_root *x = &s->roots[i];
-		if (x->top && x->mode == r->mode && x->cr3 == key)
+		if (x->top && x->mode == r->mode && x->cr3 == key && x->pcid == pcid)
 			hit = x;
+		else if (x->top && x->pcid == pcid && !keep)
+			x->stale = 1;
 		else if (!x->top && !slot)
 			slot = x;
 	}
+	if (!hit && r->pcide)
+		hit = take_over(s, r, pcid);
 	if (hit) {
-		s->stats.root_hits++;
-		prune(s, hit->top, top_level(hit->mode), r->pge);
+		if (hit->cr3 == key)
+			s->stats.root_hits++;
+		if (!keep || hit->stale)
+			shadow_drop_nonglobal(s, hit);
+		hit->cr3 = key;
+		hit->pcid = pcid;
+		hit->stale = 0;
 	} else {
 		if (!slot) { /* every slot taken: the least recently used one goes */
-			evict_lru(s, 0);
+			shadow_evict_lru(s, 0);
 			for (unsigned i = 0; i < s->max_roots && !slot; i++)
 				if (!s->roots[i].top)
 					slot = &s->roots[i];
@@ -429,9 +218,13 @@ uint64_t shadow_set_root(struct shadow_mmu *s, const struct shadow_regs *r)
 		hit = slot;
 		hit->mode = r->mode;
 		hit->cr3 = key;
+		hit->pcid = pcid;
+		hit->stale = 0;
+		hit->log = 0;
+		hit->nlog = 0;
 		/* The pool holds at least SHADOW_POOL_MIN pages: with every root gone one is free. */
-		while (!(hit->top = page_alloc(s)))
-			if (!evict_lru(s, 0))
+		while (!(hit->top = shadow_page_alloc(s)))
+			if (!shadow_evict_lru(s, 0))
 				return 0; /* no root holds a page, yet none is free: a corrupt pool */
 	}
 	for (unsigned i = 0; i < 4; i++)
@@ -445,295 +238,14 @@ uint64_t shadow_set_root(struct shadow_mmu *s, const struct shadow_regs *r)
 	return (uint64_t)(uintptr_t)hit->top;
 }
 
-/* ---- the guest's walk ---- */
+uint64_t shadow_set_root(struct shadow_mmu *s, const struct shadow_regs *r) { return set_root(s, r, 0); }
 
-struct access {
-	int write, user, fetch, implicit, ac;
-	int fetch_known; /* the hardware reports fetches in the error code (I/D) */
-};
-
-/* What a successful walk found. */
-struct walk {
-	uint64_t gpa;     /* base of the guest page */
-	unsigned code;    /* its size */
-	uint64_t leaf;    /* the guest's leaf (memory type bits, G) */
-	int rw, us, xd;   /* granted by every level */
-	int dirty;
-	unsigned n, esize;
-	uint64_t addr[4], val[4]; /* the entries used, top first: for A and D */
-	uint32_t error;   /* when the walk faults */
-};
-
-static uint64_t read_entry(const struct shadow_mmu *s, uint64_t gpa, unsigned size)
-{
-	uint64_t v;
-	if (shadow_is_hidden(s, gpa) || shadow_is_hidden(s, gpa + size - 1) ||
-	    s->guest.read(s->guest.opaque, gpa, size, &v))
-		return size == 8 ? ~0ULL : 0xFFFFFFFFULL;
-	return size == 8 ? v : v & 0xFFFFFFFFULL;
-}
-
-/* Reserved bits of a present guest entry at level (SDM Vol. 3A 4.3, 4.4.2, 4.5.4). */
-static uint64_t reserved_bits(const struct shadow_mmu *s, int level, uint64_t e)
-{
-	const struct shadow_regs *r = &s->regs;
-	uint64_t m = 0;
-
-	if (r->mode == SHADOW_MODE_32BIT) {
-		if (level == 1 && (e & PTE_PS) && r->pse) {
-			/* 4 MiB page: bits 20:13 hold address bits 39:32 (PSE-36), up to MAXPHYADDR */
-			unsigned hi = s->phys_bits > 40 ? 8 : s->phys_bits > 32 ? s->phys_bits - 32 : 0;
-			m = bits(21, 13 + hi);
-		}
-		return m;
-	}
-	if (r->mode == SHADOW_MODE_PAE)
-		m = bits(62, s->phys_bits);
-	else if (s->phys_bits < 52)
-		m = bits(51, s->phys_bits);
-	if (!r->nxe)
-		m |= PTE_XD;
-	if (r->mode == SHADOW_MODE_4LEVEL && level == 3)
-		m |= PTE_PS;
-	if (level == 2 && (e & PTE_PS))
-		m |= s->has_1g ? bits(29, 13) : PTE_PS;
-	if (level == 1 && (e & PTE_PS))
-		m |= bits(20, 13);
-	return m;
-}
-
-/* The CPU's access-rights checks for a translation that grants rw, us, xd (SDM Vol. 3A 4.6.1). */
-static int access_allowed(const struct shadow_mmu *s, const struct access *a, int rw, int us, int xd)
-{
-	const struct shadow_regs *r = &s->regs;
-	if (a->fetch) {
-		if (xd)
-			return 0;
-		return a->user ? us : !(r->smep && us);
-	}
-	if (a->user)
-		return us && (!a->write || rw);
-	if (us && r->smap && (a->implicit || !a->ac) && (a->write || a->fetch_known))
-		return 0; /* a read that may be a fetch: the hardware re-checks SMAP on the retry */
-	return !a->write || rw || !r->wp;
-}
-
-static uint32_t access_error(const struct shadow_mmu *s, const struct access *a)
-{
-	const struct shadow_regs *r = &s->regs;
-	uint32_t err = (a->write ? PF_W : 0) | (a->user ? PF_U : 0);
-	/* I/D: fetches, when SMEP is on or with PAE/4-level paging and NXE (SDM Vol. 3A 4.7) */
-	if (a->fetch && (r->smep || (r->nxe && (r->mode == SHADOW_MODE_PAE || r->mode == SHADOW_MODE_4LEVEL))))
-		err |= PF_I;
-	return (uint32_t)err;
-}
-
-/* Walks the guest's tables for gva: 0 with *w filled, or 1 with w->error for the guest. */
-static int guest_walk(const struct shadow_mmu *s, uint64_t gva, const struct access *a, struct walk *w)
-{
-	const struct shadow_regs *r = &s->regs;
-	uint32_t err = access_error(s, a);
-	uint64_t table, pm = phys_mask(s);
-	unsigned bits_per_level = 9;
-	int level;
-
-	w->n = 0;
-	w->rw = w->us = 1;
-	w->xd = 0;
-	w->esize = 8;
-	if (r->mode == SHADOW_MODE_UNPAGED) {
-		/* Linear = physical: one 2 MiB "page" at a time, every right, nothing to mark. */
-		w->gpa = gva & ~(SZ_2M - 1);
-		w->code = CODE_2M;
-		w->leaf = 0;
-		w->dirty = 1;
-		return 0;
-	}
-	if (r->mode == SHADOW_MODE_4LEVEL) {
-		table = r->cr3 & pm & ~0xFFFULL;
-		level = 3;
-	} else if (r->mode == SHADOW_MODE_PAE) {
-		uint64_t pdpte = r->pdpte[(gva >> 30) & 3]; /* no R/W, U/S or A of its own */
-		if (!(pdpte & PTE_P)) {
-			w->error = err;
-			return 1;
-		}
-		table = pdpte & pm & ~0xFFFULL;
-		level = 1;
-	} else {
-		table = r->cr3 & 0xFFFFF000ULL;
-		level = 1;
-		bits_per_level = 10;
-		w->esize = 4;
-	}
-	for (;;) {
-		unsigned shift = 12 + bits_per_level * (unsigned)level;
-		uint64_t addr = table + ((gva >> shift) & ((1u << bits_per_level) - 1)) * w->esize;
-		uint64_t e = read_entry(s, addr, w->esize);
-		if (!(e & PTE_P)) {
-			w->error = err;
-			return 1;
-		}
-		if (e & reserved_bits(s, level, e)) {
-			w->error = err | PF_P | PF_RSVD;
-			return 1;
-		}
-		w->addr[w->n] = addr;
-		w->val[w->n++] = e;
-		w->rw &= !!(e & PTE_RW);
-		w->us &= !!(e & PTE_US);
-		if (r->nxe && w->esize == 8 && (e & PTE_XD))
-			w->xd = 1;
-		int large = level > 0 && (e & PTE_PS) && (w->esize == 8 || r->pse);
-		if (level > 0 && !large) {
-			table = w->esize == 8 ? e & pm & ~0xFFFULL : e & 0xFFFFF000ULL;
-			level--;
-			continue;
-		}
-		w->leaf = e;
-		if (w->esize == 4) {
-			w->code = large ? CODE_4M : CODE_4K;
-			w->gpa = large ? (e & 0xFFC00000ULL) | ((e >> 13) & 0xFF) << 32 : e & 0xFFFFF000ULL;
-		} else {
-			w->code = level == 2 ? CODE_1G : level == 1 ? CODE_2M : CODE_4K;
-			w->gpa = e & pm & ~(code_size[w->code] - 1);
-		}
-		break;
-	}
-	if (!access_allowed(s, a, w->rw, w->us, w->xd)) {
-		w->error = err | PF_P;
-		return 1;
-	}
-	return 0;
-}
-
-/* Sets A in every entry the walk used and D in the leaf on a write, as the CPU does (SDM Vol. 3A
- * 4.8). Returns 1 when the guest changed an entry meanwhile: walk again. */
-static int guest_set_ad(const struct shadow_mmu *s, struct walk *w, int write)
-{
-	for (unsigned i = 0; i < w->n; i++) {
-		uint64_t want = PTE_A | (i == w->n - 1 && write ? PTE_D : 0);
-		if ((w->val[i] & want) == want)
-			continue;
-		if (shadow_is_hidden(s, w->addr[i])) /* read as all ones: A and D already "set" */
-			continue;
-		int rc = s->guest.cmpxchg(s->guest.opaque, w->addr[i], w->esize, w->val[i], w->val[i] | want);
-		if (rc > 0)
-			return 1;
-		w->val[i] |= want;
-	}
-	if (w->n) {
-		w->leaf = w->val[w->n - 1];
-		w->dirty = !!(w->leaf & PTE_D);
-	}
-	return 0;
-}
-
-/* ---- filling the shadow ---- */
-
-/* The shadow leaf for gva from walk w and access a; *level receives its level. */
-static uint64_t make_leaf(struct shadow_mmu *s, uint64_t gva, const struct walk *w, const struct access *a,
-			  int *level)
-{
-	const struct shadow_regs *r = &s->regs;
-	uint64_t size = code_size[w->code], off = gva & (size - 1);
-	int l;
-
-	if (w->code == CODE_1G && s->has_1g && r->mode == SHADOW_MODE_4LEVEL && !overlaps_hidden(s, w->gpa, SZ_1G))
-		l = 2;
-	else if (w->code != CODE_4K && !overlaps_hidden(s, w->gpa + (off & ~(SZ_2M - 1)), SZ_2M))
-		l = 1;
-	else
-		l = 0;
-	*level = l;
-
-	uint64_t piece = w->gpa + (off & ~(level_size(l) - 1)), e;
-	int rw = w->rw && w->dirty, us = w->us, xd = w->xd;
-	if (!r->wp && a->write && !a->user && !w->rw) {
-		/* CR0.WP = 0: supervisor-only and writable (see the design note above) */
-		rw = 1;
-		if (us && r->nxe)
-			xd = 1;
-		us = 0;
-	}
-	if (l == 0 && shadow_is_hidden(s, piece)) {
-		/* keel's memory: reads see all ones, writes go to the sink (docs/memory.md) */
-		s->stats.keel_page_maps++;
-		e = a->write ? s->sink_page : s->ones_page;
-		if (!a->write)
-			rw = 0;
-	} else {
-		e = piece;
-	}
-	e |= PTE_P | (rw ? PTE_RW : 0) | (us ? PTE_US : 0) | (xd ? PTE_XD : 0);
-	e |= w->leaf & (PTE_PWT | PTE_PCD);
-	if (w->leaf & (w->code == CODE_4K ? PTE_PAT_4K : PTE_PAT_LARGE))
-		e |= l == 0 ? PTE_PAT_4K : PTE_PAT_LARGE;
-	if (l > 0)
-		e |= PTE_PS;
-	if (r->mode == SHADOW_MODE_4LEVEL)
-		e |= w->leaf & PTE_PK_MASK;
-	if (r->pge && (w->leaf & PTE_G))
-		e |= SW_GLOBAL;
-	return e | (uint64_t)w->code << SW_CODE_SHIFT;
-}
-
-/* A table pointer: every right (the leaf carries the guest's); a PAE PDPTE has only P. */
-static uint64_t make_pointer(const struct shadow_root *r, const uint64_t *t, int level)
-{
-	uint64_t e = (uint64_t)(uintptr_t)t | PTE_P;
-	return pae_format(r->mode) && level == 2 ? e : e | PTE_RW | PTE_US;
-}
-
-/* Installs leaf at level for gva in the current root. Returns 0 when the shadow already held
- * exactly that leaf, 1 otherwise. */
-static int install(struct shadow_mmu *s, uint64_t gva, uint64_t leaf, int level, unsigned code)
-{
-	struct shadow_root *r = s->cur;
-	int container = code == CODE_1G ? 2 : code == CODE_4K ? 0 : 1;
-	int emptied = 0;
-restart:;
-	uint64_t *t = r->top;
-	for (int l = top_level(r->mode); l > level; l--) {
-		uint64_t *e = &t[shadow_index(gva, l)];
-		if (!(*e & PTE_P) || (*e & PTE_PS)) {
-			uint64_t *n;
-			while (!(n = page_alloc(s))) {
-				if (evict_lru(s, r))
-					continue;
-				if (emptied) /* cannot happen with SHADOW_POOL_MIN pages; the guest refaults */
-					return 1;
-				/* Only the current root is left: empty it, and build the path again. */
-				prune(s, r->top, top_level(r->mode), 0);
-				s->stats.reclaims++;
-				s->tlb = SHADOW_TLB_ALL;
-				emptied = 1;
-				goto restart;
-			}
-			if (*e & PTE_P) /* a large leaf becomes a table */
-				tlb_note(s, gva, 0);
-			*e = make_pointer(r, n, l);
-		}
-		if (l <= container)
-			*e = (*e & ~SW_CODE_MASK) | (uint64_t)code << SW_CODE_SHIFT;
-		t = table_of(*e);
-	}
-	uint64_t *e = &t[shadow_index(gva, level)], old = *e;
-	if (old == leaf)
-		return 0;
-	if ((old & PTE_P) && !is_leaf(old, level)) {
-		free_subtree(s, old, level); /* a table becomes a large leaf */
-		tlb_note(s, gva, 0);
-	} else if (old & PTE_P) {
-		tlb_note(s, gva, 1);
-	}
-	*e = leaf;
-	return 1;
-}
+uint64_t shadow_switch_root(struct shadow_mmu *s, const struct shadow_regs *r) { return set_root(s, r, r->pcide); }
 
 static void reflect(struct shadow_mmu *s, uint64_t gva, uint32_t error, struct shadow_fault *out)
 {
 	s->stats.reflected_faults++;
+	s->reflected_page = (gva & ~0xFFFULL) + 1;
 	out->kind = SHADOW_REFLECT;
 	out->error = error;
 	out->cr2 = gva;
@@ -762,11 +274,11 @@ void shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error, unsig
 	a.fetch_known = r->smep || r->nxe; /* the real CR4.PAE is always 1 */
 
 	for (unsigned tries = 0;; tries++) {
-		if (guest_walk(s, gva, &a, &w)) {
+		if (shadow_guest_walk(s, gva, &a, &w)) {
 			reflect(s, gva, w.error, out);
 			return;
 		}
-		if (!guest_set_ad(s, &w, a.write))
+		if (!shadow_guest_set_ad(s, &w, a.write))
 			break;
 		if (tries == 3) {
 			/* The guest keeps rewriting this entry: let it retry the access. */
@@ -775,8 +287,8 @@ void shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error, unsig
 			return;
 		}
 	}
-	uint64_t leaf = make_leaf(s, gva, &w, &a, &level);
-	if (!install(s, gva, leaf, level, w.code)) {
+	uint64_t leaf = shadow_make_leaf(s, gva, &w, &a, &level);
+	if (!shadow_install(s, gva, leaf, level, w.code)) {
 		/* The shadow already allowed this access, yet the CPU faulted: a stale TLB entry (flush
 		 * it and retry once), else a rule the walk does not model (implicit SMAP, say): the
 		 * CPU's own error code is the answer. */
@@ -788,9 +300,13 @@ void shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error, unsig
 		s->spurious = 1;
 		s->spurious_gva = gva;
 		s->spurious_error = error;
-		tlb_note(s, gva, 1);
+		shadow_tlb_note(s, gva, 1);
 	} else {
 		s->spurious = 0;
+		/* A page the guest has just mapped after its own fault (touched for the first time)
+		 * has neighbours that are mostly not mapped yet: no prefetch, it would find nothing. */
+		if (level == 0 && w.code == CODE_4K && w.n && s->reflected_page != (gva & ~0xFFFULL) + 1)
+			shadow_prefetch(s, gva, &w);
 	}
 	s->stats.hidden_faults++;
 	out->kind = SHADOW_FILLED;

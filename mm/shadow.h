@@ -6,7 +6,9 @@
 #include <stdint.h>
 
 #define SHADOW_MAX_HIDDEN 8
-#define SHADOW_MAX_ROOTS 8   /* cached shadow roots (one per recently loaded guest CR3) */
+#define SHADOW_MAX_ROOTS 16  /* cached shadow roots (one per recently loaded guest CR3 and PCID) */
+#define SHADOW_PREFETCH 8   /* guest PTEs looked at around a 4 KiB fill (aligned group) */
+#define SHADOW_LOG_MAX 512   /* filled leaves a root remembers (one pool page), for a cheap drop */
 #define SHADOW_POOL_MIN 4    /* a root and one table per level below it: one fill always fits */
 #define SHADOW_POOL_MAX 4096
 
@@ -26,9 +28,10 @@ enum shadow_mode {
  */
 struct shadow_regs {
 	enum shadow_mode mode;
-	uint64_t cr3;      /* the guest's CR3 (PCID off: CR4.PCIDE is refused in shadow mode) */
+	uint64_t cr3;      /* the guest's CR3 as MOV from CR3 reads it: with PCIDE, the PCID in 11:0 */
 	uint64_t pdpte[4]; /* PAE: the PDPTEs the guest's MOV CR3 loaded (reserved bits checked) */
 	uint8_t wp, pse, pge, smep, smap, nxe; /* CR0.WP, CR4.PSE/PGE/SMEP/SMAP, EFER.NXE: 0 or 1 */
+	uint8_t pcide;     /* CR4.PCIDE (IA-32e mode only): translations are tagged with CR3[11:0] */
 };
 
 /*
@@ -41,6 +44,10 @@ struct shadow_regs {
 struct shadow_guest_ops {
 	int (*read)(void *opaque, uint64_t gpa, unsigned size, uint64_t *val);
 	int (*cmpxchg)(void *opaque, uint64_t gpa, unsigned size, uint64_t old, uint64_t new_val);
+	/* Optional (NULL: read does it all): where keel may read the 4 KiB page at gpa (aligned),
+	 * or NULL where read would fail. The walk and prefetch read guest tables through it, one
+	 * aligned load per entry, instead of a call per entry. */
+	const volatile void *(*page)(void *opaque, uint64_t gpa);
 	void *opaque;
 };
 
@@ -56,6 +63,7 @@ struct shadow_stats {
 	uint64_t invlpgs;
 	uint64_t flushes;          /* every translation dropped (shadow_flush, control changes) */
 	uint64_t keel_page_maps;   /* guest mappings of keel's memory given the ones or sink page */
+	uint64_t prefetched;       /* leaves filled beside a hidden fault's (mm/shadow_fill.c) */
 	uint64_t reclaims;         /* roots evicted or the current root emptied for lack of pages */
 	unsigned pages_in_use;     /* shadow table pages holding a root or a table */
 	unsigned pages_total;
@@ -64,7 +72,11 @@ struct shadow_stats {
 struct shadow_root {
 	uint64_t cr3;          /* the guest CR3 it shadows (address bits) */
 	enum shadow_mode mode;
+	uint16_t pcid;         /* the PCID its translations are tagged with (0 without PCIDE) */
+	uint8_t stale;         /* a flush of its PCID came while it was not current: drop before use */
 	uint64_t *top;         /* PML4 (4-level) or PDPT (the other modes: PAE format); NULL = free */
+	uint64_t *log;         /* a pool page, or NULL: where its non-global leaves were filled */
+	unsigned nlog;         /* entries in log; above SHADOW_LOG_MAX: lost track, drop by a scan */
 	uint64_t pdpte[4];
 	uint64_t stamp;        /* last shadow_set_root that chose it: LRU */
 };
@@ -98,6 +110,7 @@ struct shadow_mmu {
 	uint64_t tlb_gva;
 	uint64_t spurious_gva;      /* last fault keel could not explain (see shadow_page_fault) */
 	uint32_t spurious_error;
+	uint64_t reflected_page;    /* page of the last reflected fault + 1 (0: none): no prefetch */
 	int spurious;
 	struct shadow_stats stats;
 };
@@ -120,15 +133,19 @@ int shadow_init(struct shadow_mmu *s);
 
 /*
  * The guest loaded CR3 (MOV CR3, task switch) or changed a paging control (CR0.PG/WP,
- * CR4.PAE/PSE/PGE/SMEP/SMAP, EFER.NXE/LMA, each through its CR/MSR exit): r is the guest's new
- * state. Returns the host-physical address of the shadow root to put in the real CR3 (with the
- * PAE-format modes the CPU loads its PDPTEs from there at VM entry); 0 only from a corrupt pool.
- * Drops the root's non-global translations, as MOV CR3 drops non-global TLB entries (SDM Vol. 3A
- * 4.10.4.1); a root cached for this CR3 keeps its global ones. A change of a control field drops
- * every translation of every root first. Reuses the least recently used root when all
- * max_roots are taken.
+ * CR4.PAE/PSE/PGE/SMEP/SMAP/PCIDE, EFER.NXE/LMA, each through its CR/MSR exit): r is the guest's
+ * new state. Returns the host-physical address of the shadow root to put in the real CR3 (with
+ * the PAE-format modes the CPU loads its PDPTEs from there at VM entry); 0 only from a corrupt
+ * pool. Drops the non-global translations of the new PCID (PCID 0 without PCIDE) in every root,
+ * as MOV CR3 drops non-global TLB entries (SDM Vol. 3A 4.10.4.1); a root cached for this CR3 and
+ * PCID keeps its global ones. A change of a control field drops every translation of every root
+ * first. Reuses the least recently used root when all max_roots are taken.
  */
 uint64_t shadow_set_root(struct shadow_mmu *s, const struct shadow_regs *r);
+
+/* As shadow_set_root for MOV CR3 with bit 63 set under CR4.PCIDE (r->pcide): the PCID's
+ * translations need not be dropped, and a root cached for this CR3 and PCID keeps them all. */
+uint64_t shadow_switch_root(struct shadow_mmu *s, const struct shadow_regs *r);
 
 /* What shadow_page_fault decided. */
 enum shadow_fault_kind {
@@ -154,7 +171,8 @@ void shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error, unsig
 		       struct shadow_fault *out);
 
 /* INVLPG gva (INVLPG exiting): drops the translation of the guest page holding gva, a whole large
- * page with its pieces, in every cached root (global ones included, SDM Vol. 3A 4.10.4.1). */
+ * page with its pieces, in every cached root (global ones included, SDM Vol. 3A 4.10.4.1; other
+ * PCIDs' too, which INVLPG may drop). Walks only gva's path in each root. */
 void shadow_invlpg(struct shadow_mmu *s, uint64_t gva);
 
 /* Drops every translation of every root, global ones included (INVPCID all-context emulated,

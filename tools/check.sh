@@ -42,7 +42,7 @@ else
 	echo "check: warning: tools/run-unit.sh not found; counting the unit tests as 0 passed, 0 failed"
 fi
 # The shadow MMU's rules broken one at a time (tests/mutants/): its unit tests must catch each.
-run_suite mutants 'mutants: ' tools/mutants.sh --test tests/unit/test_shadow.c --srcs mm/shadow.c \
+run_suite mutants 'mutants: ' tools/mutants.sh --test tests/unit/test_shadow.c --srcs 'mm/shadow.c mm/shadow_pool.c mm/shadow_inval.c mm/shadow_walk.c mm/shadow_fill.c' \
 	tests/mutants/shadow.mutants
 run_suite tools 'tools: ' tests/tools/run-all.sh
 if [[ -n ${FUZZ_BIN:-} ]]; then

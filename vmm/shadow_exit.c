@@ -6,6 +6,7 @@
 #include "../arch/x86/msr.h"
 #include "../lib/log.h"
 #include "../lib/string.h"
+#include "../mm/ept.h"
 #include "../mm/phys.h"
 #include "../mm/pool.h"
 #include "../mm/shadow.h"
@@ -20,7 +21,8 @@
  *   CR0        guest's | PE | PG | WP (| VMX fixed bits)   CR0 read shadow (mask owns PE, PG, WP)
  *   CR4        guest's | PAE | VMXE, PCIDE and LA57 clear  CR4 read shadow (mask owns PAE, PSE, PGE,
  *                                                          SMEP, SMAP, PCIDE)
- *   CR3        the shadow root (mm/shadow.c)               v->guest_cr3, through CR3-store exiting
+ *   CR3        the shadow root (mm/shadow.c)               v->guest_cr3 (with the PCID in 11:0 under
+ *                                                          PCIDE), through CR3-store exiting
  *   PDPTEs     loaded by VM entry from the shadow root     v->guest_pdpte, read at the guest's CR3
  *   EFER       the guest's own (NXE, LMA as it set them)   the same
  *
@@ -59,6 +61,16 @@ static int shadow_guest_cmpxchg(void *opaque, uint64_t gpa, unsigned size, uint6
 					   __ATOMIC_SEQ_CST) ? 0 : 1;
 }
 
+/* The walk's direct reads: a page keel may read whole, by the test vcpu_read_guest_phys makes
+ * (inside the EPT map built at start, none of keel's memory). */
+static const volatile void *shadow_guest_page(void *opaque, uint64_t gpa)
+{
+	const struct ept *e = &((const struct vcpu *)opaque)->vm->ept;
+	if (gpa >= e->map_top || e->map_top - gpa < 4096 || ept_overlaps_hidden(e, gpa, 4096))
+		return 0;
+	return phys_ptr(gpa);
+}
+
 static void *shadow_alloc_page(void) { return pool_alloc_pages(1); }
 
 int shadow_vcpu_init(struct vcpu *v)
@@ -75,6 +87,7 @@ int shadow_vcpu_init(struct vcpu *v)
 	s->sink_page = (uint64_t)(uintptr_t)vm->sink_page;
 	s->guest.read = shadow_guest_read;
 	s->guest.cmpxchg = shadow_guest_cmpxchg;
+	s->guest.page = shadow_guest_page;
 	s->guest.opaque = v;
 	if (shadow_init(s))
 		return -1;
@@ -130,18 +143,22 @@ static void shadow_regs_read(const struct vcpu *v, struct shadow_regs *r)
 	r->smep = !!(cr4 & CR4_SMEP);
 	r->smap = !!(cr4 & CR4_SMAP);
 	r->nxe = !!(efer & EFER_NXE);
+	r->pcide = !!(cr4 & CR4_PCIDE);
 }
 
-void shadow_load_root(struct vcpu *v)
+/* keep: MOV CR3 with bit 63 under CR4.PCIDE, which need not drop the PCID's translations. */
+static void load_root(struct vcpu *v, int keep)
 {
 	struct shadow_regs r;
 	shadow_regs_read(v, &r);
-	uint64_t root = shadow_set_root(v->shadow, &r);
+	uint64_t root = keep ? shadow_switch_root(v->shadow, &r) : shadow_set_root(v->shadow, &r);
 	if (!root)
 		vcpu_stop(v, "the shadow MMU's pool is corrupt (no root page)");
 	vmcs_writenat(VMCS_GUEST_CR3, root);
 	v->shadow_efer = guest_efer() & SHADOW_EFER_BITS;
 }
+
+void shadow_load_root(struct vcpu *v) { load_root(v, 0); }
 
 /*
  * EFER is the guest's own (loaded and saved by VM entry and exit, no WRMSR exit), so a change of
@@ -197,7 +214,11 @@ void shadow_cr3_exit(struct vcpu *v, struct guest_regs *r, unsigned type, unsign
 	uint64_t val = gpr == GPR_RSP ? vmcs_readnat(VMCS_GUEST_RSP) : r->gpr[gpr], pdpte[4];
 	if (!mode64)
 		val &= 0xFFFFFFFF; /* outside 64-bit mode MOV CR3 takes a 32-bit register */
-	val &= ~BIT(63);           /* PCIDE is always 0 here: bit 63 is the "no flush" hint only with it */
+	/* With CR4.PCIDE, bit 63 asks to keep the new PCID's translations and is not stored; without
+	 * it bit 63 is reserved (#GP) like the others above MAXPHYADDR (SDM Vol. 3A 4.10.4.1, 2.5). */
+	int pcide = !!(guest_cr4() & CR4_PCIDE), keep = pcide && (val >> 63);
+	if (pcide)
+		val &= ~BIT(63);
 	if (val >> v->vm->caps.max_phys_bits) {
 		vcpu_inject_gp(v);
 		return;
@@ -210,7 +231,7 @@ void shadow_cr3_exit(struct vcpu *v, struct guest_regs *r, unsigned type, unsign
 		memcpy(v->guest_pdpte, pdpte, sizeof(pdpte));
 	}
 	v->guest_cr3 = val;
-	shadow_load_root(v); /* drops the non-global translations, as MOV CR3 does (SDM Vol. 3A 4.10.4.1) */
+	load_root(v, keep); /* drops the PCID's non-global translations unless keep (SDM Vol. 3A 4.10.4.1) */
 	vcpu_skip_instruction(v);
 }
 
@@ -226,8 +247,8 @@ int shadow_cr_write(struct vcpu *v, struct cr_state *s)
 {
 	uint64_t cr0 = s->cr0_shadow, cr4 = s->cr4_shadow;
 
-	if (cr4 & (CR4_PCIDE | CR4_LA57))
-		return 1; /* CPUID shows neither PCID nor LA57 in shadow mode: reserved bits */
+	if (cr4 & CR4_LA57)
+		return 1; /* CPUID hides LA57 in shadow mode: a reserved bit (5-level is not shadowed) */
 	/* VM entry without unrestricted guest needs real PE = PG = 1 (CR0_FIXED0), and a real CR0.PG
 	 * = 1 needs EFER.LMA = LME (SDM Vol. 3C 26.3.1.1): real mode and a paging-off long-mode
 	 * switch are phases keel cannot run here. Refused by name rather than run wrongly. */

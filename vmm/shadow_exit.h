@@ -19,8 +19,8 @@ void shadow_vcpu_launch_state(struct vcpu *v);
 void shadow_cr3_exit(struct vcpu *v, struct guest_regs *r, unsigned type, unsigned gpr);
 
 /* A MOV to CR0/CR4 (LMSW, CLTS) that vmm/emulate.c accepted: replaces the real values in *s by
- * the ones shadow paging runs on. Returns 1 when the write must raise #GP(0) after all (PCIDE,
- * LA57: hidden). A switch to real mode, or paging off with EFER.LME set, cannot run without
+ * the ones shadow paging runs on. Returns 1 when the write must raise #GP(0) after all (LA57:
+ * hidden; PCIDE is emulated by the shadow MMU, the real one stays 0). A switch to real mode, or paging off with EFER.LME set, cannot run without
  * unrestricted guest: the vCPU is stopped with the reason. */
 int shadow_cr_write(struct vcpu *v, struct cr_state *s);
 

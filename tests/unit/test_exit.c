@@ -2602,12 +2602,77 @@ static void test_shadow_invlpg_drops_translation_and_flushes_tlb(void **state)
 	assert_int_equal(rip(), RIP0 + 3);
 }
 
-static void test_shadow_cr4_pcide_refused(void **state)
+/* CR4.PCIDE is emulated: the guest's view has it, the real CR4 not (the real CR3 is keel's root). */
+static void test_shadow_cr4_pcide_emulated(void **state)
 {
 	(void)state;
 	regs.gpr[GPR_RAX] = GUEST_CR4 | CR4_PCIDE;
 	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(4, CRQ_TYPE_MOV_TO, GPR_RAX), 3);
+	assert_completed(3);
+	assert_true(vmcs_readnat(VMCS_CR4_SHADOW) & CR4_PCIDE);
+	assert_false(vmcs_readnat(VMCS_GUEST_CR4) & CR4_PCIDE);
+}
+
+/* Setting CR4.PCIDE needs CR3[11:0] = 0 (SDM Vol. 3A 2.5, MOV CR4 #GP); LA57 stays hidden. */
+static void test_shadow_cr4_pcide_needs_cr3_low_bits_clear(void **state)
+{
+	(void)state;
+	regs.gpr[GPR_RBX] = (uint64_t)(uintptr_t)pages | 0x8; /* PWT */
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(3, CRQ_TYPE_MOV_TO, GPR_RBX), 3);
+	assert_completed(3);
+	regs.gpr[GPR_RAX] = GUEST_CR4 | CR4_PCIDE;
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(4, CRQ_TYPE_MOV_TO, GPR_RAX), 3);
 	assert_gp0();
+	regs.gpr[GPR_RAX] = GUEST_CR4 | CR4_LA57;
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(4, CRQ_TYPE_MOV_TO, GPR_RAX), 3);
+	assert_gp0();
+}
+
+/* MOV CR3 under PCIDE: bit 63 keeps the PCID's translations and is not stored; without it the
+ * PCID's non-global ones go; without PCIDE bit 63 is reserved (SDM Vol. 3A 4.10.4.1). */
+static void test_shadow_cr3_pcid_no_flush_bit(void **state)
+{
+	(void)state;
+	uint64_t cr3 = (uint64_t)(uintptr_t)pages;
+	regs.gpr[GPR_RAX] = GUEST_CR4 | CR4_PCIDE;
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(4, CRQ_TYPE_MOV_TO, GPR_RAX), 3);
+	assert_completed(3);
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	exception_exit_info(0x80000B0Eu, 0, GUEST_TEXT_GVA, 0);
+	assert_true(shadow_lookup(cpu0.shadow, GUEST_TEXT_GVA, 0) != 0);
+	regs.gpr[GPR_RBX] = cr3 | 1 | BIT(63); /* PCID 1: its own root */
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(3, CRQ_TYPE_MOV_TO, GPR_RBX), 3);
+	assert_completed(3);
+	assert_int_equal(cpu0.guest_cr3, cr3 | 1);
+	assert_int_equal(shadow_lookup(cpu0.shadow, GUEST_TEXT_GVA, 0), 0);
+	regs.gpr[GPR_RCX] = 0;
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(3, CRQ_TYPE_MOV_FROM, GPR_RCX), 3);
+	assert_int_equal(regs.gpr[GPR_RCX], cr3 | 1); /* bit 63 reads 0 */
+	regs.gpr[GPR_RBX] = cr3 | BIT(63); /* back to PCID 0, no flush: still there */
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(3, CRQ_TYPE_MOV_TO, GPR_RBX), 3);
+	assert_completed(3);
+	assert_true(shadow_lookup(cpu0.shadow, GUEST_TEXT_GVA, 0) != 0);
+	regs.gpr[GPR_RBX] = cr3; /* PCID 0 with a flush */
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(3, CRQ_TYPE_MOV_TO, GPR_RBX), 3);
+	assert_completed(3);
+	assert_int_equal(shadow_lookup(cpu0.shadow, GUEST_TEXT_GVA, 0), 0);
+	regs.gpr[GPR_RAX] = GUEST_CR4; /* PCIDE off: bit 63 is reserved */
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(4, CRQ_TYPE_MOV_TO, GPR_RAX), 3);
+	assert_completed(3);
+	regs.gpr[GPR_RBX] = cr3 | BIT(63);
+	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(3, CRQ_TYPE_MOV_TO, GPR_RBX), 3);
+	assert_gp0();
+	assert_int_equal(cpu0.guest_cr3, cr3);
 }
 
 static void test_shadow_cr4_pge_change_loads_new_root(void **state)
@@ -2880,7 +2945,9 @@ int main(void)
 		SH(test_shadow_pf_reflected_with_cr2),
 		SH(test_shadow_cr3_load_and_store),
 		SH(test_shadow_invlpg_drops_translation_and_flushes_tlb),
-		SH(test_shadow_cr4_pcide_refused),
+		SH(test_shadow_cr4_pcide_emulated),
+		SH(test_shadow_cr4_pcide_needs_cr3_low_bits_clear),
+		SH(test_shadow_cr3_pcid_no_flush_bit),
 		SH(test_shadow_cr4_pge_change_loads_new_root),
 		TB(test_trap_exception_gp_error_code),
 		TB(test_trap_exception_int3_software_with_length),

@@ -76,6 +76,14 @@ static int fake_cmpxchg(void *opaque, uint64_t gpa, unsigned size, uint64_t old,
 	return 0;
 }
 
+static int use_page_op = 1; /* the walk reads through fake_page, else through fake_read */
+
+static const volatile void *fake_page(void *opaque, uint64_t gpa)
+{
+	(void)opaque;
+	return gpa + 4096 <= GMEM_SIZE ? gmem + gpa : NULL;
+}
+
 static uint64_t rd(uint64_t gpa, unsigned size)
 {
 	uint64_t v = 0;
@@ -129,6 +137,7 @@ static void setup_mmu(unsigned npages, unsigned max_roots)
 	mmu.sink_page = SINK;
 	mmu.guest.read = fake_read;
 	mmu.guest.cmpxchg = fake_cmpxchg;
+	mmu.guest.page = use_page_op ? fake_page : NULL;
 	assert_int_equal(shadow_hide(&mmu, KEEL_BASE, KEEL_SIZE), 0);
 	assert_int_equal(shadow_hide(&mmu, (uint64_t)(uintptr_t)pool_block, 4096ULL * POOL_MAX), 0);
 	assert_int_equal(shadow_init(&mmu), 0);
@@ -149,6 +158,7 @@ static int setup(void **state)
 	pool_limit = POOL_MAX;
 	cmpxchg_calls = 0;
 	race_once = 0;
+	use_page_op = 1;
 	memset(&regs, 0, sizeof(regs));
 	regs.wp = regs.pse = regs.pge = regs.nxe = 1;
 	setup_mmu(64, 4);
@@ -944,6 +954,272 @@ static void test_cr3_switch_reuses_root_and_keeps_only_global_translations(void 
 	assert_int_equal(leaf_of(kern, NULL), 0);
 }
 
+/* ---- prefetch around a 4 KiB fill ---- */
+
+/* Neighbours in the aligned group of SHADOW_PREFETCH: filled when the guest's PTE is present with
+ * A set and no reserved bit, with the whole walk's rights, writable only when D is set; left
+ * alone when A is clear, not present, reserved, or keel's memory. */
+static void test_prefetch_fills_used_neighbours_only(void **state)
+{
+	(void)state;
+	uint64_t cr3 = galloc(), base = 0x7F0000000000ULL, gva = base + 5 * 4096;
+	uint64_t up = P | RW | US;
+	_Static_assert(SHADOW_PREFETCH == 8, "the layout below is one group of 8");
+	map4(cr3, gva, 0x123000, 0, P | RW | US | A, up);
+	map4(cr3, base + 0 * 4096, 0x200000, 0, P | RW | US | A | D, up);     /* dirty: writable */
+	map4(cr3, base + 1 * 4096, 0x201000, 0, P | RW | US | A, up);         /* clean: read-only */
+	map4(cr3, base + 2 * 4096, 0x202000, 0, P | RW | US, up);             /* A clear: not yet */
+	map4(cr3, base + 3 * 4096, 0x203000, 0, P | US | A | D | XD | PCD, up); /* read-only, XD */
+	map4(cr3, base + 4 * 4096, 0x204000, 0, P | RW | A | D | G, up);      /* supervisor, global */
+	map4(cr3, base + 6 * 4096, KEEL_BASE, 0, P | RW | US | A | D, up);    /* keel's memory */
+	map4(cr3, base + 7 * 4096, 0x207000 | BIT(45), 0, P | RW | US | A, up); /* reserved bit */
+	map4(cr3, base + 8 * 4096, 0x208000, 0, P | RW | US | A | D, up);     /* the next group */
+	load(SHADOW_MODE_4LEVEL, cr3);
+	assert_int_equal(access(gva, READ, 1), DONE);
+	assert_int_equal(exits, 1);
+	assert_int_equal(leaf_of(base, NULL) & (ADDR | RW | US | XD), 0x200000 | RW | US);
+	assert_int_equal(leaf_of(base + 1 * 4096, NULL) & (ADDR | RW | US), 0x201000 | US);
+	assert_int_equal(leaf_of(base + 2 * 4096, NULL), 0);
+	assert_int_equal(leaf_of(base + 3 * 4096, NULL) & (ADDR | RW | US | XD | PCD), 0x203000 | US | XD | PCD);
+	assert_int_equal(leaf_of(base + 4 * 4096, NULL) & (ADDR | RW | US | SWG | G), 0x204000 | RW | SWG);
+	assert_int_equal(leaf_of(base + 6 * 4096, NULL), 0);
+	assert_int_equal(leaf_of(base + 7 * 4096, NULL), 0);
+	assert_int_equal(leaf_of(base + 8 * 4096, NULL), 0);
+	assert_int_equal(rd(entry4(cr3, base + 1 * 4096, 0), 8) & D, 0); /* no flag set for them */
+	assert_int_equal(scan_all(), 5);
+	/* the clean neighbour's first write faults, and sets D */
+	assert_int_equal(access(base + 1 * 4096, WRITE, 1), DONE);
+	assert_true(rd(entry4(cr3, base + 1 * 4096, 0), 8) & D);
+	assert_int_equal(access(base + 3 * 4096, WRITE, 1), REFLECTED(PF_P | PF_W | PF_U));
+	assert_int_equal(access(base + 4 * 4096, READ, 1), REFLECTED(PF_P | PF_U));
+	/* what prefetch filled, MOV CR3 drops (all but the global one) */
+	load(SHADOW_MODE_4LEVEL, cr3);
+	assert_int_equal(scan_all(), 1);
+}
+
+/* The upper levels' rights bound a prefetched leaf too. */
+static void test_prefetch_takes_upper_level_rights(void **state)
+{
+	(void)state;
+	uint64_t cr3 = galloc(), gva = 0x400000;
+	map4(cr3, gva, 0x123000, 0, P | RW | US | A | D, P | US | XD); /* upper: read-only, XD */
+	map4(cr3, gva + 4096, 0x124000, 0, P | RW | US | A | D, P | US | XD);
+	map4(cr3, gva + 2 * 4096, 0x125000, 0, RW | US | A | D, P | US | XD); /* not present */
+	load(SHADOW_MODE_4LEVEL, cr3);
+	assert_int_equal(access(gva, READ, 1), DONE);
+	assert_int_equal(leaf_of(gva + 4096, NULL) & (ADDR | RW | US | XD), 0x124000 | US | XD);
+	assert_int_equal(leaf_of(gva + 2 * 4096, NULL), 0);
+}
+
+/* 32-bit paging: 4-byte PTEs, the group inside the 2 MiB half of the 4 MiB the guest table maps. */
+static void test_prefetch_32bit(void **state)
+{
+	(void)state;
+	uint64_t cr3 = galloc(), gva = 0x00600000 + 3 * 4096;
+	map32(cr3, gva, 0x123000, 0, P | RW | A | D, P | RW);
+	map32(cr3, gva + 4096, 0x124000, 0, P | RW | A | D, P | RW);
+	load(SHADOW_MODE_32BIT, cr3);
+	assert_int_equal(access(gva, READ, 0), DONE);
+	assert_int_equal(leaf_of(gva + 4096, NULL) & (ADDR | RW), 0x124000 | RW);
+}
+
+/* ---- PCIDs (SDM Vol. 3A 4.10.1, 4.10.4.1) ---- */
+
+static uint64_t load_pcid(uint64_t cr3, unsigned pcid, int keep)
+{
+	regs.mode = SHADOW_MODE_4LEVEL;
+	regs.pcide = 1;
+	regs.cr3 = cr3 | pcid;
+	uint64_t root = keep ? shadow_switch_root(&mmu, &regs) : shadow_set_root(&mmu, &regs);
+	assert_true(root != 0 && is_pool_page(root));
+	return root;
+}
+
+/* Bit 63 keeps the PCID's translations, stale ones included (a TLB may keep them too); each
+ * (CR3, PCID) has a root of its own: PCID 2 does not see what was made under PCID 1. */
+static void test_pcid_no_flush_switch_keeps_translations(void **state)
+{
+	(void)state;
+	uint64_t cr3a = galloc(), cr3b = galloc(), user = 0x400000, kern = 0xFFFF800000000000ULL;
+	uint64_t pte = map4(cr3a, user, 0x124000, 0, P | RW | US | D, P | RW | US);
+	map4(cr3a, kern, 0x123000, 0, P | RW | G | D, P | RW);
+	map4(cr3b, user, 0x125000, 0, P | RW | US | D, P | RW | US);
+	uint64_t ra = load_pcid(cr3a, 1, 0);
+	assert_int_equal(access(user, READ, 1), DONE);
+	assert_int_equal(access(kern, READ, 0), DONE);
+	uint64_t ra2 = load_pcid(cr3a, 2, 1);
+	assert_true(ra2 != ra);
+	assert_int_equal(leaf_of(user, NULL), 0);
+	load_pcid(cr3b, 3, 1);
+	assert_int_equal(access(user, READ, 1), DONE);
+	wr(pte, 8, 0x126000 | P | RW | US | D); /* changed with no invalidation */
+	assert_int_equal(load_pcid(cr3a, 1, 1), ra);
+	assert_int_equal(leaf_of(user, NULL) & ADDR, 0x124000); /* kept: PCID 1 was not flushed */
+	assert_int_equal(load_pcid(cr3a, 1, 0), ra);           /* now it is */
+	assert_int_equal(leaf_of(user, NULL), 0);
+	assert_int_equal(leaf_of(kern, NULL) & ADDR, 0x123000); /* global: kept */
+	assert_int_equal(access(user, READ, 1), DONE);
+	assert_int_equal(leaf_of(user, NULL) & ADDR, 0x126000);
+}
+
+/* A flush of PCID p (MOV CR3 without bit 63) drops the non-global translations of every CR3's
+ * root under p, those not loaded included, and none of another PCID. */
+static void test_pcid_flush_reaches_every_root_of_that_pcid(void **state)
+{
+	(void)state;
+	uint64_t cr3a = galloc(), cr3b = galloc(), cr3c = galloc(), user = 0x400000, kern = 0xFFFF800000000000ULL;
+	map4(cr3a, user, 0x124000, 0, P | RW | US | D, P | RW | US);
+	map4(cr3a, kern, 0x123000, 0, P | RW | G | D, P | RW);
+	map4(cr3b, user, 0x125000, 0, P | RW | US | D, P | RW | US);
+	map4(cr3c, user, 0x126000, 0, P | RW | US | D, P | RW | US);
+	load_pcid(cr3a, 1, 0);
+	assert_int_equal(access(user, READ, 1), DONE);
+	assert_int_equal(access(kern, READ, 0), DONE);
+	load_pcid(cr3c, 2, 0);
+	assert_int_equal(access(user, READ, 1), DONE);
+	load_pcid(cr3b, 1, 0); /* flushes PCID 1: cr3a's root too (b takes it over) */
+	assert_int_equal(leaf_of(user, NULL), 0);
+	assert_int_equal(leaf_of(kern, NULL) & ADDR, 0x123000);
+	load_pcid(cr3a, 1, 1);
+	assert_int_equal(leaf_of(user, NULL), 0);
+	load_pcid(cr3c, 2, 1); /* PCID 2 untouched */
+	assert_int_equal(leaf_of(user, NULL) & ADDR, 0x126000);
+	/* CR4.PCIDE 1 -> 0 drops everything (SDM Vol. 3A 4.10.4.1) */
+	regs.pcide = 0;
+	regs.cr3 = cr3c;
+	shadow_set_root(&mmu, &regs);
+	assert_int_equal(scan_all(), 0);
+}
+
+/* Two CR3s under one PCID, both with roots: a flush of the PCID through one reaches the other,
+ * even when the guest comes back to it with bit 63. */
+static void test_pcid_flush_reaches_root_loaded_later_with_bit_63(void **state)
+{
+	(void)state;
+	uint64_t cr3a = galloc(), cr3b = galloc(), user = 0x400000;
+	map4(cr3a, user, 0x124000, 0, P | RW | US | D, P | RW | US);
+	map4(cr3b, user, 0x125000, 0, P | RW | US | D, P | RW | US);
+	uint64_t ra = load_pcid(cr3a, 1, 0);
+	assert_int_equal(access(user, READ, 1), DONE);
+	uint64_t rb = load_pcid(cr3b, 1, 1); /* a's root is not stale: b gets its own */
+	assert_true(rb != ra);
+	assert_int_equal(load_pcid(cr3b, 1, 0), rb); /* flushes PCID 1 */
+	assert_int_equal(load_pcid(cr3a, 1, 1), ra);
+	assert_int_equal(leaf_of(user, NULL), 0);
+}
+
+/* A new CR3 under a PCID just flushed takes that PCID's root over, global translations and all;
+ * a root of that PCID not flushed since it was used is never taken (bit 63 may come back to it). */
+static void test_pcid_flushed_root_taken_over_by_new_cr3(void **state)
+{
+	(void)state;
+	uint64_t cr3a = galloc(), cr3b = galloc(), cr3c = galloc(), user = 0x400000, kern = 0xFFFF800000000000ULL;
+	map4(cr3a, kern, 0x123000, 0, P | RW | G | D, P | RW);
+	map4(cr3a, user, 0x124000, 0, P | RW | US | D, P | RW | US);
+	map4(cr3b, user, 0x125000, 0, P | RW | US | D, P | RW | US);
+	map4(cr3c, user, 0x126000, 0, P | RW | US | D, P | RW | US);
+	uint64_t ra = load_pcid(cr3a, 1, 0);
+	assert_int_equal(access(kern, READ, 0), DONE);
+	assert_int_equal(access(user, READ, 1), DONE);
+	assert_int_equal(load_pcid(cr3b, 1, 0), ra); /* PCID 1 flushed: a's root serves b */
+	assert_int_equal(leaf_of(kern, NULL) & ADDR, 0x123000);
+	assert_int_equal(leaf_of(user, NULL), 0);
+	assert_int_equal(access(user, READ, 1), DONE);
+	assert_int_equal(leaf_of(user, NULL) & ADDR, 0x125000);
+	uint64_t rc = load_pcid(cr3c, 1, 1); /* bit 63: b's root is not stale, c gets its own */
+	assert_true(rc != ra);
+	assert_int_equal(load_pcid(cr3b, 1, 1), ra);
+	assert_int_equal(leaf_of(user, NULL) & ADDR, 0x125000);
+}
+
+/* MOV CR3 drops what was filled since the last drop from the root's log, and keeps its tables;
+ * past SHADOW_LOG_MAX fills it scans instead, with the same result. */
+static void test_cr3_load_drops_every_filled_leaf_by_log_or_scan(void **state)
+{
+	(void)state;
+	uint64_t cr3 = galloc(), kern = 0xFFFF800000000000ULL;
+	unsigned counts[2] = { 10, SHADOW_LOG_MAX + 100 };
+	map4(cr3, kern, 0x123000, 0, P | RW | G | D, P | RW);
+	for (unsigned i = 0; i < counts[1]; i++)
+		map4(cr3, 0x400000 + i * 4096ULL, 0x200000 + (i % 256) * 4096ULL, 0, P | RW | US | D, P | RW | US);
+	load(SHADOW_MODE_4LEVEL, cr3);
+	assert_int_equal(access(kern, READ, 0), DONE);
+	for (unsigned round = 0; round < 2; round++) {
+		for (unsigned i = 0; i < counts[round]; i++)
+			assert_int_equal(access(0x400000 + i * 4096ULL, i & 1 ? WRITE : READ, 1), DONE);
+		unsigned in_use = mmu.stats.pages_in_use;
+		assert_int_equal(scan_all(), counts[round] + 1);
+		load(SHADOW_MODE_4LEVEL, cr3);
+		assert_int_equal(scan_all(), 1); /* the global one */
+		assert_int_equal(leaf_of(kern, NULL) & ADDR, 0x123000);
+		if (round == 0)
+			assert_int_equal(mmu.stats.pages_in_use, in_use); /* the tables stay for the refill */
+	}
+	shadow_flush(&mmu);
+	assert_int_equal(mmu.stats.pages_in_use, 1); /* nothing lost track of */
+}
+
+/* A page the guest makes global after keel filled it as non-global (INVLPG between) keeps its
+ * translation across MOV CR3 like any global one, though its entry is still in the root's log. */
+static void test_page_made_global_survives_cr3_load(void **state)
+{
+	(void)state;
+	uint64_t cr3 = galloc(), gva = 0xFFFF800000000000ULL;
+	uint64_t pte = map4(cr3, gva, 0x123000, 0, P | RW | D, P | RW);
+	load(SHADOW_MODE_4LEVEL, cr3);
+	assert_int_equal(access(gva, READ, 0), DONE);
+	wr(pte, 8, 0x123000 | P | RW | D | G);
+	shadow_invlpg(&mmu, gva);
+	assert_int_equal(access(gva, READ, 0), DONE);
+	load(SHADOW_MODE_4LEVEL, cr3);
+	assert_true(leaf_of(gva, NULL) & SWG);
+}
+
+/* INVLPG of a split large page frees the table of its pieces; the root's log then points into a
+ * free page, which the next root takes as its top (the pool reuses the last page freed). The log
+ * must not be used: it would clear that root's PML4 entry. */
+static void test_log_not_used_after_a_table_of_the_root_is_freed(void **state)
+{
+	(void)state;
+	uint64_t cr3a = galloc(), cr3b = galloc(), big = 0x40000000 + 12 * MiB, q = 1ULL << 39;
+	map4(cr3a, big, 12 * MiB, 1, P | RW | D, P | RW); /* split: keel is inside */
+	map4(cr3b, q, 0x124000, 0, P | RW | D, P | RW);
+	load_pcid(cr3a, 1, 0);
+	assert_int_equal(access(big + 0x1000, READ, 0), DONE); /* piece 1 of its 4 KiB table */
+	shadow_invlpg(&mmu, big);
+	load_pcid(cr3b, 2, 0);
+	assert_int_equal(access(q, READ, 0), DONE); /* PML4 index 1 */
+	load_pcid(cr3a, 1, 0);
+	load_pcid(cr3b, 2, 1);
+	assert_int_equal(leaf_of(q, NULL) & ADDR, 0x124000);
+	shadow_flush(&mmu);
+	assert_int_equal(mmu.stats.pages_in_use, 2); /* the two roots */
+}
+
+/* A logged 2 MiB leaf dropped by INVLPG and refilled as a table of 4 KiB leaves: the drop clears
+ * the leaves and keeps the table pointer. */
+static void test_logged_large_leaf_become_table_is_not_cleared(void **state)
+{
+	(void)state;
+	uint64_t cr3 = galloc(), gva = 0x40000000;
+	uint64_t pde = map4(cr3, gva, 0x400000, 1, P | RW | D, P | RW);
+	load(SHADOW_MODE_4LEVEL, cr3);
+	assert_int_equal(access(gva, READ, 0), DONE);
+	uint64_t size;
+	leaf_of(gva, &size);
+	assert_int_equal(size, 2 * MiB);
+	wr(pde, 8, 0);
+	shadow_invlpg(&mmu, gva);
+	map4(cr3, gva, 0x123000, 0, P | RW | D, P | RW);
+	assert_int_equal(access(gva, READ, 0), DONE);
+	leaf_of(gva, &size);
+	assert_int_equal(size, 4096);
+	load(SHADOW_MODE_4LEVEL, cr3);
+	assert_int_equal(scan_all(), 0);
+	shadow_flush(&mmu);
+	assert_int_equal(mmu.stats.pages_in_use, 1);
+}
+
 static void test_control_change_flushes_every_root(void **state)
 {
 	(void)state;
@@ -1107,6 +1383,16 @@ static void test_guest_rewriting_its_tables_in_a_loop(void **state)
 
 #define T(f) cmocka_unit_test_setup(f, setup)
 
+/* The same tests with every guest entry read through guest.read (no guest.page). */
+static int setup_read_op(void **state)
+{
+	setup(state);
+	use_page_op = 0;
+	setup_mmu(64, 4);
+	return 0;
+}
+#define TR(f) cmocka_unit_test_setup(f, setup_read_op)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1148,6 +1434,17 @@ int main(void)
 		T(test_invlpg_drops_global_translation_in_every_root),
 		T(test_flush_drops_everything_global_too),
 		T(test_cr3_switch_reuses_root_and_keeps_only_global_translations),
+		T(test_prefetch_fills_used_neighbours_only),
+		T(test_prefetch_takes_upper_level_rights),
+		T(test_prefetch_32bit),
+		T(test_pcid_no_flush_switch_keeps_translations),
+		T(test_pcid_flush_reaches_every_root_of_that_pcid),
+		T(test_pcid_flush_reaches_root_loaded_later_with_bit_63),
+		T(test_pcid_flushed_root_taken_over_by_new_cr3),
+		T(test_cr3_load_drops_every_filled_leaf_by_log_or_scan),
+		T(test_page_made_global_survives_cr3_load),
+		T(test_log_not_used_after_a_table_of_the_root_is_freed),
+		T(test_logged_large_leaf_become_table_is_not_cleared),
 		T(test_control_change_flushes_every_root),
 		T(test_least_recently_used_root_is_reused),
 		T(test_tlb_requests),
@@ -1156,6 +1453,12 @@ int main(void)
 		T(test_pool_exhaustion_with_many_roots),
 		T(test_shadow_init_refuses_bad_pools),
 		T(test_guest_rewriting_its_tables_in_a_loop),
+		TR(test_4level_4k_page_filled_on_demand),
+		TR(test_32bit_4m_page_becomes_two_2m_pages_with_pse36),
+		TR(test_guest_table_in_keel_memory_reads_all_ones),
+		TR(test_reserved_bits_reflect_rsvd),
+		TR(test_prefetch_fills_used_neighbours_only),
+		TR(test_prefetch_32bit),
 	};
 	return cmocka_run_group_tests_name("shadow", tests, NULL, NULL);
 }
