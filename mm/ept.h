@@ -70,6 +70,13 @@ static inline int ept_overlaps_hidden(const struct ept *e, uint64_t base, uint64
 	return 0;
 }
 
+/* Guest-physical memory keel may read or write for the guest: inside the identity map built at
+ * start (RAM and the firmware's holes, never a device placed above it) and none of keel's own. */
+static inline int ept_guest_mem_ok(const struct ept *e, uint64_t gpa, uint64_t len)
+{
+	return gpa < e->map_top && len <= e->map_top - gpa && !ept_overlaps_hidden(e, gpa, len);
+}
+
 /*
  * Builds the identity map of [0, e->map_top): the largest page the CPU allows (use_1g, use_2m)
  * wherever the range has one MTRR memory type and holds no hidden page; 4 KiB pages elsewhere;

@@ -48,10 +48,10 @@ void cpuid_policy_init(struct cpuid_policy *p, uint32_t proc2, uint64_t cr4_fixe
 
 void cpuid_policy_shadow(struct cpuid_policy *p)
 {
-	/* Shadow paging does not shadow PCID-tagged or 5-level translations (mm/shadow.h): a guest
-	 * without CPUID.PCID, INVPCID and LA57 must not set CR4.PCIDE or LA57 (#GP) and meets #UD
-	 * for INVPCID (secondary control left off), as on a CPU without them. */
-	p->leaf1_ecx |= CPUID1_ECX_PCID;
+	/* The shadow MMU emulates PCIDs (a shadow root per CR3 and PCID, mm/shadow.h; PCID stays
+	 * visible where CR4_FIXED1 allows PCIDE) but neither INVPCID nor 5-level paging: a guest
+	 * without CPUID.INVPCID and LA57 must not set CR4.LA57 (#GP) and meets #UD for INVPCID
+	 * (secondary control left off), as on a CPU without them. */
 	p->leaf7_ebx |= CPUID7_EBX_INVPCID;
 	p->leaf7_ecx |= CPUID7_ECX_LA57;
 }

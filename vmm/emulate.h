@@ -29,7 +29,7 @@ struct cpuid_policy {
 	uint32_t leaf1_ecx, leaf7_ebx, leaf7_ecx, leaf7_edx, leafd1_eax, leaf81_edx; /* bits cleared */
 };
 void cpuid_policy_init(struct cpuid_policy *p, uint32_t proc2, uint64_t cr4_fixed1);
-/* mmu=shadow: also hides PCID, INVPCID and LA57. */
+/* mmu=shadow: also hides INVPCID and LA57 (PCIDs are emulated there). */
 void cpuid_policy_shadow(struct cpuid_policy *p);
 
 /* Adjusts native CPUID output for the guest: hypervisor bit on, the policy's bits off,

@@ -17,13 +17,8 @@
 #define PF_W BIT(1)
 #define PF_U BIT(2)
 
-/* Guest-physical memory keel may read or write for the guest: inside the EPT map built at start
- * (RAM and the firmware's holes, never a device placed above it) and not keel's own. */
-static int guest_phys_ok(uint64_t gpa, uint64_t len)
-{
-	const struct ept *e = &keel_vm.ept;
-	return gpa < e->map_top && len <= e->map_top - gpa && !ept_overlaps_hidden(e, gpa, len);
-}
+/* Guest-physical memory keel may read or write for the guest (mm/ept.h). */
+static int guest_phys_ok(uint64_t gpa, uint64_t len) { return ept_guest_mem_ok(&keel_vm.ept, gpa, len); }
 
 /* Reads one paging-structure entry of size bytes at gpa; -1 where keel will not read. */
 static int guest_entry(uint64_t gpa, unsigned size, uint64_t *e)

@@ -61,14 +61,11 @@ static int shadow_guest_cmpxchg(void *opaque, uint64_t gpa, unsigned size, uint6
 					   __ATOMIC_SEQ_CST) ? 0 : 1;
 }
 
-/* The walk's direct reads: a page keel may read whole, by the test vcpu_read_guest_phys makes
- * (inside the EPT map built at start, none of keel's memory). */
+/* The walk's direct reads: a page keel may read whole, by the test every guest-memory access keel
+ * makes for the guest passes (ept_guest_mem_ok). */
 static const volatile void *shadow_guest_page(void *opaque, uint64_t gpa)
 {
-	const struct ept *e = &((const struct vcpu *)opaque)->vm->ept;
-	if (gpa >= e->map_top || e->map_top - gpa < 4096 || ept_overlaps_hidden(e, gpa, 4096))
-		return 0;
-	return phys_ptr(gpa);
+	return ept_guest_mem_ok(&((const struct vcpu *)opaque)->vm->ept, gpa, 4096) ? phys_ptr(gpa) : 0;
 }
 
 static void *shadow_alloc_page(void) { return pool_alloc_pages(1); }

@@ -74,11 +74,8 @@ const char *vmx_compute_controls(struct vm *vm)
 	if (miss)
 		return "the CPU cannot enter a 64-bit guest (IA-32e mode guest)";
 	cpuid_policy_init(&vm->cpuid_policy, vm->proc2, c->cr4_fixed1);
-	if (vm->shadow) {
+	if (vm->shadow)
 		cpuid_policy_shadow(&vm->cpuid_policy);
-		if (c->cr4_fixed1 & CR4_PCIDE) /* the shadow MMU emulates PCIDs (mm/shadow.c); not INVPCID */
-			vm->cpuid_policy.leaf1_ecx &= ~CPUID1_ECX_PCID;
-	}
 	vmx_trap_controls(vm);
 	return 0;
 }
