@@ -133,9 +133,10 @@ void sipi_exit_sipi(struct vcpu *v, struct guest_regs *r, const struct exit_info
  *
  * - A SIPI reaches a CPU only in the wait-for-SIPI state. Under keel an AP gets there only after
  *   its INIT VM exit has run sipi_exit_init; a SIPI that comes earlier finds the CPU in VMX root
- *   and is dropped (SDM Vol. 3C 25.2: INIT is blocked and SIPIs are ignored in root). The sender's
- *   side records it in the target's sipi_pending, which sipi_exit_init takes before it parks the
- *   CPU (defect 9 of the hardware-readiness issue).
+ *   and is dropped (INIT is blocked in VMX root, SDM Vol. 3C "Restrictions on VMX operation", and a
+ *   SIPI outside wait-for-SIPI is ignored). The sender's side records it in the target's
+ *   sipi_pending, which sipi_exit_init takes before it parks the CPU (defect 9 of the
+ *   hardware-readiness issue).
  * - Bochs 3.0 takes a SIPI VM exit in the middle of the sender's instruction, and the longjmp that
  *   ends its VMexit() (cpu/vmx.cc) goes to the one jmp_buf all CPUs share (static
  *   BX_CPU_C::jmp_buf_env): the sender's instruction is abandoned, and with it the rest of a
@@ -212,7 +213,8 @@ unsigned sipi_icr_targets(const struct vm *vm, const struct vcpu *self, uint32_t
 static void icr_write(const struct vm *vm, uint32_t lo, uint32_t dest, int x2apic)
 {
 	if (x2apic) {
-		wrmsr(MSR_X2APIC_ICR, (uint64_t)dest << 32 | lo);
+		/* Reserved bits were checked (vmm/msr.c); the write cannot fault. */
+		(void)safe_wrmsr(MSR_X2APIC_ICR, (uint64_t)dest << 32 | lo);
 		return;
 	}
 	volatile uint32_t *hi = (volatile uint32_t *)(vm->apic_regs + ICR_HI);

@@ -1921,6 +1921,42 @@ static void test_broadcast_sipi_sent_per_ap(void **state)
 	assert_no_event();
 }
 
+/* x2APIC mode: WRMSR to the ICR (0x830) goes the same way, one WRMSR per AP. */
+static void test_x2apic_broadcast_sipi_sent_per_ap(void **state)
+{
+	(void)state;
+	four_cpus();
+	for (unsigned i = 0; i < 3; i++)
+		sipi_note_init(&ap[i]);
+	rdmsr_fake.allowed = 1;
+	rdmsr_fake.value = 0xFEE00000 | APIC_BASE_ENABLE | APIC_BASE_X2APIC_MODE;
+	wrmsr_fake.allowed = 3;
+	regs.gpr[GPR_RCX] = MSR_X2APIC_ICR;
+	regs.gpr[GPR_RAX] = 0x000C4687; /* SIPI, vector 0x87, all excluding self */
+	regs.gpr[GPR_RDX] = 0;
+	vm_exit(EXIT_REASON_MSR_WRITE, 0, 2);
+	assert_int_equal(wrmsr_fake.calls, 3);
+	assert_int_equal(wrmsr_fake.index, MSR_X2APIC_ICR);
+	assert_int_equal(wrmsr_fake.value, 3ull << 32 | 0x00004687);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(ap[i].sipi_pending, (uint64_t)ap[i].init_gen << 32 | 0x100 | 0x87);
+	assert_int_equal(rip(), RIP0 + 2);
+	assert_no_event();
+}
+
+/* In xAPIC mode the x2APIC ICR MSR does not exist: #GP, as without keel. */
+static void test_x2apic_icr_in_xapic_mode_gp(void **state)
+{
+	(void)state;
+	four_cpus();
+	rdmsr_fake.allowed = 1;
+	rdmsr_fake.value = 0xFEE00000 | APIC_BASE_ENABLE;
+	regs.gpr[GPR_RCX] = MSR_X2APIC_ICR;
+	regs.gpr[GPR_RAX] = 0x000C4687;
+	vm_exit(EXIT_REASON_MSR_WRITE, 0, 2);
+	assert_gp0();
+}
+
 /* Other APIC writes go to the register as written: the EOI, and an INIT (counted for its target). */
 static void test_apic_writes_pass_through(void **state)
 {
@@ -2978,6 +3014,8 @@ int main(void)
 		T(test_decode_apic_stores),
 		T(test_icr_targets),
 		P(test_broadcast_sipi_sent_per_ap),
+		T(test_x2apic_broadcast_sipi_sent_per_ap),
+		T(test_x2apic_icr_in_xapic_mode_gp),
 		P(test_apic_writes_pass_through),
 		P(test_undecodable_apic_write_lifts_trap),
 		T(test_preemption_timer_prints_stats_and_rearms),
