@@ -3,6 +3,7 @@
 #include "../arch/x86/ept.h"
 #include "../lib/log.h"
 #include "handlers.h"
+#include "sipi.h"
 #include "vmcs.h"
 
 void hidden_access_log(struct vcpu *v, uint64_t page, int write, uint64_t rip)
@@ -66,7 +67,6 @@ static void device_fault(struct vcpu *v, uint64_t gpa)
 
 void ept_exit_violation(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 {
-	(void)r;
 	uint64_t gpa = vmcs_read64(VMCS_GUEST_PHYSICAL_ADDRESS);
 	struct vm *vm = v->vm;
 	int hidden = ept_is_hidden(&vm->ept, gpa);
@@ -79,6 +79,9 @@ void ept_exit_violation(struct vcpu *v, struct guest_regs *r, const struct exit_
 		hidden_access_log(v, page, write, vmcs_readnat(VMCS_GUEST_RIP));
 		rc = ept_map_4k(&vm->ept, page, (uint64_t)(uintptr_t)(write ? vm->sink_page : vm->ones_page),
 				write ? EPT_RWX : (EPT_R | EPT_X), MT_WB);
+	} else if (page == vm->apic_page && page) {
+		sipi_exit_apic_write(v, r, gpa); /* the sender's side of INIT/SIPI (vmm/sipi.c) */
+		return;
 	} else if (page >= vm->ept.map_top) {
 		device_fault(v, gpa);
 		return;

@@ -5,6 +5,7 @@
 #include "emulate.h"
 #include "handlers.h"
 #include "host.h"
+#include "sipi.h"
 #include "vmcs.h"
 
 int msr_read_emulate(struct vcpu *v, uint32_t msr, uint64_t *val)
@@ -38,12 +39,28 @@ void msr_exit_read(struct vcpu *v, struct guest_regs *r, const struct exit_info 
 	vcpu_skip_instruction(v);
 }
 
+/* An x2APIC ICR value that sends an INIT or a SIPI and sets no reserved bit (12-13, 16-17,
+ * 20-31, which #GP; SDM Vol. 3A 11.12.9). */
+static int x2apic_icr_is_init_or_sipi(uint64_t val)
+{
+	unsigned dm = (val >> 8) & 7;
+	return (dm == 5 || dm == 6) && !(val & 0xFFF33000u);
+}
+
 int msr_write_emulate(struct vcpu *v, uint32_t msr, uint64_t val)
 {
 	int fault;
 
 	if (msr == MSR_IA32_MISC_ENABLE) /* no other rule applies to it */
 		return msr_misc_enable_emulate(val);
+	if (msr == MSR_X2APIC_ICR && x2apic_icr_is_init_or_sipi(val)) {
+		/* INIT and SIPI go through keel's forwarding (vmm/sipi.c); other IPIs as written. */
+		uint64_t base;
+		if (safe_rdmsr(MSR_IA32_APIC_BASE, &base) || !(base & APIC_BASE_X2APIC_MODE))
+			return 1; /* the x2APIC MSRs #GP in xAPIC mode (SDM Vol. 3A 11.12.1.2) */
+		sipi_icr_write(v, (uint32_t)val, (uint32_t)(val >> 32), 1);
+		return 0;
+	}
 	if (msr_guest_state_write(msr, val, &fault))
 		return fault;
 	if (msr_write_faults(msr, val))

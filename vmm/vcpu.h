@@ -85,6 +85,13 @@ struct vcpu {
 	unsigned seen_dev_gen; /* the ept.dev_gen (device-mapping reclaims) this CPU has flushed for */
 	int sipi_vector;      /* vector of the SIPI that just started this vCPU, -1 once it ran */
 	unsigned init_echo_logged;
+	/* INIT and SIPI as keel forwards them from a sender's trapped ICR write (vmm/sipi.c): a SIPI
+	 * that finds this CPU still in keel's INIT handler waits in sipi_pending (SIPI_PENDING_*). */
+	volatile uint32_t init_gen;    /* INITs trapped ICR writes sent to this CPU */
+	volatile uint32_t started_gen; /* init_gen when a SIPI last started it */
+	uint32_t init_taken_gen;       /* init_gen at this CPU's last INIT exit */
+	volatile uint64_t sipi_pending;
+	uint64_t sipis_from_root;      /* SIPIs taken from sipi_pending rather than as SIPI exits */
 	volatile int nmi_pending; /* an NMI hit keel in VMX root: the guest's, injected when it can take it */
 	volatile int nmi_timer;   /* the preemption timer is armed to retry that injection */
 	volatile int mc_pending;  /* a machine check hit keel in VMX root (or a VM entry): the guest's */
@@ -139,6 +146,11 @@ struct vm {
 	int device_refused_logged;
 	int ucode_write_logged;     /* msr.c: one line for guest microcode updates */  /* ept_fault.c: bounded reporting of device accesses */
 	unsigned device_maps_logged;
+	/* The sender's side of INIT/SIPI (vmm/sipi.c): with APs to start, writes to the xAPIC page
+	 * exit (EPT: read-only) so keel sees each ICR write; 0 when not trapped. */
+	uint64_t apic_page;
+	volatile uint8_t *apic_regs; /* where keel reaches that page (identity in VMX root) */
+	volatile int apic_trap_off;  /* a write keel could not decode: the trap was lifted */
 };
 
 extern struct vm keel_vm;

@@ -15,6 +15,7 @@
 #include "host.h"
 #include "hypercall.h"
 #include "shadow_exit.h"
+#include "sipi.h"
 #include "vmcheck.h"
 #include "vmcs.h"
 #include "vmx.h"
@@ -159,6 +160,7 @@ static const char *build_vm(struct vm *vm, const struct vmm_platform *p)
 		if (ept_build(e))
 			return "out of memory for the EPT";
 		ept_set_hidden_present(e, 1); /* until hand-off: keel's boot code still runs as the guest */
+		sipi_trap_apic_page(vm);       /* the sender's side of INIT/SIPI (vmm/sipi.c) */
 		/* Paging-structure memory type: WB where EPT offers it, else UC (SDM Vol. 3C 25.6.11). */
 		vm->eptp = (ept_pointer(e) & ~7ULL) | (vmx_caps_has_ept_wb(&vm->caps) ? MT_WB : MT_UC);
 		log_info("keel: ept tables %u KiB (%u x 1 GiB, %u x 2 MiB, %u x 4 KiB mappings, %u hidden pages, map to 0x%llx)",

@@ -184,6 +184,8 @@ void vmx_traps_init(struct vm *vm)
 	vmx_msr_bitmap_trap(vm->msr_bitmap, MSR_IA32_FEATURE_CONTROL, 1, 1);
 	vmx_msr_bitmap_trap(vm->msr_bitmap, MSR_IA32_BIOS_UPDT_TRIG, 0, 1);
 	vmx_msr_bitmap_trap(vm->msr_bitmap, MSR_IA32_MISC_ENABLE, 0, 1);
+	if (vm->ncpus > 1) /* INIT and SIPI in x2APIC mode (vmm/sipi.c) */
+		vmx_msr_bitmap_trap(vm->msr_bitmap, MSR_X2APIC_ICR, 0, 1);
 	for (uint32_t m = MSR_IA32_VMX_FIRST; m <= MSR_IA32_VMX_LAST; m++)
 		vmx_msr_bitmap_trap(vm->msr_bitmap, m, 1, 1);
 	vmx_io_bitmap_trap(vm->io_bitmap, KEEL_TRAPPED_PORT);

@@ -7,6 +7,8 @@
 
 #define MSR_IA32_TIME_STAMP_COUNTER 0x010
 #define MSR_IA32_APIC_BASE 0x01B
+#define   APIC_BASE_X2APIC_MODE BIT(10) /* EXTD */
+#define   APIC_BASE_ENABLE BIT(11)
 #define MSR_IA32_FEATURE_CONTROL 0x03A
 #define MSR_IA32_BIOS_UPDT_TRIG 0x079 /* microcode update: WRMSR with the update's linear address */
 #define MSR_IA32_MISC_ENABLE 0x1A0
@@ -15,6 +17,7 @@
 #define   FEATURE_CONTROL_VMX_IN_SMX BIT(1)
 #define   FEATURE_CONTROL_VMX_OUTSIDE_SMX BIT(2)
 #define MSR_IA32_TSC_ADJUST 0x03B
+#define MSR_X2APIC_ICR 0x830 /* x2APIC interrupt command register (SDM Vol. 3A 11.12.9) */
 #define MSR_IA32_SYSENTER_CS 0x174
 #define MSR_IA32_SYSENTER_ESP 0x175
 #define MSR_IA32_SYSENTER_EIP 0x176

@@ -23,5 +23,7 @@ t_expect "keelctl sees 2 CPUs virtualized" 'keelctl: keel [0-9.]+, 2 CPUs virtua
 t_expect "the firmware's INIT reached keel on the AP" 'keelctl: cpu1 INIT +[1-9]'
 t_expect "and its SIPI" 'keelctl: cpu1 SIPI +[1-9]'
 t_expect "the AP ran the firmware's parking code under keel" 'keelctl: cpu1 CPUID +[1-9]'
+t_check "every APIC write emulated (the xAPIC trap of vmm/sipi.c never lifted)" \
+	bash -c "! grep -aq 'APIC writes no longer trapped' '$T_TEXT'"
 t_linux_checks
 t_done

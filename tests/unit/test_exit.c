@@ -28,6 +28,7 @@
 #include "../../vmm/vmcs.h"
 #include "../../vmm/rip.h"
 #include "../../vmm/shadow_exit.h"
+#include "../../vmm/sipi.h"
 #include "../../mm/pool.h"
 #include "../../mm/shadow.h"
 #include "../../vmm/vmm.h"
@@ -1779,6 +1780,258 @@ static void test_init_after_started_cpu_ran_parks_it(void **state)
 	assert_not_contains(log_text, "ignored");
 }
 
+/* ---- INIT and SIPI through the sender's ICR (vmm/sipi.c) ---- */
+
+/* Defect 9: a SIPI sent while the target was still in keel's INIT handler (in VMX root, where the
+ * CPU drops it) was lost, and the AP stayed in wait-for-SIPI. The sender's side records it; the
+ * INIT handler starts the CPU at its vector instead of parking it. */
+static void test_sipi_during_init_handler_not_lost(void **state)
+{
+	(void)state;
+	sipi_note_init(&cpu0);          /* the sender's INIT to cpu0 */
+	sipi_note_pending(&cpu0, 0x9A); /* its SIPI, while cpu0 has not parked yet */
+	vm_exit(EXIT_REASON_INIT, 0, 0);
+	assert_int_equal(vmcs_read32(VMCS_GUEST_ACTIVITY_STATE), ACTIVITY_ACTIVE);
+	assert_int_equal(vmcs_read16(VMCS_GUEST_CS_SEL), 0x9A00);
+	assert_int_equal(rip(), 0);
+	assert_int_equal(cpu0.sipi_vector, 0x9A);
+	assert_int_equal(cpu0.sipis_from_root, 1);
+	assert_contains(log_text, "SIPI (vector 0x9a) sent during keel's INIT handling taken there");
+	/* The second SIPI of INIT-SIPI-SIPI finds the CPU started: nothing recorded for later. */
+	sipi_note_pending(&cpu0, 0x9A);
+	assert_int_equal(cpu0.sipi_pending, 0);
+}
+
+/* A SIPI to a CPU that had no INIT since it last started is ignored, as by hardware. */
+static void test_sipi_to_running_cpu_not_recorded(void **state)
+{
+	(void)state;
+	sipi_note_pending(&cpu0, 0x9A);
+	assert_int_equal(cpu0.sipi_pending, 0);
+	vm_exit(EXIT_REASON_INIT, 0, 0); /* an INIT keel did not forward: parks as before */
+	assert_int_equal(vmcs_read32(VMCS_GUEST_ACTIVITY_STATE), ACTIVITY_WAIT_SIPI);
+}
+
+/* A SIPI recorded for one INIT does not start the CPU at a later INIT. */
+static void test_recorded_sipi_belongs_to_its_init(void **state)
+{
+	(void)state;
+	sipi_note_init(&cpu0);
+	vm_exit(EXIT_REASON_INIT, 0, 0);
+	assert_int_equal(vmcs_read32(VMCS_GUEST_ACTIVITY_STATE), ACTIVITY_WAIT_SIPI);
+	sipi_note_pending(&cpu0, 0x9A); /* cpu0 waits: the real SIPI exits too */
+	vm_exit(EXIT_REASON_SIPI, 0x9A, 0);
+	assert_int_equal(cpu0.sipi_pending, 0);
+	vmcs_writenat(VMCS_GUEST_RIP, 0x1234); /* it ran */
+	__atomic_store_n(&cpu0.sipi_pending, (uint64_t)cpu0.init_gen << 32 | 0x100 | 0x9A, __ATOMIC_SEQ_CST);
+	sipi_note_init(&cpu0); /* a new INIT: the old record is stale */
+	vm_exit(EXIT_REASON_INIT, 0, 0);
+	assert_int_equal(vmcs_read32(VMCS_GUEST_ACTIVITY_STATE), ACTIVITY_WAIT_SIPI);
+}
+
+static void test_decode_apic_stores(void **state)
+{
+	(void)state;
+	struct apic_store st;
+	/* mov %edx,(%rcx) */
+	assert_int_equal(sipi_decode_apic_store((const uint8_t *)"\x89\x11", 2, 1, &st), 0);
+	assert_int_equal(st.len, 2);
+	assert_int_equal(st.src, GPR_RDX);
+	assert_false(st.xchg);
+	/* mov %eax,0xffffffffff5fc300 (Linux's native_apic_mem_write: SIB, no base, disp32) */
+	assert_int_equal(sipi_decode_apic_store((const uint8_t *)"\x89\x04\x25\x00\xc3\x5f\xff", 7, 1, &st), 0);
+	assert_int_equal(st.len, 7);
+	assert_int_equal(st.src, GPR_RAX);
+	/* mov %r9d,0x300(%r8) */
+	assert_int_equal(sipi_decode_apic_store((const uint8_t *)"\x45\x89\x88\x00\x03\x00\x00", 7, 1, &st), 0);
+	assert_int_equal(st.len, 7);
+	assert_int_equal(st.src, 9);
+	/* mov %esi,0x10(%rax,%rbx,4) */
+	assert_int_equal(sipi_decode_apic_store((const uint8_t *)"\x89\x74\x98\x10", 4, 1, &st), 0);
+	assert_int_equal(st.len, 4);
+	assert_int_equal(st.src, GPR_RSI);
+	/* movl $0xc4500,0x300(%rip) */
+	assert_int_equal(sipi_decode_apic_store((const uint8_t *)"\xc7\x05\xf0\x02\x00\x00\x00\x45\x0c\x00", 10, 1, &st), 0);
+	assert_int_equal(st.len, 10);
+	assert_int_equal(st.src, -1);
+	assert_int_equal(st.imm, 0xC4500);
+	/* ds: xchg %eax,(%rdi) */
+	assert_int_equal(sipi_decode_apic_store((const uint8_t *)"\x3e\x87\x07", 3, 1, &st), 0);
+	assert_int_equal(st.len, 3);
+	assert_true(st.xchg);
+	/* 32-bit code: mov %eax,0xfee00300 (no REX: 0x40 is INC EAX there, not a prefix) */
+	assert_int_equal(sipi_decode_apic_store((const uint8_t *)"\x89\x05\x00\x03\xe0\xfe", 6, 0, &st), 0);
+	assert_int_equal(st.len, 6);
+	assert_int_equal(sipi_decode_apic_store((const uint8_t *)"\x40\x89\x05\x00\x03\xe0\xfe", 7, 0, &st), -1);
+	/* refused: REX.W (64-bit store), a 16-bit operand, a register destination, OR, truncated */
+	assert_int_equal(sipi_decode_apic_store((const uint8_t *)"\x48\x89\x11", 3, 1, &st), -1);
+	assert_int_equal(sipi_decode_apic_store((const uint8_t *)"\x66\x89\x11", 3, 1, &st), -1);
+	assert_int_equal(sipi_decode_apic_store((const uint8_t *)"\x89\xd1", 2, 1, &st), -1);
+	assert_int_equal(sipi_decode_apic_store((const uint8_t *)"\x09\x11", 2, 1, &st), -1);
+	assert_int_equal(sipi_decode_apic_store((const uint8_t *)"\x89\x04\x25\x00\xc3", 5, 1, &st), -1);
+	/* 16-bit addressing (0x67 in 32-bit code) */
+	assert_int_equal(sipi_decode_apic_store((const uint8_t *)"\x67\x89\x07", 3, 0, &st), -1);
+}
+
+/* Three more CPUs and a fake xAPIC register page for the ICR cases. */
+static struct vcpu ap[3];
+static uint32_t fake_apic[1024] __attribute__((aligned(4096)));
+#define FAKE_APIC_GPA 0xFEE00000ull
+
+static void four_cpus(void)
+{
+	for (unsigned i = 0; i < 3; i++) {
+		memset(&ap[i], 0, sizeof(ap[i]));
+		ap[i].vm = &keel_vm;
+		ap[i].index = i + 1;
+		ap[i].apic_id = i + 1;
+		ap[i].launched = 1;
+		keel_vm.vcpus[i + 1] = &ap[i];
+	}
+	keel_vm.ncpus = keel_vm.nvirt = 4;
+	memset(fake_apic, 0, sizeof(fake_apic));
+	keel_vm.apic_regs = (volatile uint8_t *)fake_apic;
+	keel_vm.apic_page = FAKE_APIC_GPA;
+}
+
+static unsigned targets(uint32_t lo, uint32_t dest)
+{
+	struct vcpu *t[8];
+	return sipi_icr_targets(&keel_vm, &cpu0, lo, dest, 0, t, 8);
+}
+
+static void test_icr_targets(void **state)
+{
+	(void)state;
+	four_cpus();
+	assert_int_equal(targets(0x000C4687, 0), 3); /* SIPI, all excluding self */
+	assert_int_equal(targets(0x00084687, 0), 3); /* all including self: the sender is not started */
+	assert_int_equal(targets(0x00004687, 2), 1); /* physical destination 2 */
+	assert_int_equal(targets(0x00004687, 0xFF), 3); /* physical broadcast */
+	assert_int_equal(targets(0x00004687, 7), 0);
+	assert_int_equal(targets(0x00004E87, 2), 0); /* logical: left to the hardware */
+	assert_int_equal(targets(0x00044687, 0), 0); /* self */
+	ap[2].launched = 0;
+	assert_int_equal(targets(0x000C4687, 0), 2);
+}
+
+/* OVMF's ExitBootServices SIPI to all APs, mov %eax,(%rdx) into ICR low: keel records it for every
+ * AP and sends it to each AP on its own (Bochs 3.0 delivers a broadcast SIPI to the first waiting
+ * AP only: vmm/sipi.c), then leaves ICR high as the guest had it. */
+static void test_broadcast_sipi_sent_per_ap(void **state)
+{
+	(void)state;
+	four_cpus();
+	for (unsigned i = 0; i < 3; i++)
+		sipi_note_init(&ap[i]); /* the INIT before it */
+	uint8_t *text = (uint8_t *)(pages + 2048);
+	memcpy(text + 0x40, "\x89\x02", 2);
+	vmcs_writenat(VMCS_GUEST_RIP, GUEST_TEXT_GVA + 0x40);
+	regs.gpr[GPR_RAX] = 0x000C4687; /* SIPI, vector 0x87, level assert, all excluding self */
+	regs.gpr[GPR_RDX] = 0xFFFFFFFFFEE00300ull;
+	fake_apic[0x310 / 4] = 0x05000000; /* whatever ICR high held */
+	vmcs_write64(VMCS_GUEST_PHYSICAL_ADDRESS, FAKE_APIC_GPA + 0x300);
+	vm_exit(EXIT_REASON_EPT_VIOLATION, EPTQ_WRITE | 0x180, 0);
+	assert_int_equal(rip(), GUEST_TEXT_GVA + 0x42);
+	/* the last of the three writes: to APIC 3, physical, no shorthand */
+	assert_int_equal(fake_apic[0x300 / 4], 0x00004687);
+	assert_int_equal(fake_apic[0x310 / 4], 0x05000000);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(ap[i].sipi_pending, (uint64_t)ap[i].init_gen << 32 | 0x100 | 0x87);
+	assert_no_event();
+}
+
+/* x2APIC mode: WRMSR to the ICR (0x830) goes the same way, one WRMSR per AP. */
+static void test_x2apic_broadcast_sipi_sent_per_ap(void **state)
+{
+	(void)state;
+	four_cpus();
+	for (unsigned i = 0; i < 3; i++)
+		sipi_note_init(&ap[i]);
+	rdmsr_fake.allowed = 1;
+	rdmsr_fake.value = 0xFEE00000 | APIC_BASE_ENABLE | APIC_BASE_X2APIC_MODE;
+	wrmsr_fake.allowed = 3;
+	regs.gpr[GPR_RCX] = MSR_X2APIC_ICR;
+	regs.gpr[GPR_RAX] = 0x000C4687; /* SIPI, vector 0x87, all excluding self */
+	regs.gpr[GPR_RDX] = 0;
+	vm_exit(EXIT_REASON_MSR_WRITE, 0, 2);
+	assert_int_equal(wrmsr_fake.calls, 3);
+	assert_int_equal(wrmsr_fake.index, MSR_X2APIC_ICR);
+	assert_int_equal(wrmsr_fake.value, 3ull << 32 | 0x00004687);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(ap[i].sipi_pending, (uint64_t)ap[i].init_gen << 32 | 0x100 | 0x87);
+	assert_int_equal(rip(), RIP0 + 2);
+	assert_no_event();
+}
+
+/* In xAPIC mode the x2APIC ICR MSR does not exist: #GP, as without keel. */
+static void test_x2apic_icr_in_xapic_mode_gp(void **state)
+{
+	(void)state;
+	four_cpus();
+	rdmsr_fake.allowed = 1;
+	rdmsr_fake.value = 0xFEE00000 | APIC_BASE_ENABLE;
+	regs.gpr[GPR_RCX] = MSR_X2APIC_ICR;
+	regs.gpr[GPR_RAX] = 0x000C4687;
+	vm_exit(EXIT_REASON_MSR_WRITE, 0, 2);
+	assert_gp0();
+}
+
+/* Other APIC writes go to the register as written: the EOI, and an INIT (counted for its target). */
+static void test_apic_writes_pass_through(void **state)
+{
+	(void)state;
+	four_cpus();
+	uint8_t *text = (uint8_t *)(pages + 2048);
+	memcpy(text + 0x40, "\xc7\x04\x25\xb0\x00\xe0\xfe\x00\x00\x00\x00", 11); /* movl $0,0xfee000b0 */
+	fake_apic[0xB0 / 4] = 0x1234;
+	vmcs_writenat(VMCS_GUEST_RIP, GUEST_TEXT_GVA + 0x40);
+	vmcs_write64(VMCS_GUEST_PHYSICAL_ADDRESS, FAKE_APIC_GPA + 0xB0);
+	vm_exit(EXIT_REASON_EPT_VIOLATION, EPTQ_WRITE | 0x180, 0);
+	assert_int_equal(fake_apic[0xB0 / 4], 0);
+	assert_int_equal(rip(), GUEST_TEXT_GVA + 0x4B);
+
+	memcpy(text + 0x50, "\x89\x02", 2);
+	vmcs_writenat(VMCS_GUEST_RIP, GUEST_TEXT_GVA + 0x50);
+	regs.gpr[GPR_RAX] = 0x00004500; /* INIT, level assert, physical */
+	fake_apic[0x310 / 4] = 0x02000000;
+	vmcs_write64(VMCS_GUEST_PHYSICAL_ADDRESS, FAKE_APIC_GPA + 0x300);
+	vm_exit(EXIT_REASON_EPT_VIOLATION, EPTQ_WRITE | 0x180, 0);
+	assert_int_equal(fake_apic[0x300 / 4], 0x00004500);
+	assert_int_equal(ap[1].init_gen, 1);
+	assert_int_equal(ap[0].init_gen, 0);
+	assert_int_equal(rip(), GUEST_TEXT_GVA + 0x52);
+}
+
+static void *test_ept_page(void)
+{
+	void *p = aligned_alloc(4096, 4096); /* freed with the process */
+	if (p)
+		memset(p, 0, 4096);
+	return p;
+}
+
+/* An instruction keel does not decode: the trap is lifted and the instruction runs again. */
+static void test_undecodable_apic_write_lifts_trap(void **state)
+{
+	(void)state;
+	four_cpus();
+	uint8_t *text = (uint8_t *)(pages + 2048);
+	memcpy(text + 0x40, "\x81\x0a\x00\x01\x00\x00", 6); /* orl $0x100,(%rdx) */
+	vmcs_writenat(VMCS_GUEST_RIP, GUEST_TEXT_GVA + 0x40);
+	static uint64_t ept_top[512] __attribute__((aligned(4096)));
+	memset(ept_top, 0, sizeof(ept_top));
+	keel_vm.ept.pml4 = ept_top; /* the remap builds its tables from here */
+	keel_vm.ept.levels = 4;
+	keel_vm.ept.alloc_page = test_ept_page;
+	vmcs_write64(VMCS_GUEST_PHYSICAL_ADDRESS, FAKE_APIC_GPA + 0xF0);
+	vm_exit(EXIT_REASON_EPT_VIOLATION, EPTQ_WRITE | 0x180, 0);
+	assert_int_equal(rip(), GUEST_TEXT_GVA + 0x40);
+	assert_true(keel_vm.apic_trap_off);
+	assert_contains(log_text, "APIC writes no longer trapped");
+	assert_no_event();
+}
+
 /* ---- preemption timer: the statistics clock ---- */
 
 static void test_preemption_timer_prints_stats_and_rearms(void **state)
@@ -2898,6 +3151,16 @@ int main(void)
 		T(test_machine_check_during_entry_reflected),
 		T(test_init_right_after_sipi_ignored),
 		T(test_init_after_started_cpu_ran_parks_it),
+		T(test_sipi_during_init_handler_not_lost),
+		T(test_sipi_to_running_cpu_not_recorded),
+		T(test_recorded_sipi_belongs_to_its_init),
+		T(test_decode_apic_stores),
+		T(test_icr_targets),
+		P(test_broadcast_sipi_sent_per_ap),
+		T(test_x2apic_broadcast_sipi_sent_per_ap),
+		T(test_x2apic_icr_in_xapic_mode_gp),
+		P(test_apic_writes_pass_through),
+		P(test_undecodable_apic_write_lifts_trap),
 		T(test_preemption_timer_prints_stats_and_rearms),
 		T(test_trap_hlt_completes_and_halts),
 		T(test_trap_hlt_at_cpl3_gp),
