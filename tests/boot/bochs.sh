@@ -127,11 +127,31 @@ stop_bochs() {
 	done
 }
 
+# The term display writes the screen to a pseudo-terminal that nobody else reads; once its buffer is
+# full Bochs blocks in write(2) (n_tty_write) and the guest stands still (a 4-CPU Linux boot did,
+# for 10 minutes, docs/smp.md). So a reader drains it for the whole run.
+DRAIN_PID=
+drain_screen() {
+	local pts=
+	for _ in $(seq 1 300); do
+		pts=$(grep -ao 'Bochs connected to screen "/dev/pts/[0-9]*"' "$BOUT" 2>/dev/null | grep -o '/dev/pts/[0-9]*') && break
+		sleep 1
+	done
+	[[ -n $pts ]] && exec cat "$pts" >/dev/null 2>&1
+}
+stop_drain() {
+	[[ -n $DRAIN_PID ]] || return 0
+	kill "$DRAIN_PID" 2>/dev/null || true
+	wait "$DRAIN_PID" 2>/dev/null || true
+	DRAIN_PID=
+}
+
 # shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
 	trap - EXIT INT TERM
 	stop_bochs
 	stop_guard
+	stop_drain
 }
 trap cleanup EXIT
 trap 'echo "$PROG: interrupted" >&2; exit 130' INT
@@ -141,9 +161,12 @@ START=$(now)
 echo "bochs.sh $NAME: Bochs $MODEL${MSRS:+ (strict MSRs)}, $CPUS CPUs, $MEGS MiB, timeout ${TIMEOUT}s, end marker /$END/ (logs in build/boot/$NAME/)"
 # /usr/bin/bochs is a script that execs bochs-bin: $! is the emulator itself once the exec is done.
 # TERM: the term display needs a terminfo entry even though its output goes to a file.
+rm -f "$BOUT" # drain_screen must not find the last run's screen
 (cd "$WORK" && TERM=xterm exec "$EMU" -q -f "$RC" -rc "$CMDS" </dev/null >"$BOUT" 2>&1) &
 BOCHS_PID=$!
 start_guard "$BOCHS_PID" "$RC" KILL
+drain_screen &
+DRAIN_PID=$!
 
 watch_run "$BOCHS_PID" "$SERIAL" "$CLEAN" "$END" "$TIMEOUT" "$GRACE" "$START"
 ELAPSED=$(since "$START")
@@ -151,6 +174,7 @@ SELF_EXIT=no
 alive "$BOCHS_PID" || SELF_EXIT=yes
 stop_bochs
 stop_guard
+stop_drain
 BOCHS_PID=
 LEFT=$(our_emulators)
 [[ -z $LEFT ]] || echo "$PROG: bochs-bin still running after SIGKILL: $LEFT" >&2

@@ -28,18 +28,6 @@ if ! BOCHS3=$(tools/bochs3.sh); then
 	exit 1
 fi
 
-# drain_screen NAME: reads the pseudo-terminal Bochs's term display writes the screen to. Nobody
-# else reads it, and once its input buffer is full Bochs blocks in write(2) (n_tty_write): a 4-CPU
-# boot stood still there for 10 minutes, which looked like a hang in the hotplug rounds (docs/smp.md).
-drain_screen() {
-	local out=$ROOT/build/boot/$1/bochs.out pts=
-	for _ in $(seq 1 300); do
-		pts=$(grep -ao 'Bochs connected to screen "/dev/pts/[0-9]*"' "$out" 2>/dev/null | grep -o '/dev/pts/[0-9]*') && break
-		sleep 1
-	done
-	[[ -n $pts ]] && exec cat "$pts" >/dev/null 2>&1
-}
-
 # boot NAME VIRTUALIZE: one Linux boot; its cleaned serial log becomes T_TEXT for the checks.
 boot() {
 	local name=$1 esp=$ROOT/build/boot/$1-esp
@@ -49,14 +37,9 @@ boot() {
 		--cfg "log=serial\\nvirtualize=$2\\nnext=\\\\EFI\\\\keel\\\\acpi.efi\\nnext_args=\\\\EFI\\\\keel\\\\vmlinuz console=ttyS0,115200 initrd=\\\\EFI\\\\keel\\\\initrd.img loglevel=4 keel.hotplug=$ROUNDS\\n"
 	T_SERIAL=$ROOT/build/boot/$name/serial.log
 	T_TEXT=$ROOT/build/boot/$name/serial.text
-	rm -f "$ROOT/build/boot/$name/bochs.out" # drain_screen must not find the last run's screen
-	drain_screen "$name" &
-	local drain=$!
 	# Poweroff must end Bochs by itself: bochs.sh's verdict does not need it, so check below.
 	t_run tests/boot/bochs.sh --bochs "$BOCHS3" --esp "$esp" --name "$name" --cpus $CPUS --megs 512 \
 		--timeout 1500 --grace 60 --end 'keel-linux: done|Kernel panic'
-	kill "$drain" 2>/dev/null || true
-	wait "$drain" 2>/dev/null || true
 	t_check "poweroff ended Bochs" grep -aq 'Shutdown port: shutdown requested\|ACPI control: soft power off' \
 		"$ROOT/build/boot/$name/bochs.log"
 	t_expect "acpi.efi described $CPUS CPUs" "acpi: MADT cpu$((CPUS - 1)) APIC ID"
