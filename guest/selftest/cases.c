@@ -1398,6 +1398,7 @@ const struct selftest_case selftest_cases[] = {
 	{ "fast.step_out_e9", fast_step_out, 0 },
 	{ "fast.step_vmcall_nop", fast_step_vmcall, 0 },
 	{ "fast.mov_ss_shadow_cpuid", fast_mov_ss_shadow_cpuid, 0 },
+	{ "fast.sti_shadow_cpuid", fast_sti_shadow_cpuid, 0 },
 	{ "fast.nmi_self_during_cpuid", fast_nmi_self_during_cpuid, 0 },
 };
 const size_t selftest_case_count = sizeof(selftest_cases) / sizeof(selftest_cases[0]);

@@ -1,6 +1,6 @@
 /* Cases for the exits keel completes on its fast paths: each instruction single-stepped (#DB after
- * it, DR6.BS), an emulated instruction in a MOV-SS shadow, and an NMI sent to self while the guest
- * loops on CPUID. Natively they are the baseline. UEFI boot services, CPL 0, BSP. */
+ * it, DR6.BS), an emulated instruction in a MOV-SS shadow and in an STI shadow, and an NMI sent to
+ * self while the guest loops on CPUID. Natively they are the baseline. UEFI boot services, CPL 0, BSP. */
 #include "fastpath.h"
 
 #include "trap.h"
@@ -145,6 +145,73 @@ static void do_mov_ss_cpuid(void *p)
 }
 
 void fast_mov_ss_shadow_cpuid(struct result *r) { expect_step(r, "mov ss; cpuid", do_mov_ss_cpuid); }
+
+/* ---- an emulated CPUID in an STI shadow ---- */
+
+#define VEC_STI_PROBE 20 /* a fixed IPI on a vector the harness catches (16-31 are deliverable) */
+#define ICR_SELF_FIXED (BIT(18) | VEC_STI_PROBE) /* destination shorthand "self", fixed, edge */
+#define MSR_X2APIC_EOI 0x80B
+
+static volatile uint32_t *xapic(void)
+{
+	return (volatile uint32_t *)(uintptr_t)(rdmsr(MSR_IA32_APIC_BASE) & 0xFFFFF000);
+}
+
+static int x2apic_on(void) { return !!(rdmsr(MSR_IA32_APIC_BASE) & APIC_BASE_X2APIC); }
+
+struct sti_probe {
+	uint64_t after_cpuid, after_nop;
+};
+
+/*
+ * With IF = 0 a self-IPI waits; STI opens interrupts only after the instruction that follows it
+ * (SDM Vol. 3A 6.8.3), here a CPUID keel completes in the shadow. The interrupt must come right
+ * after that CPUID: with the blocking left in place it would come one instruction late.
+ */
+static void do_sti_cpuid(void *p)
+{
+	struct sti_probe *o = p;
+	__asm__ volatile("cli" ::: "memory");
+	if (x2apic_on())
+		wrmsr(MSR_X2APIC_ICR, ICR_SELF_FIXED);
+	else
+		xapic()[0x300 / 4] = ICR_SELF_FIXED;
+	__asm__ volatile("lea 1f(%%rip), %%r11\n\t"
+			 "mov %%r11, %0\n\t"
+			 "lea 2f(%%rip), %%r11\n\t"
+			 "mov %%r11, %1\n\t"
+			 "xor %%eax, %%eax\n\t"
+			 "xor %%ecx, %%ecx\n\t"
+			 "sti\n\t"
+			 "cpuid\n"
+			 "1:\tnop\n"
+			 "2:\tnop\n\t"
+			 "cli"
+			 : "=m"(o->after_cpuid), "=m"(o->after_nop)
+			 :
+			 : "rax", "rbx", "rcx", "rdx", "r11", "cc", "memory");
+}
+
+void fast_sti_shadow_cpuid(struct result *r)
+{
+	struct sti_probe o = { 0, 0 };
+	struct fault f = trap_catch(do_sti_cpuid, &o);
+	if (f.vector == VEC_STI_PROBE) { /* the harness ends the handler without an EOI */
+		if (x2apic_on())
+			wrmsr(MSR_X2APIC_EOI, 0);
+		else
+			xapic()[0xB0 / 4] = 0;
+	}
+	if (f.vector != VEC_STI_PROBE) {
+		char got[32];
+		trap_describe(&f, got, sizeof(got));
+		result_fail(r, "sti; cpuid with a self-IPI pending: expected vector %d, got %s", VEC_STI_PROBE, got);
+	} else if (f.rip != o.after_cpuid) {
+		result_fail(r, "sti; cpuid: the interrupt came at rip 0x%lx, expected 0x%lx (right after the CPUID)%s",
+			    (unsigned long)f.rip, (unsigned long)o.after_cpuid,
+			    f.rip == o.after_nop ? ": one instruction late, the STI shadow was left in place" : "");
+	}
+}
 
 /* ---- an NMI to self while the guest loops on CPUID ---- */
 

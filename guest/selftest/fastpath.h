@@ -13,6 +13,7 @@ void fast_step_in(struct result *r);
 void fast_step_out(struct result *r);
 void fast_step_vmcall(struct result *r);
 void fast_mov_ss_shadow_cpuid(struct result *r);
+void fast_sti_shadow_cpuid(struct result *r);
 void fast_nmi_self_during_cpuid(struct result *r);
 
 #endif
