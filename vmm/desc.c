@@ -16,7 +16,8 @@ enum { DT_SLDT, DT_STR, DT_LLDT, DT_LTR };
 #define SYS_TYPE_TSS_AVAIL 9
 #define SYS_TYPE_BUSY 2 /* the busy bit of a TSS type */
 
-int desc_dtr_load(const uint8_t *m, int mode64, int osize32, uint16_t *limit, uint64_t *base)
+inline __attribute__((always_inline)) int desc_dtr_load(const uint8_t *m, int mode64, int osize32, uint16_t *limit,
+							 uint64_t *base)
 {
 	uint64_t b = 0;
 	if (mode64) /* little-endian, as the CPU reads it; constant sizes, so the copies are moves */
@@ -33,7 +34,7 @@ int desc_dtr_load(const uint8_t *m, int mode64, int osize32, uint16_t *limit, ui
 }
 
 /* SGDT/SIDT store the full 32-bit base outside 64-bit mode, whatever the operand size. */
-void desc_dtr_store(uint8_t *m, int mode64, uint16_t limit, uint64_t base)
+inline __attribute__((always_inline)) void desc_dtr_store(uint8_t *m, int mode64, uint16_t limit, uint64_t base)
 {
 	m[0] = (uint8_t)limit;
 	m[1] = (uint8_t)(limit >> 8);
@@ -100,11 +101,10 @@ static uint64_t guest_cr4_view(void)
 }
 
 /* UMIP: SGDT, SIDT, SLDT, STR (and SMSW) at CPL > 0 raise #GP(0) (SDM Vol. 3A 2.5). */
-static int umip_blocks(void) { return vcpu_cpl() != 0 && (guest_cr4_view() & CR4_UMIP); }
+static inline int umip_blocks(void) { return vcpu_cpl() != 0 && (guest_cr4_view() & CR4_UMIP); }
 
-int desc_gdtr_idtr_emulate(struct vcpu *v, struct guest_regs *r, uint64_t qualification, int inject)
+int desc_gdtr_idtr_emulate(struct vcpu *v, struct guest_regs *r, uint32_t info, uint64_t qualification, int inject)
 {
-	uint32_t info = vmcs_read32(VMCS_EXIT_INSTR_INFO);
 	unsigned id = II_IDENTITY(info);
 	int mode64 = operand_mode64(), gdt = id == DT_SGDT || id == DT_LGDT;
 	unsigned size = desc_dtr_size(mode64);
@@ -143,7 +143,7 @@ gp:
 
 void desc_exit_gdtr_idtr(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 {
-	if (!desc_gdtr_idtr_emulate(v, r, e->qualification, 1))
+	if (!desc_gdtr_idtr_emulate(v, r, vmcs_read32(VMCS_EXIT_INSTR_INFO), e->qualification, 1))
 		vcpu_skip_instruction(v);
 }
 

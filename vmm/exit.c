@@ -278,7 +278,7 @@ static __attribute__((noinline)) int exit_fast_desc(struct vcpu *v, struct guest
 		return EXIT_FAST_SLOW;
 	if (vmcs_read_or_fail(VMCS_EXIT_QUALIFICATION, &q))
 		return EXIT_FAST_SLOW;
-	return desc_gdtr_idtr_emulate(v, r, q, 0) ? EXIT_FAST_SLOW : EXIT_FAST_DONE;
+	return desc_gdtr_idtr_emulate(v, r, info, q, 0) ? EXIT_FAST_SLOW : EXIT_FAST_DONE;
 }
 
 /* The trap= classes whose emulation is a few instructions (a fault goes to the slow path, which

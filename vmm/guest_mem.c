@@ -38,7 +38,7 @@ struct walk_ctx {
 	int user, lma, smap;
 };
 
-static void walk_ctx_init(struct walk_ctx *c, struct vcpu *v)
+static inline __attribute__((always_inline)) void walk_ctx_init(struct walk_ctx *c, struct vcpu *v)
 {
 	c->v = v;
 	if (v->shadow) {
@@ -85,11 +85,6 @@ static int walk_ia32e(const struct walk_ctx *c, uint64_t cr3, uint64_t gva, int 
 {
 	struct guest_walk_cache *w = &c->v->walk;
 	uint64_t table = cr3 & PTE_ADDR, allow = PTE_RW | PTE_US, e;
-	if (walk_cached(w, table, gva) && !walk_denies(c, w->allow, write)) {
-		*gpa = w->gpa_page | (gva & 0xFFF);
-		*page_ok = w->page_ok;
-		return 0;
-	}
 	unsigned shift = 39, n = 0;
 	w->levels = 0;
 	for (;;) {
@@ -193,12 +188,30 @@ static int guest_translate(const struct walk_ctx *c, uint64_t gva, int write, ui
 	}
 }
 
-int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *buf, size_t len, int write,
-		    struct guest_fault *pf)
+/* n <= 16 bytes in moves, no call (most copies here are that small: descriptor-table operands,
+ * string I/O elements, selectors). */
+static inline __attribute__((always_inline)) void copy_small(uint8_t *dst, const uint8_t *src, size_t n)
 {
+	if (n >= 8) {
+		uint64_t a, b;
+		__builtin_memcpy(&a, src, 8);
+		__builtin_memcpy(&b, src + n - 8, 8);
+		__builtin_memcpy(dst, &a, 8);
+		__builtin_memcpy(dst + n - 8, &b, 8);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			dst[i] = src[i];
+	}
+}
+
+/* The copy page by page, each page walked unless tlb holds it (vcpu_copy_guest's arguments, so that
+ * it is reached by a jump). */
+static __attribute__((noinline)) int copy_walked(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *buf,
+						 size_t len, int write, struct guest_fault *pf)
+{
+	struct walk_ctx ctx, *c = &ctx;
 	uint8_t *p = buf;
-	struct walk_ctx c;
-	int have_ctx = 0;
+	walk_ctx_init(c, v ? v : vcpu_in_root());
 	while (len) {
 		uint64_t gpa, page = gva & ~0xFFFULL;
 		size_t chunk = 4096 - (gva & 4095);
@@ -208,12 +221,8 @@ int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *b
 			gpa = tlb->gpa_page | (gva & 0xFFF);
 		} else {
 			uint32_t err = 0;
-			if (!have_ctx) {
-				walk_ctx_init(&c, v ? v : vcpu_in_root());
-				have_ctx = 1;
-			}
 			int page_ok;
-			int rc = guest_translate(&c, gva, write, &gpa, &err, &page_ok);
+			int rc = guest_translate(c, gva, write, &gpa, &err, &page_ok);
 			if (rc == GUEST_PAGE_FAULT && pf)
 				*pf = (struct guest_fault){ gva, err };
 			if (rc)
@@ -237,6 +246,29 @@ int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *b
 		len -= chunk;
 	}
 	return 0;
+}
+
+int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *buf, size_t len, int write,
+		    struct guest_fault *pf)
+{
+	struct walk_ctx c;
+	walk_ctx_init(&c, v ? v : vcpu_in_root());
+	/* The common case first, without the walk, the loop or a frame: up to 16 bytes in one page of an IA-32e guest
+	 * whose last walk (the walk cache) still holds, all of it keel's to touch, and the access
+	 * allowed. Anything else starts again in copy_walked. */
+	const struct guest_walk_cache *w = &c.v->walk;
+	if (c.lma && !(c.cr4 & CR4_LA57) && len && len <= 16 && len <= 4096 - (gva & 4095) && w->page_ok &&
+	    walk_cached(w, vcpu_guest_cr3(c.v) & PTE_ADDR, gva) && !walk_denies(&c, w->allow, write)) {
+		uint8_t *g = phys_ptr(w->gpa_page | (gva & 0xFFF));
+		if (tlb)
+			*tlb = (struct guest_tlb){ gva & ~0xFFFULL, w->gpa_page, write, 1 };
+		if (write)
+			copy_small(g, buf, len);
+		else
+			copy_small(buf, g, len);
+		return 0;
+	}
+	return copy_walked(v, tlb, gva, buf, len, write, pf);
 }
 
 int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len)

@@ -57,10 +57,11 @@ int dr_emulate(struct guest_regs *r, uint64_t q);
 /* The fast path's MOV DR (vmm/exit.c): EXIT_FAST_DONE, or EXIT_FAST_SLOW for a fault or a GPR the
  * fast frame does not hold. */
 int dr_fast(struct guest_regs *r);
-/* vmm/desc.c: SGDT, SIDT, LGDT or LIDT as the VM-exit instruction information describes, its
+/* vmm/desc.c: SGDT, SIDT, LGDT or LIDT as the VM-exit instruction information info describes, its
  * memory operand through operand_access_ex; 0 done (RIP is the caller's), 1 when it faults: with
  * inject the fault is queued, without it nothing is changed (the fast path's test). */
-int desc_gdtr_idtr_emulate(struct vcpu *v, struct guest_regs *r, uint64_t qualification, int inject);
+int desc_gdtr_idtr_emulate(struct vcpu *v, struct guest_regs *r, uint32_t info, uint64_t qualification,
+			   int inject);
 /* vmm/exception.c: an exception exit reflected as the CPU would deliver it (same vector, type,
  * error code; CR2 for #PF; the instruction length for INT3/INTO/INT1); 1 for a type it does not
  * reflect. exception_fast: the fast path's share, EXIT_FAST_EVENT or EXIT_FAST_SLOW. */

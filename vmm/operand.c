@@ -14,19 +14,15 @@
 #define SEGT_DATA_WRITE 2u
 #define SEGT_CODE_READ 2u
 
-static inline __attribute__((always_inline)) int linear(uint32_t info, uint64_t disp, const uint64_t gpr[16],
-							int mode64, unsigned segno, const struct operand_seg *seg,
-							unsigned size, int write, uint64_t *la)
+/* The linear address from base + index * 2^scale + displacement (ea, not yet truncated). */
+static inline __attribute__((always_inline)) int linear(uint32_t info, uint64_t ea, int mode64, unsigned segno,
+							const struct operand_seg *seg, unsigned size, int write,
+							uint64_t *la)
 {
 	unsigned asz = II_ASIZE(info);
 	uint64_t amask = asz == 0 ? 0xFFFF : asz == 1 ? 0xFFFFFFFF : ~0ULL;
-	uint64_t ea = disp;
 	int vec = segno == SEG_SS ? VEC_SS : VEC_GP;
 
-	if (!II_BASE_INVALID(info))
-		ea += gpr[II_BASE(info)];
-	if (!II_INDEX_INVALID(info))
-		ea += gpr[II_INDEX(info)] << II_SCALE(info);
 	ea &= amask;
 
 	if (mode64) {
@@ -59,12 +55,12 @@ static inline __attribute__((always_inline)) int linear(uint32_t info, uint64_t 
 int operand_linear(uint32_t info, uint64_t disp, const uint64_t gpr[16], int mode64, unsigned segno,
 		   const struct operand_seg *seg, unsigned size, int write, uint64_t *la)
 {
-	return linear(info, disp, gpr, mode64, segno, seg, size, write, la);
-}
-
-int operand_mode64(void)
-{
-	return (guest_efer() & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
+	uint64_t ea = disp;
+	if (!II_BASE_INVALID(info))
+		ea += gpr[II_BASE(info)];
+	if (!II_INDEX_INVALID(info))
+		ea += gpr[II_INDEX(info)] << II_SCALE(info);
+	return linear(info, ea, mode64, segno, seg, size, write, la);
 }
 
 static int copy_linear(struct vcpu *v, uint64_t la, void *buf, unsigned len, int write, int inject)
@@ -92,15 +88,15 @@ int operand_copy_linear(struct vcpu *v, uint64_t la, void *buf, unsigned len, in
 int operand_access_ex(struct vcpu *v, const struct guest_regs *r, uint32_t info, uint64_t disp, void *buf,
 		      unsigned size, int write, int inject, int mode64)
 {
-	uint64_t gpr[16], la;
+	uint64_t ea = disp, la;
 	unsigned segno = II_SEG(info);
 	struct operand_seg seg = { 0, 0, AR_UNUSABLE };
 
-	/* operand_linear reads only the base and index registers */
+	/* operand_linear's sum, from the base and index registers alone */
 	if (!II_BASE_INVALID(info))
-		gpr[II_BASE(info)] = operand_gpr(r, II_BASE(info));
+		ea += operand_gpr(r, II_BASE(info));
 	if (!II_INDEX_INVALID(info))
-		gpr[II_INDEX(info)] = operand_gpr(r, II_INDEX(info));
+		ea += operand_gpr(r, II_INDEX(info)) << II_SCALE(info);
 	/* in 64-bit mode only FS and GS have a base, and no segment a limit or type to check */
 	if (segno <= SEG_GS && (!mode64 || segno == SEG_FS || segno == SEG_GS)) {
 		/* selector, limit, access rights and base fields are each 2 apart per segment (ES first) */
@@ -108,7 +104,7 @@ int operand_access_ex(struct vcpu *v, const struct guest_regs *r, uint32_t info,
 		seg.limit = (uint32_t)vmcs_read_raw(VMCS_GUEST_ES_LIMIT + 2 * segno);
 		seg.ar = (uint32_t)vmcs_read_raw(VMCS_GUEST_ES_AR + 2 * segno);
 	}
-	int vec = linear(info, disp, gpr, mode64, segno, &seg, size, write, &la);
+	int vec = linear(info, ea, mode64, segno, &seg, size, write, &la);
 	if (vec) {
 		if (inject)
 			vcpu_inject_exception(v, (unsigned)vec, 1, 0);

@@ -42,7 +42,10 @@ static inline void operand_set_gpr(struct guest_regs *r, unsigned n, uint64_t va
 }
 
 /* True in 64-bit mode (IA-32e mode and CS.L). */
-int operand_mode64(void);
+static inline int operand_mode64(void)
+{
+	return (guest_efer() & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
+}
 
 /*
  * Reads (write = 0) or writes the memory operand of the current exit: operand_linear on the guest's

@@ -114,11 +114,6 @@ static uint64_t shadow_real_cr4(const struct vcpu *v, uint64_t guest)
 	return ((guest | v->cr4_fixed0 | CR4_PAE) & ~(CR4_PCIDE | CR4_LA57) & v->cr4_fixed1) | CR4_VMXE;
 }
 
-uint64_t vcpu_guest_cr3(const struct vcpu *v)
-{
-	return v && v->shadow ? v->guest_cr3 : vmcs_readnat(VMCS_GUEST_CR3);
-}
-
 uint64_t vcpu_guest_pdpte(const struct vcpu *v, unsigned i)
 {
 	return v && v->shadow ? v->guest_pdpte[i & 3] : vmcs_read_raw(VMCS_GUEST_PDPTE0 + 2 * (i & 3));

@@ -81,8 +81,6 @@ void vcpu_inject_exception(struct vcpu *v, unsigned vector, int has_error, uint3
 	vmcs_write32(VMCS_ENTRY_INTR_INFO, info);
 }
 
-unsigned vcpu_cpl(void) { return AR_DPL(vmcs_read32(VMCS_GUEST_SS_AR)); }
-
 void vcpu_dump_guest(struct vcpu *v, const char *why)
 {
 #define SEG(n, S)                                                                                  \

@@ -197,10 +197,13 @@ void vcpu_flush_ept(struct vcpu *v);
 void vcpu_flush_vpid(struct vcpu *v);
 
 /* The CR3 the guest loaded: the VMCS's under EPT, the one keel keeps under shadow paging. */
-uint64_t vcpu_guest_cr3(const struct vcpu *v);
+static inline uint64_t vcpu_guest_cr3(const struct vcpu *v)
+{
+	return v && v->shadow ? v->guest_cr3 : vmcs_readnat(VMCS_GUEST_CR3);
+}
 
 /* Guest CPL from SS.DPL. */
-unsigned vcpu_cpl(void);
+static inline unsigned vcpu_cpl(void) { return AR_DPL(vmcs_read32(VMCS_GUEST_SS_AR)); }
 
 /* Prints the guest state of the current VMCS, for failures and unhandled exits. */
 void vcpu_dump_guest(struct vcpu *v, const char *why);

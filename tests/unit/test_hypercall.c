@@ -20,7 +20,8 @@ static int injected_has_error;
 #define GUEST_TEXT_GVA 0x401000ull
 static const char guest_text[] = "hello\x01\x7F\xFFkeel";
 
-unsigned vcpu_cpl(void) { return fake_cpl; }
+/* vcpu_cpl reads SS.DPL from the VMCS */
+uint64_t vmcs_read_raw(uint32_t field) { return field == VMCS_GUEST_SS_AR ? (uint64_t)fake_cpl << 5 : 0; }
 
 void vcpu_skip_instruction(struct vcpu *v)
 {
