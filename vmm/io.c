@@ -41,25 +41,17 @@ int io_string(struct vcpu *v, uint64_t q, uint64_t *rcx, uint64_t *ridx, int inj
 	uint64_t seg = lm ? 0 : in ? vmcs_readnat(VMCS_GUEST_ES_BASE) : vmcs_readnat(VMCS_GUEST_DS_BASE);
 	uint64_t count = IOQ_REP(q) ? *rcx & amask : 1;
 	uint64_t step = down ? -(uint64_t)size : size;
-	unsigned batch = 0;
+	uint64_t batch = IO_REP_BATCH;
 	struct guest_tlb tlb = { 0 };
-	for (; count; count--) {
+	while (count) {
 		uint32_t val = 0;
 		struct guest_fault pf;
-		int rc;
-		if (batch++ == IO_REP_BATCH)
+		if (!batch)
 			return IO_STRING_MORE;
 		if (in)
 			val = io_port_in(port, size);
-		uint64_t addr = seg + (*ridx & amask);
-		if (tlb.valid && tlb.gva_page == (addr & ~0xFFFULL) && (addr & 0xFFF) <= 4096 - size) {
-			/* the page the last element used (same direction: tlb.write is in) */
-			void *p = phys_ptr(tlb.gpa_page | (addr & 0xFFF));
-			elem_move(in ? p : &val, in ? (void *)&val : p, size);
-			rc = 0;
-		} else {
-			rc = vcpu_copy_guest(v, &tlb, addr, &val, size, in, &pf);
-		}
+		uint64_t idx = *ridx & amask, addr = seg + idx;
+		int rc = vcpu_copy_guest(v, &tlb, addr, &val, size, in, &pf);
 		if (rc) {
 			if (!inject)
 				return IO_STRING_FAULT;
@@ -71,9 +63,36 @@ int io_string(struct vcpu *v, uint64_t q, uint64_t *rcx, uint64_t *ridx, int inj
 		}
 		if (!in)
 			io_port_out(port, size, val);
-		*ridx = (*ridx & ~amask) | ((*ridx + step) & amask);
+		/* The elements after it that lie wholly in the same page, before the index wraps: moved
+		 * through the page tlb holds now (the walk allowed this access to all of it), with no
+		 * fault possible, and RCX and the index advanced once for all of them. */
+		uint64_t n = 0, off = addr & 0xFFF;
+		if (tlb.valid && tlb.gva_page == (addr & ~0xFFFULL) && off <= 4096 - size && amask - idx >= size - 1) {
+			/* bytes free past the element (up) or before it (down), in the page and in the index */
+			uint64_t page_room = down ? off : 4096 - size - off;
+			uint64_t idx_room = down ? idx : amask - idx - (size - 1);
+			n = (page_room < idx_room ? page_room : idx_room) / size;
+			if (n > count - 1)
+				n = count - 1;
+			if (n > batch - 1)
+				n = batch - 1;
+		}
+		uint8_t *p = phys_ptr(tlb.gpa_page | off);
+		for (uint64_t i = 0; i < n; i++) {
+			p += (int64_t)step;
+			if (in) {
+				val = io_port_in(port, size);
+				elem_move(p, &val, size);
+			} else {
+				elem_move(&val, p, size);
+				io_port_out(port, size, val);
+			}
+		}
+		*ridx = (*ridx & ~amask) | ((*ridx + (n + 1) * step) & amask);
 		if (IOQ_REP(q))
-			*rcx = (*rcx & ~amask) | ((*rcx - 1) & amask);
+			*rcx = (*rcx & ~amask) | ((*rcx - (n + 1)) & amask);
+		count -= n + 1;
+		batch -= n + 1;
 	}
 	return IO_STRING_DONE;
 }

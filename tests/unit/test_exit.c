@@ -1537,6 +1537,58 @@ static void test_rep_outsb_faults_mid_string_after_the_first_bytes(void **state)
 	assert_int_equal(regs.gpr[GPR_RSI], GUEST_TEXT_GVA + 4096);
 }
 
+/* REP OUTSW whose third word crosses into an unmapped page: io_string moves the words after the
+ * first through the page it walked only while each lies wholly inside it, so the second goes out
+ * from there and the third is walked (and faults) on its own. */
+static void test_rep_outsw_run_stops_before_the_word_that_crosses_the_page(void **state)
+{
+	(void)state;
+	regs.gpr[GPR_RCX] = 3;
+	regs.gpr[GPR_RSI] = GUEST_TEXT_GVA + 4096 - 5;
+	memcpy((char *)(pages + 2048) + 4096 - 5, "abcd", 4);
+	string_io_exit(IOQ_OUTSB_REP_E9 | 1); /* size 2 */
+	assert_pf(GUEST_TEXT_GVA + 4096, 0);
+	assert_int_equal(nport_ops, 2);
+	assert_int_equal(port_ops[0].value, 'a' | 'b' << 8);
+	assert_int_equal(port_ops[1].value, 'c' | 'd' << 8);
+	assert_int_equal(regs.gpr[GPR_RCX], 1);
+	assert_int_equal(regs.gpr[GPR_RSI], GUEST_TEXT_GVA + 4096 - 1);
+}
+
+/* REP OUTSB with RFLAGS.DF = 1 from the second byte of the page: the run goes down to the page's
+ * first byte and no further; the next byte, in the unmapped page below, faults. */
+static void test_rep_outsb_backward_stops_at_the_page_start(void **state)
+{
+	(void)state;
+	vmcs_writenat(VMCS_GUEST_RFLAGS, RFLAGS_FIXED1 | RFLAGS_IF | RFLAGS_DF);
+	memcpy(pages + 2048, "xy", 2);
+	regs.gpr[GPR_RCX] = 3;
+	regs.gpr[GPR_RSI] = GUEST_TEXT_GVA + 1;
+	string_io_exit(IOQ_OUTSB_REP_E9);
+	assert_pf(GUEST_TEXT_GVA - 1, 0);
+	assert_int_equal(nport_ops, 2);
+	assert_int_equal(port_ops[0].value, 'y');
+	assert_int_equal(port_ops[1].value, 'x');
+	assert_int_equal(regs.gpr[GPR_RCX], 1);
+	assert_int_equal(regs.gpr[GPR_RSI], GUEST_TEXT_GVA - 1);
+}
+
+/* REP OUTSB with RFLAGS.DF = 1 inside the page: every byte, in reverse order. */
+static void test_rep_outsb_backward_sends_in_reverse(void **state)
+{
+	(void)state;
+	vmcs_writenat(VMCS_GUEST_RFLAGS, RFLAGS_FIXED1 | RFLAGS_IF | RFLAGS_DF);
+	regs.gpr[GPR_RCX] = 5;
+	regs.gpr[GPR_RSI] = GUEST_TEXT_GVA + 0x14; /* the "o" of "hello" */
+	string_io_exit(IOQ_OUTSB_REP_E9);
+	assert_completed(2);
+	assert_int_equal(nport_ops, 5);
+	for (unsigned i = 0; i < 5; i++)
+		assert_int_equal(port_ops[i].value, (uint8_t)"olleh"[i]);
+	assert_int_equal(regs.gpr[GPR_RSI], GUEST_TEXT_GVA + 0xF);
+	assert_int_equal(regs.gpr[GPR_RCX], 0);
+}
+
 /* INS into a read-only page with CR0.WP: #PF(P|W) after the port read, memory unchanged. */
 static void test_ins_into_read_only_page_pf(void **state)
 {
@@ -1709,6 +1761,32 @@ static void test_outs_pae_paging(void **state)
 	outsb32(0x00003010, 1); /* PDPTE 0: not present */
 	assert_pf(0x00003010, 0);
 	assert_int_equal(nport_ops, 0);
+	munmap(p, 4 * 4096);
+}
+
+/* 16-bit addressing: SI wraps from 0xFFFF to 0 inside one REP OUTSB, and the byte after the wrap
+ * comes from DS.base + 0, 64 KiB below, not from the next byte of the page the run was in. */
+static void test_rep_outsb_16bit_index_wraps_to_the_segment_start(void **state)
+{
+	(void)state;
+	uint8_t *p = low_pages();
+	uint32_t *pd = (uint32_t *)p, *pt = (uint32_t *)(p + 4096);
+	pd[1] = (uint32_t)pa(pt) | 3;                 /* 0x400000-0x7FFFFF */
+	pt[0] = (uint32_t)pa(p + 2 * 4096) | 3;       /* 0x400000: "hello" at 0x10 */
+	pt[0x10] = (uint32_t)pa(p + 3 * 4096) | 3;    /* 0x410000 */
+	memcpy(p + 3 * 4096 + 0xE, "AB", 2);          /* DS.base + 0xFFFE, 0xFFFF */
+	guest_paging32(pa(pd), 0);
+	vmcs_writenat(VMCS_GUEST_DS_BASE, 0x400010);
+	regs.gpr[GPR_RCX] = 4;
+	regs.gpr[GPR_RSI] = 0xFFFE;
+	vmcs_write32(VMCS_EXIT_INSTR_INFO, 0); /* 16-bit address size */
+	vm_exit(EXIT_REASON_IO_INSTRUCTION, IOQ_OUTSB_REP_E9, 2);
+	assert_completed(2);
+	assert_int_equal(nport_ops, 4);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(port_ops[i].value, (uint8_t)"ABhe"[i]);
+	assert_int_equal(regs.gpr[GPR_RSI], 2);
+	assert_int_equal(regs.gpr[GPR_RCX], 0);
 	munmap(p, 4 * 4096);
 }
 
@@ -3128,6 +3206,10 @@ int main(void)
 		PB(test_outs_from_unmapped_memory_pf),
 		PB(test_rep_outsb_writes_each_byte_and_completes),
 		PB(test_rep_outsb_faults_mid_string_after_the_first_bytes),
+		PB(test_rep_outsw_run_stops_before_the_word_that_crosses_the_page),
+		PB(test_rep_outsb_backward_stops_at_the_page_start),
+		PB(test_rep_outsb_backward_sends_in_reverse),
+		PB(test_rep_outsb_16bit_index_wraps_to_the_segment_start),
 		PB(test_ins_into_read_only_page_pf),
 		PB(test_ins_writes_guest_memory),
 		PB(test_outs_at_cpl3_from_supervisor_page_pf),
