@@ -166,7 +166,7 @@ static void desc_store_selector(struct vcpu *v, struct guest_regs *r, uint32_t i
 	struct guest_fault pf;
 	/* The CPU has just fetched these bytes, so the fetch cannot fault; if keel cannot read them
 	 * it takes the 32-bit form. */
-	if (!vcpu_copy_guest(v, 0, cs + vmcs_readnat(VMCS_GUEST_RIP), bytes, len, 0, &pf))
+	if (!vcpu_copy_guest(v, cs + vmcs_readnat(VMCS_GUEST_RIP), bytes, len, 0, &pf))
 		size = insn_operand_size(bytes, len, mode64, !!(vmcs_read32(VMCS_GUEST_CS_AR) & AR_DB));
 	unsigned reg = II_REG1(info);
 	uint64_t old = operand_gpr(r, reg);

@@ -204,39 +204,40 @@ static inline __attribute__((always_inline)) void copy_small(uint8_t *dst, const
 	}
 }
 
-/* The copy page by page, each page walked unless tlb holds it (vcpu_copy_guest's arguments, so that
- * it is reached by a jump). */
-static __attribute__((noinline)) int copy_walked(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *buf,
-						 size_t len, int write, struct guest_fault *pf)
+/* The walk cache holds gva's 4 KiB page for this access: an IA-32e walk whose entries still hold
+ * what it read, the whole page keel's to touch, and the access allowed at the CPL. */
+static inline __attribute__((always_inline)) int walk_hit(const struct walk_ctx *c, uint64_t gva, int write)
 {
-	struct walk_ctx ctx, *c = &ctx;
+	const struct guest_walk_cache *w = &c->v->walk;
+	return c->lma && !(c->cr4 & CR4_LA57) && w->page_ok && walk_cached(w, vcpu_guest_cr3(c->v) & PTE_ADDR, gva) &&
+	       !walk_denies(c, w->allow, write);
+}
+
+/* The copy page by page, each page walked (vcpu_copy_guest's arguments, so that it is reached by a
+ * jump). */
+static __attribute__((noinline)) int copy_walked(struct vcpu *v, uint64_t gva, void *buf, size_t len, int write,
+						 struct guest_fault *pf)
+{
+	struct walk_ctx c;
 	uint8_t *p = buf;
-	walk_ctx_init(c, v ? v : vcpu_in_root());
+	walk_ctx_init(&c, v ? v : vcpu_in_root());
 	while (len) {
-		uint64_t gpa, page = gva & ~0xFFFULL;
+		uint64_t gpa;
 		size_t chunk = 4096 - (gva & 4095);
+		uint32_t err = 0;
+		int page_ok;
 		if (chunk > len)
 			chunk = len;
-		if (tlb && tlb->valid && tlb->gva_page == page && tlb->write == write) {
-			gpa = tlb->gpa_page | (gva & 0xFFF);
-		} else {
-			uint32_t err = 0;
-			int page_ok;
-			int rc = guest_translate(c, gva, write, &gpa, &err, &page_ok);
-			if (rc == GUEST_PAGE_FAULT && pf)
-				*pf = (struct guest_fault){ gva, err };
-			if (rc)
-				return rc;
-			if (page_ok < 0)
-				page_ok = guest_phys_ok(gpa & ~0xFFFULL, 4096);
-			/* The whole page is keel's to touch (the common case), or at least the chunk. */
-			if (page_ok) {
-				if (tlb)
-					*tlb = (struct guest_tlb){ page, gpa & ~0xFFFULL, write, 1 };
-			} else if (!guest_phys_ok(gpa, chunk)) {
-				return GUEST_REFUSED;
-			}
-		}
+		int rc = guest_translate(&c, gva, write, &gpa, &err, &page_ok);
+		if (rc == GUEST_PAGE_FAULT && pf)
+			*pf = (struct guest_fault){ gva, err };
+		if (rc)
+			return rc;
+		if (page_ok < 0)
+			page_ok = guest_phys_ok(gpa & ~0xFFFULL, 4096);
+		/* The whole page is keel's to touch (the common case), or at least the chunk. */
+		if (!page_ok && !guest_phys_ok(gpa, chunk))
+			return GUEST_REFUSED;
 		if (write)
 			memcpy(phys_ptr(gpa), p, chunk);
 		else
@@ -248,32 +249,50 @@ static __attribute__((noinline)) int copy_walked(struct vcpu *v, struct guest_tl
 	return 0;
 }
 
-int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *buf, size_t len, int write,
-		    struct guest_fault *pf)
+int vcpu_copy_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len, int write, struct guest_fault *pf)
 {
 	struct walk_ctx c;
 	walk_ctx_init(&c, v ? v : vcpu_in_root());
-	/* The common case first, without the walk, the loop or a frame: up to 16 bytes in one page of an IA-32e guest
-	 * whose last walk (the walk cache) still holds, all of it keel's to touch, and the access
-	 * allowed. Anything else starts again in copy_walked. */
-	const struct guest_walk_cache *w = &c.v->walk;
-	if (c.lma && !(c.cr4 & CR4_LA57) && len && len <= 16 && len <= 4096 - (gva & 4095) && w->page_ok &&
-	    walk_cached(w, vcpu_guest_cr3(c.v) & PTE_ADDR, gva) && !walk_denies(&c, w->allow, write)) {
-		uint8_t *g = phys_ptr(w->gpa_page | (gva & 0xFFF));
-		if (tlb)
-			*tlb = (struct guest_tlb){ gva & ~0xFFFULL, w->gpa_page, write, 1 };
+	/* The common case first, without the walk or the loop: up to 16 bytes in one page the walk
+	 * cache holds. Anything else starts again in copy_walked. */
+	if (len && len <= 16 && len <= 4096 - (gva & 4095) && walk_hit(&c, gva, write)) {
+		uint8_t *g = phys_ptr(c.v->walk.gpa_page | (gva & 0xFFF));
 		if (write)
 			copy_small(g, buf, len);
 		else
 			copy_small(buf, g, len);
 		return 0;
 	}
-	return copy_walked(v, tlb, gva, buf, len, write, pf);
+	return copy_walked(v, gva, buf, len, write, pf);
+}
+
+int vcpu_guest_page(struct vcpu *v, uint64_t gva, int write, uint8_t **page, struct guest_fault *pf)
+{
+	struct walk_ctx c;
+	walk_ctx_init(&c, v ? v : vcpu_in_root());
+	if (walk_hit(&c, gva, write)) {
+		*page = phys_ptr(c.v->walk.gpa_page);
+		return 0;
+	}
+	uint64_t gpa;
+	uint32_t err = 0;
+	int page_ok;
+	int rc = guest_translate(&c, gva, write, &gpa, &err, &page_ok);
+	if (rc == GUEST_PAGE_FAULT)
+		*pf = (struct guest_fault){ gva, err };
+	if (rc)
+		return rc;
+	if (page_ok < 0)
+		page_ok = guest_phys_ok(gpa & ~0xFFFULL, 4096);
+	if (!page_ok)
+		return GUEST_REFUSED;
+	*page = phys_ptr(gpa & ~0xFFFULL);
+	return 0;
 }
 
 int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len)
 {
-	return vcpu_copy_guest(v, 0, gva, buf, len, 0, 0) ? -1 : 0;
+	return vcpu_copy_guest(v, gva, buf, len, 0, 0) ? -1 : 0;
 }
 
 void vcpu_inject_page_fault(struct vcpu *v, const struct guest_fault *pf)

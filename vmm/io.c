@@ -29,6 +29,12 @@ static inline void elem_move(void *dst, const void *src, unsigned size)
  * them. Returns IO_STRING_DONE, IO_STRING_MORE (RIP stays) or IO_STRING_FAULT: injected with
  * inject, else nothing done for the faulting element (elements before it are done, with RCX and
  * the index register advanced past them, as when the CPU faults in the middle of a REP).
+ *
+ * The elements go in runs: one walk (vcpu_guest_page) for the first element of a run, then every
+ * following element that lies wholly in the same page, before the index wraps, moved by keel's own
+ * REP OUTS / REP INS through that page with no fault possible; RCX and the index advance once per
+ * run. An element that crosses a page,
+ * or a page keel holds part of, goes alone through vcpu_copy_guest.
  */
 int io_string(struct vcpu *v, uint64_t q, uint64_t *rcx, uint64_t *ridx, int inject)
 {
@@ -40,18 +46,22 @@ int io_string(struct vcpu *v, uint64_t q, uint64_t *rcx, uint64_t *ridx, int inj
 	int lm = (guest_efer() & EFER_LMA) && (vmcs_read32(VMCS_GUEST_CS_AR) & AR_L);
 	uint64_t seg = lm ? 0 : in ? vmcs_readnat(VMCS_GUEST_ES_BASE) : vmcs_readnat(VMCS_GUEST_DS_BASE);
 	uint64_t count = IOQ_REP(q) ? *rcx & amask : 1;
-	uint64_t step = down ? -(uint64_t)size : size;
+	int64_t step = down ? -(int64_t)size : (int64_t)size;
 	uint64_t batch = IO_REP_BATCH;
-	struct guest_tlb tlb = { 0 };
 	while (count) {
 		uint32_t val = 0;
 		struct guest_fault pf;
+		uint8_t *page = 0;
 		if (!batch)
 			return IO_STRING_MORE;
 		if (in)
 			val = io_port_in(port, size);
-		uint64_t idx = *ridx & amask, addr = seg + idx;
-		int rc = vcpu_copy_guest(v, &tlb, addr, &val, size, in, &pf);
+		uint64_t idx = *ridx & amask, addr = seg + idx, off = addr & 0xFFF, n = 0;
+		int rc = off <= 4096 - size ? vcpu_guest_page(v, addr, in, &page, &pf) : GUEST_REFUSED;
+		if (rc == GUEST_REFUSED) { /* crossing a page, or keel's in part: this element alone */
+			page = 0;
+			rc = vcpu_copy_guest(v, addr, &val, size, in, &pf);
+		}
 		if (rc) {
 			if (!inject)
 				return IO_STRING_FAULT;
@@ -61,34 +71,26 @@ int io_string(struct vcpu *v, uint64_t q, uint64_t *rcx, uint64_t *ridx, int inj
 				vcpu_inject_gp(v); /* keel's own memory or beyond its map: refused */
 			return IO_STRING_FAULT;
 		}
-		if (!in)
-			io_port_out(port, size, val);
-		/* The elements after it that lie wholly in the same page, before the index wraps: moved
-		 * through the page tlb holds now (the walk allowed this access to all of it), with no
-		 * fault possible, and RCX and the index advanced once for all of them. */
-		uint64_t n = 0, off = addr & 0xFFF;
-		if (tlb.valid && tlb.gva_page == (addr & ~0xFFFULL) && off <= 4096 - size && amask - idx >= size - 1) {
-			/* bytes free past the element (up) or before it (down), in the page and in the index */
+		if (page) {
+			/* the run: elements 1..n after this one, bounded by the bytes free past it (up) or
+			 * before it (down) in the page and in the index, by RCX and by the batch */
 			uint64_t page_room = down ? off : 4096 - size - off;
-			uint64_t idx_room = down ? idx : amask - idx - (size - 1);
+			uint64_t idx_room = down ? idx : amask - idx >= size - 1 ? amask - idx - (size - 1) : 0;
 			n = (page_room < idx_room ? page_room : idx_room) / size;
 			if (n > count - 1)
 				n = count - 1;
 			if (n > batch - 1)
 				n = batch - 1;
-		}
-		uint8_t *p = phys_ptr(tlb.gpa_page | off);
-		for (uint64_t i = 0; i < n; i++) {
-			p += (int64_t)step;
 			if (in) {
-				val = io_port_in(port, size);
-				elem_move(p, &val, size);
+				elem_move(page + off, &val, size);
+				ins((uint16_t)port, size, page + off + step, n, down);
 			} else {
-				elem_move(&val, p, size);
-				io_port_out(port, size, val);
+				outs((uint16_t)port, size, page + off, n + 1, down);
 			}
+		} else if (!in) {
+			io_port_out(port, size, val);
 		}
-		*ridx = (*ridx & ~amask) | ((*ridx + (n + 1) * step) & amask);
+		*ridx = (*ridx & ~amask) | ((*ridx + (n + 1) * (uint64_t)step) & amask);
 		if (IOQ_REP(q))
 			*rcx = (*rcx & ~amask) | ((*rcx - (n + 1)) & amask);
 		count -= n + 1;

@@ -66,7 +66,7 @@ int operand_linear(uint32_t info, uint64_t disp, const uint64_t gpr[16], int mod
 static int copy_linear(struct vcpu *v, uint64_t la, void *buf, unsigned len, int write, int inject)
 {
 	struct guest_fault pf;
-	int rc = vcpu_copy_guest(v, 0, la, buf, len, write, &pf);
+	int rc = vcpu_copy_guest(v, la, buf, len, write, &pf);
 	if (rc && !inject)
 		return -1;
 	if (rc == GUEST_PAGE_FAULT) {

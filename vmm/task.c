@@ -165,7 +165,7 @@ struct task_switch {
  */
 static int task_copy(struct task_switch *c, uint64_t la, void *buf, size_t len, int write)
 {
-	int rc = vcpu_copy_guest(c->v, 0, la & 0xFFFFFFFF, buf, len, write, &c->pf);
+	int rc = vcpu_copy_guest(c->v, la & 0xFFFFFFFF, buf, len, write, &c->pf);
 	if (rc)
 		c->mem_rc = rc;
 	return rc;

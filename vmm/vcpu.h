@@ -225,17 +225,16 @@ struct guest_fault {
 	uint64_t addr;  /* CR2 */
 	uint32_t error; /* #PF error code */
 };
-/* One cached translation, valid for the exit that fills it (zero-initialize). */
-struct guest_tlb {
-	uint64_t gva_page, gpa_page;
-	int write, valid;
-};
-
 /* Copies len bytes between buf and guest-virtual gva (write: into the guest). Returns 0,
  * GUEST_PAGE_FAULT (with *pf when pf is not NULL) or GUEST_REFUSED; bytes before the failing page
- * may have been copied. tlb (may be NULL) saves the page walk for later accesses in this exit. */
-int vcpu_copy_guest(struct vcpu *v, struct guest_tlb *tlb, uint64_t gva, void *buf, size_t len, int write,
-		    struct guest_fault *pf);
+ * may have been copied. */
+int vcpu_copy_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len, int write, struct guest_fault *pf);
+/* The host address of the 4 KiB guest page that holds gva, for accesses (write: stores) at the
+ * guest's CPL: 0 with *page when the access is allowed and all of the page is keel's to touch;
+ * GUEST_PAGE_FAULT with *pf; GUEST_REFUSED when keel will not touch the page or a part of it
+ * (vcpu_copy_guest then says which bytes it may). For string I/O, which moves many elements
+ * through one page. */
+int vcpu_guest_page(struct vcpu *v, uint64_t gva, int write, uint8_t **page, struct guest_fault *pf);
 /* vcpu_copy_guest into buf: 0, or -1 on any failure. */
 int vcpu_read_guest(struct vcpu *v, uint64_t gva, void *buf, size_t len);
 /* Copies len bytes of guest-physical memory at gpa into buf: 0, or GUEST_REFUSED where keel will

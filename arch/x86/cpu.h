@@ -176,6 +176,36 @@ static inline uint32_t inl(uint16_t port)
 	return v;
 }
 
+/* REP OUTS / REP INS of n elements of size 1, 2 or 4 bytes from (to) p, downwards from p when down
+ * (RFLAGS.DF set around them). */
+static inline void outs(uint16_t port, unsigned size, const void *p, uint64_t n, int down)
+{
+	if (down)
+		__asm__ volatile("std" ::: "cc");
+	if (size == 1)
+		__asm__ volatile("rep outsb" : "+S"(p), "+c"(n) : "d"(port) : "memory");
+	else if (size == 2)
+		__asm__ volatile("rep outsw" : "+S"(p), "+c"(n) : "d"(port) : "memory");
+	else
+		__asm__ volatile("rep outsl" : "+S"(p), "+c"(n) : "d"(port) : "memory");
+	if (down)
+		__asm__ volatile("cld" ::: "cc");
+}
+
+static inline void ins(uint16_t port, unsigned size, void *p, uint64_t n, int down)
+{
+	if (down)
+		__asm__ volatile("std" ::: "cc");
+	if (size == 1)
+		__asm__ volatile("rep insb" : "+D"(p), "+c"(n) : "d"(port) : "memory");
+	else if (size == 2)
+		__asm__ volatile("rep insw" : "+D"(p), "+c"(n) : "d"(port) : "memory");
+	else
+		__asm__ volatile("rep insl" : "+D"(p), "+c"(n) : "d"(port) : "memory");
+	if (down)
+		__asm__ volatile("cld" ::: "cc");
+}
+
 #endif
 
 /* Descriptor-table registers, as SGDT/SIDT store them. */

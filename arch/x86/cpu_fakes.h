@@ -35,6 +35,8 @@ void outl(uint16_t port, uint32_t v);
 uint8_t inb(uint16_t port);
 uint16_t inw(uint16_t port);
 uint32_t inl(uint16_t port);
+void outs(uint16_t port, unsigned size, const void *p, uint64_t n, int down);
+void ins(uint16_t port, unsigned size, void *p, uint64_t n, int down);
 
 int vmxon(uint64_t pa);
 int vmxoff(void);

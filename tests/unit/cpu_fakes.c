@@ -1,4 +1,5 @@
 /* The fake CPU (see cpu_fakes.h). Host only. */
+#include <string.h>
 #include "cpu_fakes.h"
 
 #include "../../arch/x86/cpu.h"
@@ -58,6 +59,24 @@ void outl(uint16_t port, uint32_t v) { cpu_fake_hooks.port_out(port, 4, v); }
 uint8_t inb(uint16_t port) { return (uint8_t)cpu_fake_hooks.port_in(port, 1); }
 uint16_t inw(uint16_t port) { return (uint16_t)cpu_fake_hooks.port_in(port, 2); }
 uint32_t inl(uint16_t port) { return cpu_fake_hooks.port_in(port, 4); }
+/* REP OUTS / REP INS: element by element through the same hooks, in the direction DF gives. */
+void outs(uint16_t port, unsigned size, const void *p, uint64_t n, int down)
+{
+	const uint8_t *b = p;
+	for (uint64_t i = 0; i < n; i++, b += down ? -(int)size : (int)size) {
+		uint32_t v = 0;
+		memcpy(&v, b, size);
+		cpu_fake_hooks.port_out(port, size, v);
+	}
+}
+void ins(uint16_t port, unsigned size, void *p, uint64_t n, int down)
+{
+	uint8_t *b = p;
+	for (uint64_t i = 0; i < n; i++, b += down ? -(int)size : (int)size) {
+		uint32_t v = cpu_fake_hooks.port_in(port, size);
+		memcpy(b, &v, size);
+	}
+}
 
 int vmxon(uint64_t pa) { (void)pa, NO_HOOK("VMXON"); }
 int vmxoff(void) { NO_HOOK("VMXOFF"); }
