@@ -287,6 +287,14 @@ void shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error, unsig
 			return;
 		}
 	}
+	uint64_t gpa = w.gpa + (gva & (code_size(w.code) - 1));
+	if (a.write && shadow_is_write_trap(s, gpa)) {
+		out->kind = SHADOW_WRITE_TRAP; /* the shadow maps it read-only: the caller emulates */
+		out->gpa = gpa;
+		out->error = 0;
+		out->cr2 = 0;
+		return;
+	}
 	uint64_t leaf = shadow_make_leaf(s, gva, &w, &a, &level);
 	if (!shadow_install(s, gva, leaf, level, w.code)) {
 		/* The shadow already allowed this access, yet the CPU faulted: a stale TLB entry (flush

@@ -12,9 +12,11 @@ uint64_t shadow_make_leaf(struct shadow_mmu *s, uint64_t gva, const struct walk 
 	uint64_t size = code_size(w->code), off = gva & (size - 1);
 	int l;
 
-	if (w->code == CODE_1G && s->has_1g && r->mode == SHADOW_MODE_4LEVEL && !shadow_overlaps_hidden(s, w->gpa, SZ_1G))
+	if (w->code == CODE_1G && s->has_1g && r->mode == SHADOW_MODE_4LEVEL && !shadow_overlaps_hidden(s, w->gpa, SZ_1G) &&
+	    !shadow_overlaps_trap(s, w->gpa, SZ_1G))
 		l = 2;
-	else if (w->code != CODE_4K && !shadow_overlaps_hidden(s, w->gpa + (off & ~(SZ_2M - 1)), SZ_2M))
+	else if (w->code != CODE_4K && !shadow_overlaps_hidden(s, w->gpa + (off & ~(SZ_2M - 1)), SZ_2M) &&
+		 !shadow_overlaps_trap(s, w->gpa + (off & ~(SZ_2M - 1)), SZ_2M))
 		l = 1;
 	else
 		l = 0;
@@ -37,6 +39,8 @@ uint64_t shadow_make_leaf(struct shadow_mmu *s, uint64_t gva, const struct walk 
 			rw = 0;
 	} else {
 		e = piece;
+		if (l == 0 && shadow_is_write_trap(s, piece))
+			rw = 0; /* its writes fault into keel (SHADOW_WRITE_TRAP) */
 	}
 	e |= PTE_P | (rw ? PTE_RW : 0) | (us ? PTE_US : 0) | (xd ? PTE_XD : 0);
 	e |= w->leaf & (PTE_PWT | PTE_PCD);
@@ -160,7 +164,7 @@ void shadow_prefetch(struct shadow_mmu *s, uint64_t gva, const struct walk *w)
 		if ((g & (PTE_P | PTE_A)) != (PTE_P | PTE_A) || (g & shadow_reserved_bits(s, 0, g)))
 			continue;
 		uint64_t gpa = w->esize == 8 ? g & pm & ~0xFFFULL : g & 0xFFFFF000ULL;
-		if (shadow_is_hidden(s, gpa))
+		if (shadow_is_hidden(s, gpa) || shadow_is_write_trap(s, gpa))
 			continue;
 		int prw = rw && (g & PTE_RW) && (g & PTE_D), pus = us && (g & PTE_US);
 		int pxd = xd || (r->nxe && w->esize == 8 && (g & PTE_XD));

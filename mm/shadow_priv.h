@@ -86,6 +86,16 @@ struct walk {
 /* mm/shadow.c */
 int shadow_overlaps_hidden(const struct shadow_mmu *s, uint64_t base, uint64_t size);
 
+/* The write-trapped page (struct shadow_mmu.write_trap) holds gpa / lies in [base, base + size). */
+static inline int shadow_is_write_trap(const struct shadow_mmu *s, uint64_t gpa)
+{
+	return s->write_trap && (gpa & ~0xFFFULL) == s->write_trap;
+}
+static inline int shadow_overlaps_trap(const struct shadow_mmu *s, uint64_t base, uint64_t size)
+{
+	return s->write_trap && s->write_trap >= base && s->write_trap - base < size;
+}
+
 /* mm/shadow_pool.c: pages and roots */
 uint64_t *shadow_page_alloc(struct shadow_mmu *s); /* a zeroed page, or 0 when none is free */
 void shadow_page_free(struct shadow_mmu *s, uint64_t *p);

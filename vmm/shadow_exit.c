@@ -11,6 +11,7 @@
 #include "../mm/pool.h"
 #include "../mm/shadow.h"
 #include "handlers.h"
+#include "sipi.h"
 #include "vmcs.h"
 
 /*
@@ -86,6 +87,7 @@ int shadow_vcpu_init(struct vcpu *v)
 	s->guest.cmpxchg = shadow_guest_cmpxchg;
 	s->guest.page = shadow_guest_page;
 	s->guest.opaque = v;
+	s->write_trap = vm->apic_page; /* ICR writes reach keel on shadow tables too (vmm/sipi.c) */
 	if (shadow_init(s))
 		return -1;
 	v->shadow_mmu = v->shadow = s;
@@ -365,6 +367,10 @@ void shadow_exit_page_fault(struct vcpu *v, uint64_t gva, uint32_t error)
 	shadow_page_fault(v->shadow, gva, error, vcpu_cpl(), !!(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_AC), &f);
 	if (f.kind == SHADOW_FILLED)
 		return; /* retried at the same RIP; an event being delivered was queued again (exit_slow) */
+	if (f.kind == SHADOW_WRITE_TRAP) {
+		sipi_exit_apic_write(v, v->regs, f.gpa); /* the xAPIC page, as its EPT violation would */
+		return;
+	}
 	struct guest_fault pf = { f.cr2, f.error };
 	uint32_t idt = vmcs_read32(VMCS_IDT_VECTORING_INFO);
 	if (idt & INTR_INFO_VALID)
@@ -388,6 +394,14 @@ void shadow_exit_invlpg(struct vcpu *v, struct guest_regs *r, const struct exit_
 	shadow_sync_efer(v);
 	shadow_invlpg(v->shadow, e->qualification);
 	vcpu_skip_instruction(v);
+}
+
+void shadow_write_trap_lift(struct vcpu *v)
+{
+	if (!v->shadow_mmu || !v->shadow_mmu->write_trap)
+		return;
+	v->shadow_mmu->write_trap = 0;
+	shadow_flush(v->shadow_mmu); /* once: the read-only leaves of that page go */
 }
 
 /* ---- before VM entry ---- */

@@ -54,6 +54,10 @@ void shadow_task_cr3(struct vcpu *v, uint64_t cr3, const uint64_t *pdpte);
 /* A #PF exit (exception bitmap bit 14): fill the shadow and retry, or reflect the fault. */
 void shadow_exit_page_fault(struct vcpu *v, uint64_t gva, uint32_t error);
 
+/* The xAPIC write trap was lifted (vmm/sipi.c): this vCPU's shadow maps that page as the guest
+ * does from now on. */
+void shadow_write_trap_lift(struct vcpu *v);
+
 /* Before every VM entry of a shadow-mode vCPU: keel's memory hidden once sealed, and the TLB
  * invalidation the shadow MMU asked for (INVVPID; nothing to do without VPID). */
 void shadow_before_entry(struct vcpu *v);

@@ -351,10 +351,12 @@ static void apic_trap_lift(struct vcpu *v, const uint8_t *b, unsigned n)
 		ept_map_4k(&vm->ept, vm->apic_page, vm->apic_page, EPT_RWX, MT_UC); /* splits nothing now */
 	}
 	vcpu_flush_ept(v); /* the instruction runs again, on the writable page */
+	shadow_write_trap_lift(v); /* or on a writable shadow leaf (mmu=shadow) */
 }
 
-/* An EPT violation on the trapped APIC page: a read-only page, so a write. Emulated: the store is
- * decoded, performed on the real APIC, and an ICR write goes through sipi_icr_write. */
+/* An EPT violation on the trapped APIC page (a read-only page, so a write), or under mmu=shadow a
+ * write #PF there (the shadow maps it read-only: struct shadow_mmu.write_trap). Emulated: the
+ * store is decoded, performed on the real APIC, and an ICR write goes through sipi_icr_write. */
 void sipi_exit_apic_write(struct vcpu *v, struct guest_regs *r, uint64_t gpa)
 {
 	struct vm *vm = v->vm;
@@ -363,6 +365,7 @@ void sipi_exit_apic_write(struct vcpu *v, struct guest_regs *r, uint64_t gpa)
 	struct apic_store s;
 	if (vm->apic_trap_off) {
 		vcpu_flush_ept(v); /* a stale read-only translation */
+		shadow_write_trap_lift(v);
 		return;
 	}
 	int mode64 = vcpu_guest_in_64bit_mode();
