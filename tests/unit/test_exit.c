@@ -3120,6 +3120,32 @@ static void test_shadow_guest_ad_update_is_compare_exchange(void **state)
 	assert_int_equal(pair[1], 0x7003);
 }
 
+/* On shadow tables the xAPIC page is mapped read-only (struct shadow_mmu.write_trap): a guest
+ * store to it is a write #PF that keel emulates as it does the EPT violation, here OVMF's
+ * ExitBootServices SIPI to all APs, sent to each AP on its own. */
+static void test_shadow_apic_write_trapped_on_tables(void **state)
+{
+	(void)state;
+	four_cpus();
+	cpu0.shadow_mmu->write_trap = FAKE_APIC_GPA; /* as shadow_vcpu_init takes vm->apic_page */
+	uint64_t *pt = pages + 1536, apic_gva = GUEST_TEXT_GVA + 0x1000;
+	pt[(apic_gva >> 12) & 511] = FAKE_APIC_GPA | 0x63; /* P, RW, A, D */
+	for (unsigned i = 0; i < 3; i++)
+		sipi_note_init(&ap[i]);
+	uint8_t *text = (uint8_t *)(pages + 2048);
+	memcpy(text + 0x40, "\x89\x02", 2); /* mov %eax,(%rdx) */
+	vmcs_writenat(VMCS_GUEST_RIP, GUEST_TEXT_GVA + 0x40);
+	regs.gpr[GPR_RAX] = 0x000C4687;
+	regs.gpr[GPR_RDX] = apic_gva + 0x300;
+	exception_exit_info(0x80000B0Eu, 0x2 /* write, not present */, apic_gva + 0x300, 0);
+	assert_int_equal(rip(), GUEST_TEXT_GVA + 0x42);
+	assert_int_equal(fake_apic[0x300 / 4], 0x00004687); /* the last per-AP SIPI, to APIC 3 */
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(ap[i].sipi_pending, (uint64_t)ap[i].init_gen << 32 | 0x100 | 0x87);
+	assert_no_event();
+	assert_false(shadow_lookup(cpu0.shadow, apic_gva, 0) & 2); /* never writable */
+}
+
 static void test_trap_exception_gp_error_code(void **state)
 {
 	(void)state;
@@ -3396,6 +3422,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shadow_without_ug_stays_on_tables, setup_shadow_unpaged,
 						teardown_shadow),
 		SH(test_shadow_guest_ad_update_is_compare_exchange),
+		SH(test_shadow_apic_write_trapped_on_tables),
 		TB(test_trap_exception_gp_error_code),
 		TB(test_trap_exception_int3_software_with_length),
 		TB(test_trap_exception_db_sets_dr6),
