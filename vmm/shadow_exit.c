@@ -181,6 +181,8 @@ static int shadow_read_pdptes(struct vcpu *v, uint64_t cr3, uint64_t pdpte[4])
 	return 0;
 }
 
+static void phase_to_ept(struct vcpu *v);
+
 void shadow_vcpu_launch_state(struct vcpu *v)
 {
 	uint64_t cr0 = vmcs_readnat(VMCS_GUEST_CR0), cr4 = vmcs_readnat(VMCS_GUEST_CR4);
@@ -192,7 +194,10 @@ void shadow_vcpu_launch_state(struct vcpu *v)
 		memset(v->guest_pdpte, 0, sizeof(v->guest_pdpte));
 	vmcs_writenat(VMCS_GUEST_CR0, shadow_real_cr0(v, cr0));
 	vmcs_writenat(VMCS_GUEST_CR4, shadow_real_cr4(v, cr4 & ~CR4_VMXE));
-	shadow_load_root(v);
+	if (shadow_phase_for(cr0, guest_efer(), v->vm->unpaged_ept) == SHADOW_PHASE_EPT)
+		phase_to_ept(v); /* a guest that does not page (never at keel's own launch) */
+	else
+		shadow_load_root(v);
 }
 
 /* ---- the exits ---- */
@@ -303,6 +308,8 @@ static void phase_to_ept(struct vcpu *v)
 	struct vm *vm = v->vm;
 	vmcs_write32(VMCS_PROC_CONTROLS, vmcs_read32(VMCS_PROC_CONTROLS) & ~vm->proc_paging);
 	vmcs_write32(VMCS_PROC2_CONTROLS, vmcs_read32(VMCS_PROC2_CONTROLS) | vm->proc2_unpaged);
+	vmcs_writenat(VMCS_GUEST_CR0, ept_real_cr0(v, guest_cr0())); /* as shadow_cr_write left them */
+	vmcs_writenat(VMCS_GUEST_CR4, ept_real_cr4(v, guest_cr4()));
 	vmcs_writenat(VMCS_GUEST_CR3, v->guest_cr3);
 	v->shadow = 0;
 	/* The linear translations made on the shadow tables: the CPU would not use them with EPT on
@@ -320,6 +327,8 @@ static void phase_to_tables(struct vcpu *v)
 	struct vm *vm = v->vm;
 	vmcs_write32(VMCS_PROC_CONTROLS, vmcs_read32(VMCS_PROC_CONTROLS) | vm->proc_paging);
 	vmcs_write32(VMCS_PROC2_CONTROLS, vmcs_read32(VMCS_PROC2_CONTROLS) & ~vm->proc2_unpaged);
+	vmcs_writenat(VMCS_GUEST_CR0, shadow_real_cr0(v, guest_cr0()));
+	vmcs_writenat(VMCS_GUEST_CR4, shadow_real_cr4(v, guest_cr4()));
 	v->guest_cr3 = vmcs_readnat(VMCS_GUEST_CR3);
 	v->shadow = v->shadow_mmu;
 	vcpu_flush_vpid(v);
