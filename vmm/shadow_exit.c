@@ -377,6 +377,9 @@ void shadow_exit_page_fault(struct vcpu *v, uint64_t gva, uint32_t error)
 	if (f.kind == SHADOW_FILLED)
 		return; /* retried at the same RIP; an event being delivered was queued again (exit_slow) */
 	if (f.kind == SHADOW_WRITE_TRAP) {
+		if (!v->apic_trap_logged++)
+			log_info("keel: cpu%u: guest write to the xAPIC page (GPA 0x%llx) on shadow tables: emulated",
+				 v->index, (unsigned long long)f.gpa);
 		sipi_exit_apic_write(v, v->regs, f.gpa); /* the xAPIC page, as its EPT violation would */
 		return;
 	}

@@ -111,6 +111,7 @@ struct vcpu {
 	int shadow_seen_seal;  /* keel's memory added to the shadow MMU's hidden ranges */
 	uint64_t shadow_efer;  /* EFER.NXE and LMA when the current shadow root was chosen */
 	unsigned unpaged_logged, paged_logged; /* switches to the EPT / back to shadow tables */
+	unsigned apic_trap_logged; /* xAPIC writes emulated on shadow tables (SHADOW_WRITE_TRAP) */
 	/* Where the CPU cannot load/save EFER and PAT itself (guest_msrs.h): the guest's values,
 	 * loaded at VM entry and stored at VM exit, and keel's, loaded at VM exit. */
 	struct vmx_msr_entry guest_msr_list[LISTED_COUNT] __attribute__((aligned(16)));
