@@ -123,7 +123,7 @@ int shadow_overlaps_hidden(const struct shadow_mmu *s, uint64_t base, uint64_t s
 	for (unsigned i = 0; i < s->nhidden; i++)
 		if (base < s->hidden[i].base + s->hidden[i].size && s->hidden[i].base < base + size)
 			return 1;
-	return 0;
+	return shadow_overlaps_trap(s, base, size); /* no large leaf over the write-trapped page either */
 }
 /* ---- roots ---- */
 

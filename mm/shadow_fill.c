@@ -12,11 +12,9 @@ uint64_t shadow_make_leaf(struct shadow_mmu *s, uint64_t gva, const struct walk 
 	uint64_t size = code_size(w->code), off = gva & (size - 1);
 	int l;
 
-	if (w->code == CODE_1G && s->has_1g && r->mode == SHADOW_MODE_4LEVEL && !shadow_overlaps_hidden(s, w->gpa, SZ_1G) &&
-	    !shadow_overlaps_trap(s, w->gpa, SZ_1G))
+	if (w->code == CODE_1G && s->has_1g && r->mode == SHADOW_MODE_4LEVEL && !shadow_overlaps_hidden(s, w->gpa, SZ_1G))
 		l = 2;
-	else if (w->code != CODE_4K && !shadow_overlaps_hidden(s, w->gpa + (off & ~(SZ_2M - 1)), SZ_2M) &&
-		 !shadow_overlaps_trap(s, w->gpa + (off & ~(SZ_2M - 1)), SZ_2M))
+	else if (w->code != CODE_4K && !shadow_overlaps_hidden(s, w->gpa + (off & ~(SZ_2M - 1)), SZ_2M))
 		l = 1;
 	else
 		l = 0;
@@ -164,8 +162,10 @@ void shadow_prefetch(struct shadow_mmu *s, uint64_t gva, const struct walk *w)
 		if ((g & (PTE_P | PTE_A)) != (PTE_P | PTE_A) || (g & shadow_reserved_bits(s, 0, g)))
 			continue;
 		uint64_t gpa = w->esize == 8 ? g & pm & ~0xFFFULL : g & 0xFFFFF000ULL;
-		if (shadow_is_hidden(s, gpa) || shadow_is_write_trap(s, gpa))
+		if (shadow_is_hidden(s, gpa))
 			continue;
+		if (shadow_is_write_trap(s, gpa))
+			continue; /* writable here when D is set: the fault path maps it read-only */
 		int prw = rw && (g & PTE_RW) && (g & PTE_D), pus = us && (g & PTE_US);
 		int pxd = xd || (r->nxe && w->esize == 8 && (g & PTE_XD));
 		uint64_t e = gpa | PTE_P | (prw ? PTE_RW : 0) | (pus ? PTE_US : 0) | (pxd ? PTE_XD : 0);

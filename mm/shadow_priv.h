@@ -83,7 +83,8 @@ struct walk {
 	uint32_t error;   /* when the walk faults */
 };
 
-/* mm/shadow.c */
+/* mm/shadow.c: [base, base + size) holds keel's memory or the write-trapped page, either of which
+ * only a 4 KiB shadow leaf may cover. */
 int shadow_overlaps_hidden(const struct shadow_mmu *s, uint64_t base, uint64_t size);
 
 /* The write-trapped page (struct shadow_mmu.write_trap) holds gpa / lies in [base, base + size). */
