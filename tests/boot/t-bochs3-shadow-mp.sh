@@ -12,11 +12,12 @@ source "$ROOT/tests/boot/lib.sh"
 t_init bochs3-shadow-mp
 t_need build/keel.efi "$GUEST_DIR/selftest.efi"
 t_bochs3
-tools/mkesp.sh --out "$T_ESP" --cfg 'log=serial\nmmu=shadow\nnext=\\EFI\\keel\\selftest.efi\n'
+tools/mkesp.sh --out "$T_ESP" --cfg 'log=serial\ncheck=on\nmmu=shadow\nnext=\\EFI\\keel\\selftest.efi\n'
 t_run tests/boot/bochs.sh --bochs "$BOCHS3" --esp "$T_ESP" --name "$T_NAME" --cpus 2 --timeout 900
 t_expect "mmu=shadow chosen" 'keel: mmu: shadow paging \(mmu=shadow\)'
 t_expect "unpaged phases on the EPT" 'keel: mmu=shadow: a vCPU with CR0.PG = 0 .* runs on the EPT'
 t_expect "both CPUs virtualized" 'keel: virtualized 2 of 2 CPUs'
+t_expect "keel's VM-entry checker passes the AP's VMCS" "keel: check: cpu1's VMCS passes keel's VM-entry checks"
 t_expect "the AP's INIT put it on the EPT" 'keel: cpu1: guest paging off \(CR0 0x60000010\): runs on the EPT'
 t_expect "the AP's start-up code turned paging on: shadow tables again" 'keel: cpu1: guest paging on .*back on its shadow tables'
 t_expect "sealed" 'keel: sealed: [0-9]+ pages'
