@@ -123,7 +123,7 @@ int shadow_overlaps_hidden(const struct shadow_mmu *s, uint64_t base, uint64_t s
 	for (unsigned i = 0; i < s->nhidden; i++)
 		if (base < s->hidden[i].base + s->hidden[i].size && s->hidden[i].base < base + size)
 			return 1;
-	return 0;
+	return shadow_overlaps_trap(s, base, size); /* no large leaf over the write-trapped page either */
 }
 /* ---- roots ---- */
 
@@ -286,6 +286,14 @@ void shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error, unsig
 			out->kind = SHADOW_FILLED;
 			return;
 		}
+	}
+	uint64_t gpa = w.gpa + (gva & (code_size(w.code) - 1));
+	if (a.write && shadow_is_write_trap(s, gpa)) {
+		out->kind = SHADOW_WRITE_TRAP; /* the shadow maps it read-only: the caller emulates */
+		out->gpa = gpa;
+		out->error = 0;
+		out->cr2 = 0;
+		return;
 	}
 	uint64_t leaf = shadow_make_leaf(s, gva, &w, &a, &level);
 	if (!shadow_install(s, gva, leaf, level, w.code)) {

@@ -96,6 +96,11 @@ struct shadow_mmu {
 	unsigned phys_bits;         /* MAXPHYADDR, CPUID.80000008H:EAX[7:0] */
 	int has_1g;                 /* CPUID.80000001H:EDX.Page1GB: the guest may use 1 GiB pages */
 	uint64_t ones_page, sink_page; /* keel's all-ones page (read-only to the guest) and scratch page */
+	/* A guest-physical page (4 KiB aligned; 0: none) that no shadow leaf maps writable: a write
+	 * the guest's tables allow there is SHADOW_WRITE_TRAP, for the caller to emulate (the xAPIC
+	 * page, whose ICR writes keel intercepts: vmm/sipi.c). May change at any time; the caller
+	 * flushes after clearing it. */
+	uint64_t write_trap;
 	struct shadow_guest_ops guest;
 
 	/* Private to mm/shadow.c. */
@@ -149,14 +154,17 @@ uint64_t shadow_switch_root(struct shadow_mmu *s, const struct shadow_regs *r);
 
 /* What shadow_page_fault decided. */
 enum shadow_fault_kind {
-	SHADOW_FILLED,  /* a hidden fault: keel changed the shadow; resume the guest at the same RIP */
-	SHADOW_REFLECT  /* a fault of the guest's own: inject #PF(error) with CR2 = cr2 */
+	SHADOW_FILLED,     /* a hidden fault: keel changed the shadow; resume the guest at the same RIP */
+	SHADOW_REFLECT,    /* a fault of the guest's own: inject #PF(error) with CR2 = cr2 */
+	SHADOW_WRITE_TRAP  /* a write the guest may make to the write_trap page at gpa: emulate it
+			    * (A and D are set in the guest's entries, as the CPU would) */
 };
 
 struct shadow_fault {
 	enum shadow_fault_kind kind;
 	uint32_t error; /* #PF error code for the guest (SDM Vol. 3A 4.7) */
 	uint64_t cr2;
+	uint64_t gpa;   /* SHADOW_WRITE_TRAP: the guest-physical address written */
 };
 
 /*

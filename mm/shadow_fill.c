@@ -37,6 +37,8 @@ uint64_t shadow_make_leaf(struct shadow_mmu *s, uint64_t gva, const struct walk 
 			rw = 0;
 	} else {
 		e = piece;
+		if (l == 0 && shadow_is_write_trap(s, piece))
+			rw = 0; /* its writes fault into keel (SHADOW_WRITE_TRAP) */
 	}
 	e |= PTE_P | (rw ? PTE_RW : 0) | (us ? PTE_US : 0) | (xd ? PTE_XD : 0);
 	e |= w->leaf & (PTE_PWT | PTE_PCD);
@@ -162,6 +164,8 @@ void shadow_prefetch(struct shadow_mmu *s, uint64_t gva, const struct walk *w)
 		uint64_t gpa = w->esize == 8 ? g & pm & ~0xFFFULL : g & 0xFFFFF000ULL;
 		if (shadow_is_hidden(s, gpa))
 			continue;
+		if (shadow_is_write_trap(s, gpa))
+			continue; /* writable here when D is set: the fault path maps it read-only */
 		int prw = rw && (g & PTE_RW) && (g & PTE_D), pus = us && (g & PTE_US);
 		int pxd = xd || (r->nxe && w->esize == 8 && (g & PTE_XD));
 		uint64_t e = gpa | PTE_P | (prw ? PTE_RW : 0) | (pus ? PTE_US : 0) | (pxd ? PTE_XD : 0);

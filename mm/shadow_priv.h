@@ -83,8 +83,19 @@ struct walk {
 	uint32_t error;   /* when the walk faults */
 };
 
-/* mm/shadow.c */
+/* mm/shadow.c: [base, base + size) holds keel's memory or the write-trapped page, either of which
+ * only a 4 KiB shadow leaf may cover. */
 int shadow_overlaps_hidden(const struct shadow_mmu *s, uint64_t base, uint64_t size);
+
+/* The write-trapped page (struct shadow_mmu.write_trap) holds gpa / lies in [base, base + size). */
+static inline int shadow_is_write_trap(const struct shadow_mmu *s, uint64_t gpa)
+{
+	return s->write_trap && (gpa & ~0xFFFULL) == s->write_trap;
+}
+static inline int shadow_overlaps_trap(const struct shadow_mmu *s, uint64_t base, uint64_t size)
+{
+	return s->write_trap && s->write_trap >= base && s->write_trap - base < size;
+}
 
 /* mm/shadow_pool.c: pages and roots */
 uint64_t *shadow_page_alloc(struct shadow_mmu *s); /* a zeroed page, or 0 when none is free */

@@ -26,7 +26,7 @@ static int load_pdptes(struct vcpu *v, uint64_t cr3)
 	if (vcpu_read_guest_phys(cr3 & 0xFFFFFFE0, pdpte, sizeof(pdpte)) ||
 	    pae_pdptes_invalid(pdpte, v->vm->caps.max_phys_bits))
 		return -1;
-	if (v->shadow) { /* no EPT: the shadow MMU takes them, VM entry loads keel's own */
+	if (v->vm->shadow) { /* the shadow MMU takes them, VM entry loads keel's own */
 		for (unsigned i = 0; i < 4; i++)
 			v->guest_pdpte[i] = pdpte[i];
 		return 0;
@@ -143,7 +143,7 @@ void cr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 		exit_unhandled(v, r, e);
 		return;
 	}
-	if (!fault && v->shadow)
+	if (!fault && v->vm->shadow)
 		fault = shadow_cr_write(v, &s);
 	if (!fault && s.reload_pdptes &&
 	    pae_paging_active(cr_guest_view(s.cr0, s.cr0_shadow, s.cr0_mask), cr_guest_view(s.cr4, s.cr4_shadow, s.cr4_mask),
@@ -164,8 +164,8 @@ void cr_exit(struct vcpu *v, struct guest_regs *r, const struct exit_info *e)
 		entry = (s.efer & EFER_LMA) ? entry | ENTRY_IA32E_MODE_GUEST : entry & ~ENTRY_IA32E_MODE_GUEST;
 		vmcs_write32(VMCS_ENTRY_CONTROLS, entry);
 	}
-	if (s.flush_tlb && v->shadow)
-		shadow_load_root(v); /* a paging control changed: new shadow root, every translation gone */
+	if (s.flush_tlb && v->vm->shadow)
+		shadow_paging_update(v); /* new shadow root, or a switch to or from the EPT on CR0.PG */
 	else if (s.flush_tlb)
 		vcpu_flush_vpid(v);
 	vcpu_skip_instruction(v);

@@ -41,7 +41,7 @@ struct walk_ctx {
 static inline __attribute__((always_inline)) void walk_ctx_init(struct walk_ctx *c, struct vcpu *v)
 {
 	c->v = v;
-	if (v->shadow) {
+	if (v->vm->shadow) {
 		c->cr0 = cr_guest_view(vmcs_readnat(VMCS_GUEST_CR0), vmcs_readnat(VMCS_CR0_SHADOW),
 				       vmcs_readnat(VMCS_CR0_MASK));
 		c->cr4 = cr_guest_view(vmcs_readnat(VMCS_GUEST_CR4), vmcs_readnat(VMCS_CR4_SHADOW),

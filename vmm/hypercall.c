@@ -26,8 +26,8 @@ void stats_print(const struct vm *vm)
 		for (unsigned i = 0; i < EXIT_REASON_COUNT; i++)
 			if (v->exits[i])
 				log_info("keel:   cpu%u %-22s %llu", c, exit_reason_name(i), (unsigned long long)v->exits[i]);
-		if (v->shadow) {
-			const struct shadow_stats *s = &v->shadow->stats;
+		if (v->shadow_mmu) {
+			const struct shadow_stats *s = &v->shadow_mmu->stats;
 			log_info("keel:   cpu%u shadow MMU: %llu hidden faults, %llu reflected, %llu CR3 loads (%llu cached), "
 				 "%llu INVLPGs, %llu flushes, %llu maps of keel's memory, %llu reclaims, %u of %u pages in use",
 				 c, (unsigned long long)s->hidden_faults, (unsigned long long)s->reflected_faults,
@@ -56,7 +56,7 @@ static long hc_mmu_stats(const struct vm *vm, uint64_t cpu, uint64_t index, uint
 {
 	if (cpu >= KEEL_MAX_CPUS || !vm->vcpus[cpu] || index >= KEEL_MMU_STAT_COUNT)
 		return KEEL_HC_EINVAL;
-	const struct shadow_mmu *sh = vm->vcpus[cpu]->shadow;
+	const struct shadow_mmu *sh = vm->vcpus[cpu]->shadow_mmu;
 	*mode = sh ? KEEL_MMU_SHADOW : KEEL_MMU_EPT;
 	if (!sh)
 		return KEEL_HC_OK; /* EPT mode keeps no MMU counters: all read 0 */
@@ -135,8 +135,10 @@ void hypercall_handle(struct vcpu *v, struct guest_regs *r, const struct exit_in
 		}
 		if (!v->vm->sealed) {
 			/* Under shadow paging each vCPU drops the ranges from its shadow tables before its
-			 * next entry (shadow_before_entry); there are no EPT tables. */
-			unsigned n = v->vm->shadow ? ept_hidden_pages(&v->vm->ept) : ept_set_hidden_present(&v->vm->ept, 0);
+			 * next entry on them (shadow_before_entry); there are EPT tables only where the
+			 * unpaged phases run on them (vm->unpaged_ept), and their hidden pages go too. */
+			unsigned n = v->vm->shadow && !v->vm->unpaged_ept ? ept_hidden_pages(&v->vm->ept)
+									   : ept_set_hidden_present(&v->vm->ept, 0);
 			__atomic_store_n(&v->vm->sealed, 1, __ATOMIC_RELEASE);
 			for (unsigned i = 0; i < KEEL_MAX_CPUS; i++) /* each flushes at its next exit */
 				if (v->vm->vcpus[i])

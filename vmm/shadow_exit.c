@@ -11,6 +11,7 @@
 #include "../mm/pool.h"
 #include "../mm/shadow.h"
 #include "handlers.h"
+#include "sipi.h"
 #include "vmcs.h"
 
 /*
@@ -86,9 +87,10 @@ int shadow_vcpu_init(struct vcpu *v)
 	s->guest.cmpxchg = shadow_guest_cmpxchg;
 	s->guest.page = shadow_guest_page;
 	s->guest.opaque = v;
+	s->write_trap = vm->apic_page; /* ICR writes reach keel on shadow tables too (vmm/sipi.c) */
 	if (shadow_init(s))
 		return -1;
-	v->shadow = s;
+	v->shadow_mmu = v->shadow = s;
 	return 0;
 }
 
@@ -174,6 +176,8 @@ static int shadow_read_pdptes(struct vcpu *v, uint64_t cr3, uint64_t pdpte[4])
 	return 0;
 }
 
+static void phase_to_ept(struct vcpu *v);
+
 void shadow_vcpu_launch_state(struct vcpu *v)
 {
 	uint64_t cr0 = vmcs_readnat(VMCS_GUEST_CR0), cr4 = vmcs_readnat(VMCS_GUEST_CR4);
@@ -185,7 +189,10 @@ void shadow_vcpu_launch_state(struct vcpu *v)
 		memset(v->guest_pdpte, 0, sizeof(v->guest_pdpte));
 	vmcs_writenat(VMCS_GUEST_CR0, shadow_real_cr0(v, cr0));
 	vmcs_writenat(VMCS_GUEST_CR4, shadow_real_cr4(v, cr4 & ~CR4_VMXE));
-	shadow_load_root(v);
+	if (shadow_phase_for(cr0, guest_efer(), v->vm->unpaged_ept) == SHADOW_PHASE_EPT)
+		phase_to_ept(v); /* a guest that does not page (never at keel's own launch) */
+	else
+		shadow_load_root(v);
 }
 
 /* ---- the exits ---- */
@@ -235,24 +242,108 @@ void shadow_task_cr3(struct vcpu *v, uint64_t cr3, const uint64_t *pdpte)
 	shadow_load_root(v);
 }
 
+/* ---- phases: shadow tables while the guest pages, the EPT while it does not ---- */
+
+enum shadow_phase shadow_phase_for(uint64_t cr0, uint64_t efer, int unpaged_ept)
+{
+	if (cr0 & CR0_PG)
+		return SHADOW_PHASE_TABLES;
+	if (unpaged_ept)
+		return SHADOW_PHASE_EPT;
+	/* VM entry without unrestricted guest needs real PE = PG = 1 (CR0_FIXED0), and a real CR0.PG
+	 * = 1 needs EFER.LMA = LME (SDM Vol. 3C 26.3.1.1): real mode and a paging-off long-mode
+	 * switch are phases keel cannot run there. PE = 1 alone runs on PAE tables that map linear =
+	 * physical (SHADOW_MODE_UNPAGED). */
+	if (!(cr0 & CR0_PE))
+		return SHADOW_PHASE_NO_REAL_MODE;
+	if (efer & EFER_LME)
+		return SHADOW_PHASE_NO_LONG_UNPAGED;
+	return SHADOW_PHASE_TABLES;
+}
+
+/* The unpaged phase's real CR0 and CR4 are the guest's with the bits VMX fixes (unrestricted
+ * guest frees PE and PG), as under mmu=ept; the masks stay shadow mode's, so the guest's next
+ * change of PG exits. */
+static uint64_t ept_real_cr0(const struct vcpu *v, uint64_t guest)
+{
+	return (guest | (v->cr0_fixed0 & ~(CR0_PE | CR0_PG))) & v->cr0_fixed1;
+}
+
+static uint64_t ept_real_cr4(const struct vcpu *v, uint64_t guest) { return guest | v->cr4_fixed0 | CR4_VMXE; }
+
 int shadow_cr_write(struct vcpu *v, struct cr_state *s)
 {
 	uint64_t cr0 = s->cr0_shadow, cr4 = s->cr4_shadow;
 
 	if (cr4 & CR4_LA57)
 		return 1; /* CPUID hides LA57 in shadow mode: a reserved bit (5-level is not shadowed) */
-	/* VM entry without unrestricted guest needs real PE = PG = 1 (CR0_FIXED0), and a real CR0.PG
-	 * = 1 needs EFER.LMA = LME (SDM Vol. 3C 26.3.1.1): real mode and a paging-off long-mode
-	 * switch are phases keel cannot run here. Refused by name rather than run wrongly. */
-	if (!(cr0 & CR0_PE))
-		vcpu_stop(v, "the guest entered real mode (CR0.PE = 0): mmu=shadow runs without unrestricted "
-			     "guest and cannot run it (docs/memory-virtualization.md)");
-	if (!(cr0 & CR0_PG) && (s->efer & EFER_LME))
+	switch (shadow_phase_for(cr0, s->efer, v->vm->unpaged_ept)) {
+	case SHADOW_PHASE_NO_REAL_MODE: /* refused by name rather than run wrongly */
+		vcpu_stop(v, "the guest entered real mode (CR0.PE = 0): mmu=shadow without unrestricted guest "
+			     "cannot run it (docs/memory-virtualization.md)");
+	case SHADOW_PHASE_NO_LONG_UNPAGED:
 		vcpu_stop(v, "the guest turned paging off with EFER.LME set: mmu=shadow cannot run that phase "
 			     "without unrestricted guest (docs/memory-virtualization.md)");
+	case SHADOW_PHASE_EPT:
+		s->cr0 = ept_real_cr0(v, cr0);
+		s->cr4 = ept_real_cr4(v, cr4);
+		return 0;
+	case SHADOW_PHASE_TABLES:
+		break;
+	}
 	s->cr0 = shadow_real_cr0(v, cr0);
 	s->cr4 = shadow_real_cr4(v, cr4);
 	return 0;
+}
+
+/* Paging went off: EPT mode's controls, the guest's CR3 in the real one, no shadow MMU in use
+ * (v->shadow NULL sends every exit handler down its EPT-mode path). */
+static void phase_to_ept(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	vmcs_write32(VMCS_PROC_CONTROLS, vmcs_read32(VMCS_PROC_CONTROLS) & ~vm->proc_paging);
+	vmcs_write32(VMCS_PROC2_CONTROLS, vmcs_read32(VMCS_PROC2_CONTROLS) | vm->proc2_unpaged);
+	vmcs_writenat(VMCS_GUEST_CR0, ept_real_cr0(v, guest_cr0())); /* as shadow_cr_write left them */
+	vmcs_writenat(VMCS_GUEST_CR4, ept_real_cr4(v, guest_cr4()));
+	vmcs_writenat(VMCS_GUEST_CR3, v->guest_cr3);
+	v->shadow = 0;
+	/* The linear translations made on the shadow tables: the CPU would not use them with EPT on
+	 * (SDM Vol. 3C 29.4.2), and flushing costs one INVVPID per switch. */
+	vcpu_flush_vpid(v);
+	if (!v->unpaged_logged++)
+		log_info("keel: cpu%u: guest paging off (CR0 0x%llx): runs on the EPT until it sets CR0.PG", v->index,
+			 (unsigned long long)guest_cr0());
+}
+
+/* Paging went on: shadow mode's controls, the guest's CR3 kept by keel, a shadow root in the real
+ * one (every translation dropped: the guest's tables may have changed while it did not page). */
+static void phase_to_tables(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	vmcs_write32(VMCS_PROC_CONTROLS, vmcs_read32(VMCS_PROC_CONTROLS) | vm->proc_paging);
+	vmcs_write32(VMCS_PROC2_CONTROLS, vmcs_read32(VMCS_PROC2_CONTROLS) & ~vm->proc2_unpaged);
+	vmcs_writenat(VMCS_GUEST_CR0, shadow_real_cr0(v, guest_cr0()));
+	vmcs_writenat(VMCS_GUEST_CR4, shadow_real_cr4(v, guest_cr4()));
+	v->guest_cr3 = vmcs_readnat(VMCS_GUEST_CR3);
+	v->shadow = v->shadow_mmu;
+	vcpu_flush_vpid(v);
+	shadow_load_root(v);
+	if (!v->paged_logged++)
+		log_info("keel: cpu%u: guest paging on (CR0 0x%llx, CR3 0x%llx): back on its shadow tables", v->index,
+			 (unsigned long long)guest_cr0(), (unsigned long long)v->guest_cr3);
+}
+
+void shadow_paging_update(struct vcpu *v)
+{
+	int ept = shadow_phase_for(guest_cr0(), guest_efer(), v->vm->unpaged_ept) == SHADOW_PHASE_EPT;
+	if (ept && v->shadow)
+		phase_to_ept(v);
+	else if (!ept && !v->shadow)
+		phase_to_tables(v);
+	else if (v->shadow)
+		shadow_load_root(v); /* a paging control changed: new shadow root, every translation gone */
+	else
+		vcpu_flush_vpid(v);
 }
 
 /* A #PF that the CPU met while it delivered another event (IDT-vectoring information valid, SDM
@@ -280,6 +371,13 @@ void shadow_exit_page_fault(struct vcpu *v, uint64_t gva, uint32_t error)
 	shadow_page_fault(v->shadow, gva, error, vcpu_cpl(), !!(vmcs_readnat(VMCS_GUEST_RFLAGS) & RFLAGS_AC), &f);
 	if (f.kind == SHADOW_FILLED)
 		return; /* retried at the same RIP; an event being delivered was queued again (exit_slow) */
+	if (f.kind == SHADOW_WRITE_TRAP) {
+		if (!v->apic_trap_logged++)
+			log_info("keel: cpu%u: guest write to the xAPIC page (GPA 0x%llx) on shadow tables: emulated",
+				 v->index, (unsigned long long)f.gpa);
+		sipi_exit_apic_write(v, v->regs, f.gpa); /* the xAPIC page, as its EPT violation would */
+		return;
+	}
 	struct guest_fault pf = { f.cr2, f.error };
 	uint32_t idt = vmcs_read32(VMCS_IDT_VECTORING_INFO);
 	if (idt & INTR_INFO_VALID)
@@ -303,6 +401,14 @@ void shadow_exit_invlpg(struct vcpu *v, struct guest_regs *r, const struct exit_
 	shadow_sync_efer(v);
 	shadow_invlpg(v->shadow, e->qualification);
 	vcpu_skip_instruction(v);
+}
+
+void shadow_write_trap_lift(struct vcpu *v)
+{
+	if (!v->shadow_mmu || !v->shadow_mmu->write_trap)
+		return;
+	v->shadow_mmu->write_trap = 0;
+	shadow_flush(v->shadow_mmu); /* once: the read-only leaves of that page go */
 }
 
 /* ---- before VM entry ---- */

@@ -18,14 +18,34 @@ void shadow_vcpu_launch_state(struct vcpu *v);
 /* MOV to/from CR3 under CR3-load/store exiting (type and gpr from the exit qualification). */
 void shadow_cr3_exit(struct vcpu *v, struct guest_regs *r, unsigned type, unsigned gpr);
 
+/*
+ * Where a shadow-mode vCPU runs with the guest's CR0 and EFER (docs/memory-virtualization.md,
+ * "Unpaged phases"): on its shadow tables whenever CR0.PG = 1; with PG = 0 on the EPT identity
+ * map with unrestricted guest where the CPU has them (unpaged_ept), else on PAE shadow tables
+ * mapping linear = physical, which cannot express real mode or LME = 1 without paging.
+ */
+enum shadow_phase {
+	SHADOW_PHASE_TABLES,          /* shadow tables (the guest's paging, or PAE identity tables) */
+	SHADOW_PHASE_EPT,             /* the EPT, unrestricted guest, no CR3/INVLPG exits */
+	SHADOW_PHASE_NO_REAL_MODE,    /* CR0.PE = 0 without unrestricted guest: the vCPU is stopped */
+	SHADOW_PHASE_NO_LONG_UNPAGED  /* PG = 0 with EFER.LME without unrestricted guest: stopped */
+};
+enum shadow_phase shadow_phase_for(uint64_t cr0, uint64_t efer, int unpaged_ept);
+
 /* A MOV to CR0/CR4 (LMSW, CLTS) that vmm/emulate.c accepted: replaces the real values in *s by
- * the ones shadow paging runs on. Returns 1 when the write must raise #GP(0) after all (LA57:
- * hidden; PCIDE is emulated by the shadow MMU, the real one stays 0). A switch to real mode, or paging off with EFER.LME set, cannot run without
- * unrestricted guest: the vCPU is stopped with the reason. */
+ * the ones the new phase runs on (shadow_phase_for). Returns 1 when the write must raise #GP(0)
+ * after all (LA57: hidden; PCIDE is emulated by the shadow MMU, the real one stays 0). A phase
+ * keel cannot run stops the vCPU with the reason. */
 int shadow_cr_write(struct vcpu *v, struct cr_state *s);
 
-/* The guest's paging state changed (CR0/CR4 write that changes translations, task switch):
- * the real CR3 becomes the shadow root for the new state. */
+/* After a CR0/CR4 write that changes translations (the new values in the VMCS): a change of
+ * CR0.PG under unpaged_ept switches the vCPU between the EPT and its shadow tables (controls,
+ * real CR3, v->shadow); otherwise a new shadow root with every translation dropped (tables), or
+ * a VPID flush (EPT). */
+void shadow_paging_update(struct vcpu *v);
+
+/* The guest's paging state changed (task switch, EFER): the real CR3 becomes the shadow root for
+ * the new state. Only while v->shadow is set. */
 void shadow_load_root(struct vcpu *v);
 
 /* A task switch loaded cr3 (and, with PAE paging, these PDPTEs): as MOV CR3 (vmm/task.c). */
@@ -33,6 +53,10 @@ void shadow_task_cr3(struct vcpu *v, uint64_t cr3, const uint64_t *pdpte);
 
 /* A #PF exit (exception bitmap bit 14): fill the shadow and retry, or reflect the fault. */
 void shadow_exit_page_fault(struct vcpu *v, uint64_t gva, uint32_t error);
+
+/* The xAPIC write trap was lifted (vmm/sipi.c): this vCPU's shadow maps that page as the guest
+ * does from now on. */
+void shadow_write_trap_lift(struct vcpu *v);
 
 /* Before every VM entry of a shadow-mode vCPU: keel's memory hidden once sealed, and the TLB
  * invalidation the shadow MMU asked for (INVVPID; nothing to do without VPID). */

@@ -9,12 +9,17 @@
 #include "handlers.h"
 #include "operand.h"
 #include "rip.h"
+#include "shadow_exit.h"
 #include "sipi.h"
 #include "vmcs.h"
 
 void vcpu_reset_to_wait_for_sipi(struct vcpu *v)
 {
-	(void)v;
+	/* mmu=shadow with unpaged phases on the EPT: the INIT state (real mode, CR0.PG = 0) now, so
+	 * the vCPU waits on the EPT as the phase rule says (vmm/shadow_exit.c). Under mmu=ept the
+	 * old state stays until the SIPI replaces it. */
+	if (v->vm->unpaged_ept)
+		vcpu_start_at_sipi_vector(v, 0);
 	vmcs_write32(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_WAIT_SIPI);
 	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0);
 	vmcs_write32(VMCS_ENTRY_INTR_INFO, 0);
@@ -61,6 +66,10 @@ void vcpu_start_at_sipi_vector(struct vcpu *v, unsigned vector)
 	/* A fresh CPU blocks nothing (SDM 24.4.2: SMI blocking outside SMM fails entry). */
 	vmcs_write32(VMCS_GUEST_INTERRUPTIBILITY, 0);
 	vcpu_flush_vpid(v);
+	if (v->vm->unpaged_ept) {
+		v->guest_cr3 = 0;
+		shadow_paging_update(v); /* paging off: onto the EPT */
+	}
 }
 
 /* ---- the exits ---- */
@@ -317,7 +326,8 @@ int sipi_decode_apic_store(const uint8_t *b, unsigned n, int mode64, struct apic
 void sipi_trap_apic_page(struct vm *vm)
 {
 	uint64_t base = rdmsr(MSR_IA32_APIC_BASE);
-	if (vm->shadow || vm->ncpus < 2 || !(base & APIC_BASE_ENABLE) || (base & APIC_BASE_X2APIC_MODE))
+	if ((vm->shadow && !vm->unpaged_ept) || vm->ncpus < 2 || !(base & APIC_BASE_ENABLE) ||
+	    (base & APIC_BASE_X2APIC_MODE))
 		return; /* no APs to start, or no EPT, or the xAPIC page is not where writes go */
 	uint64_t page = base & ~0xFFFULL & ((1ULL << vm->caps.max_phys_bits) - 1);
 	if (page >= vm->ept.map_top || ept_is_hidden(&vm->ept, page) ||
@@ -341,10 +351,12 @@ static void apic_trap_lift(struct vcpu *v, const uint8_t *b, unsigned n)
 		ept_map_4k(&vm->ept, vm->apic_page, vm->apic_page, EPT_RWX, MT_UC); /* splits nothing now */
 	}
 	vcpu_flush_ept(v); /* the instruction runs again, on the writable page */
+	shadow_write_trap_lift(v); /* or on a writable shadow leaf (mmu=shadow) */
 }
 
-/* An EPT violation on the trapped APIC page: a read-only page, so a write. Emulated: the store is
- * decoded, performed on the real APIC, and an ICR write goes through sipi_icr_write. */
+/* An EPT violation on the trapped APIC page (a read-only page, so a write), or under mmu=shadow a
+ * write #PF there (the shadow maps it read-only: struct shadow_mmu.write_trap). Emulated: the
+ * store is decoded, performed on the real APIC, and an ICR write goes through sipi_icr_write. */
 void sipi_exit_apic_write(struct vcpu *v, struct guest_regs *r, uint64_t gpa)
 {
 	struct vm *vm = v->vm;
@@ -353,6 +365,7 @@ void sipi_exit_apic_write(struct vcpu *v, struct guest_regs *r, uint64_t gpa)
 	struct apic_store s;
 	if (vm->apic_trap_off) {
 		vcpu_flush_ept(v); /* a stale read-only translation */
+		shadow_write_trap_lift(v);
 		return;
 	}
 	int mode64 = vcpu_guest_in_64bit_mode();

@@ -128,8 +128,8 @@ void vcpu_stop(struct vcpu *v, const char *why)
 
 void vcpu_flush_ept(struct vcpu *v)
 {
-	if (v->vm->shadow)
-		return; /* EPT is off under shadow paging (and INVEPT may not exist: #UD) */
+	if (v->vm->shadow && !v->vm->unpaged_ept)
+		return; /* no EPT under shadow paging (and INVEPT may not exist: #UD) */
 	unsigned type = vmx_caps_invept_type(&v->vm->caps);
 	invept(type, v->vm->eptp); /* vmx_caps_unavailable_reason refused a CPU with neither type */
 }

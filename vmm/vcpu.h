@@ -100,12 +100,18 @@ struct vcpu {
 	uint32_t exc_unmasked; /* exception vectors let through for one entry (vmm/exception.c) */
 	struct guest_regs *regs; /* valid while in_root */
 	/* mmu=shadow (vmm/shadow_exit.c): the real CR3 is the shadow root; the guest's own CR3 and,
-	 * with PAE paging, the PDPTEs its last CR3 load read live here. NULL shadow under EPT. */
+	 * with PAE paging, the PDPTEs its last CR3 load read live here. shadow_mmu is this vCPU's
+	 * shadow MMU (NULL under mmu=ept); shadow is the same pointer while the vCPU runs on shadow
+	 * tables, and NULL under mmu=ept and in an unpaged phase on the EPT (vm->unpaged_ept), where
+	 * the guest's CR3 is the real one and every EPT-mode path applies. */
 	struct shadow_mmu *shadow;
+	struct shadow_mmu *shadow_mmu;
 	uint64_t guest_cr3;
 	uint64_t guest_pdpte[4];
 	int shadow_seen_seal;  /* keel's memory added to the shadow MMU's hidden ranges */
 	uint64_t shadow_efer;  /* EFER.NXE and LMA when the current shadow root was chosen */
+	unsigned unpaged_logged, paged_logged; /* switches to the EPT / back to shadow tables */
+	unsigned apic_trap_logged; /* xAPIC writes emulated on shadow tables (SHADOW_WRITE_TRAP) */
 	/* Where the CPU cannot load/save EFER and PAT itself (guest_msrs.h): the guest's values,
 	 * loaded at VM entry and stored at VM exit, and keel's, loaded at VM exit. */
 	struct vmx_msr_entry guest_msr_list[LISTED_COUNT] __attribute__((aligned(16)));
@@ -135,7 +141,14 @@ struct vm {
 	unsigned trap;         /* TRAP_* classes asked for (trap=); vmx_compute_controls keeps those it can */
 	unsigned trap_missing; /* asked for, but the CPU cannot intercept them (reported, left out) */
 	uint32_t exception_bitmap;
-	int shadow;            /* mmu=shadow: every vCPU runs on shadow tables, EPT and unrestricted guest off */
+	int shadow;            /* mmu=shadow: a paged vCPU runs on shadow tables, EPT and unrestricted guest off */
+	/* mmu=shadow on a CPU with all EPT mode needs: a vCPU whose guest CR0.PG is 0 (real mode after
+	 * SIPI, protected mode without paging) runs on the EPT with unrestricted guest instead, and
+	 * switches at each change of CR0.PG (vmm/shadow_exit.c). Its controls then: proc & ~proc_paging
+	 * and proc2 | proc2_unpaged. */
+	int unpaged_ept;
+	uint32_t proc_paging;  /* CR3-load/store and INVLPG exiting the unpaged phase drops */
+	uint32_t proc2_unpaged; /* EPT and unrestricted guest */
 	struct cpuid_policy cpuid_policy; /* what the guest's CPUID hides, from proc2 and CR4_FIXED1 */
 	unsigned ncpus;        /* logical CPUs reported */
 	unsigned nvirt;        /* CPUs virtualized */

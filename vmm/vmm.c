@@ -151,7 +151,7 @@ static const char *build_vm(struct vm *vm, const struct vmm_platform *p)
 	ept_hide(e, p->pool_base, p->pool_pages * PAGE_SIZE);
 	vm->mem_base = p->pool_base < p->image_base ? p->pool_base : p->image_base;
 	vm->mem_size = p->image_size + p->pool_pages * PAGE_SIZE;
-	if (p->shadow) {
+	if (p->shadow && !vm->unpaged_ept) {
 		/* No EPT tables: the hidden ranges and map_top serve the shadow MMU and the guest-memory
 		 * checks. (A 4 KiB-only EPT of 4 GiB, all a Core 2 could walk, would need 8 MiB.) */
 		log_info("keel: no EPT tables under shadow paging (%u hidden pages, guest memory to 0x%llx)",
@@ -234,6 +234,9 @@ const char *vmm_start(const struct vmm_platform *p)
 	vm->corrupt_guest_tr = p->corrupt_guest_tr;
 	vm->trap = p->trap_mask;
 	vm->shadow = p->shadow;
+	/* Unpaged phases (real mode at SIPI) on the EPT where the CPU has what EPT mode needs
+	 * (docs/memory-virtualization.md, "Unpaged phases"); else PAE shadow tables, no real mode. */
+	vm->unpaged_ept = p->shadow && !vmx_caps_ept_unavailable_reason(&vm->caps);
 	if (p->stats_interval) {
 		if ((vmx_caps_pinbased(&vm->caps) >> 32) & PIN_PREEMPTION_TIMER)
 			vm->stats_ticks = p->stats_interval * tsc_hz();
@@ -273,11 +276,14 @@ const char *vmm_start(const struct vmm_platform *p)
 	log_info("keel: cpu0 virtualized (APIC ID %u, VPID %u, mmu %s)", bsp->apic_id, bsp->vpid,
 		 vm->shadow ? "shadow" : "ept");
 
-	if (p->ncpus > 1 && vm->shadow) {
+	if (vm->unpaged_ept)
+		log_info("keel: mmu=shadow: a vCPU with CR0.PG = 0 (real mode after SIPI, protected mode without "
+			 "paging) runs on the EPT with unrestricted guest, a paged one on its shadow tables");
+	if (p->ncpus > 1 && vm->shadow && !vm->unpaged_ept) {
 		/*
-		 * Shadow paging runs without unrestricted guest, and the firmware wakes its parked APs
-		 * with INIT and SIPI into real mode, which VM entry then refuses. Emulating real mode
-		 * is not done: the APs stay native (and the seal is refused), said here.
+		 * Shadow paging without unrestricted guest cannot run real mode, and the firmware wakes
+		 * its parked APs with INIT and SIPI into real mode, which VM entry then refuses.
+		 * Emulating real mode is not done: the APs stay native (and the seal is refused).
 		 */
 		log_warn("keel: mmu=shadow: no unrestricted guest, so an AP's real-mode start at SIPI cannot "
 			 "run under keel; the %u APs are left unvirtualized",

@@ -77,6 +77,23 @@ const char *vmx_compute_controls(struct vm *vm)
 	if (vm->shadow)
 		cpuid_policy_shadow(&vm->cpuid_policy);
 	vmx_trap_controls(vm);
+	/* mmu=shadow with EPT and unrestricted guest: the controls of the unpaged phase (guest CR0.PG
+	 * = 0) are EPT mode's: EPT and unrestricted guest on, and no CR3 or INVLPG exits beyond those
+	 * trap= asked for or the CPU forces. The #PF bit stays in the exception bitmap: with paging
+	 * off no #PF can occur. */
+	vm->proc_paging = 0;
+	vm->proc2_unpaged = 0;
+	if (vm->shadow && vm->unpaged_ept) {
+		uint32_t kept = (uint32_t)vmx_caps_procbased(c); /* must be 1 */
+		if (vm->trap & TRAP_CR3)
+			kept |= PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING;
+		if (vm->trap & TRAP_INVLPG)
+			kept |= PROC_INVLPG_EXITING;
+		vm->proc_paging = shadow_proc & ~kept;
+		vm->proc2_unpaged = PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST;
+		if (vmx_adjust_controls(c->procbased2, vm->proc2 | vm->proc2_unpaged, &miss), miss)
+			return "the CPU refuses EPT or unrestricted guest in the secondary controls";
+	}
 	return 0;
 }
 
@@ -208,7 +225,7 @@ void vmx_write_cr_masks(const struct vcpu *v)
 	/* Shadow paging: keel owns every bit that decides how linear addresses translate, so that each
 	 * change exits and the real values can differ (mm/shadow.h: real WP = PG = PE = 1, real PAE = 1,
 	 * real PCIDE = 0); the read shadows show the guest its own. */
-	if (v->shadow) {
+	if (v->shadow_mmu) {
 		vmcs_writenat(VMCS_CR0_MASK, v->cr0_fixed0 | (~v->cr0_fixed1 & 0xFFFFFFFFULL) | CR0_PE | CR0_PG | CR0_WP);
 		vmcs_writenat(VMCS_CR4_MASK, v->cr4_fixed0 | ~v->cr4_fixed1 | CR4_VMXE | CR4_PAE | CR4_PSE | CR4_PGE |
 						     CR4_SMEP | CR4_SMAP | CR4_PCIDE);
@@ -314,7 +331,7 @@ static void setup_controls(struct vcpu *v)
 	vmcs_write64(VMCS_MSR_BITMAP, (uint64_t)(uintptr_t)vm->msr_bitmap);
 	vmcs_write64(VMCS_IO_BITMAP_A, (uint64_t)(uintptr_t)vm->io_bitmap);
 	vmcs_write64(VMCS_IO_BITMAP_B, (uint64_t)(uintptr_t)vm->io_bitmap + 4096);
-	if (!vm->shadow) /* the field exists only where EPT does (SDM Vol. 3C 25.6.11) */
+	if (!vm->shadow || vm->unpaged_ept) /* the field exists only where EPT does (SDM Vol. 3C 25.6.11) */
 		vmcs_write64(VMCS_EPT_POINTER, vm->eptp);
 	if (vm->proc2 & PROC2_ENABLE_VPID)
 		vmcs_write16(VMCS_VPID, v->vpid);
@@ -453,7 +470,7 @@ const char *vmx_vcpu_launch(struct vcpu *v, int (*precheck)(struct vcpu *v))
 	setup_controls(v);
 	setup_host_state(v);
 	setup_guest_state();
-	if (v->shadow && vmx_shadow_launch_hook)
+	if (v->shadow_mmu && vmx_shadow_launch_hook)
 		vmx_shadow_launch_hook(v); /* the real CR0/CR3/CR4 become keel's, the guest's in the shadows */
 	if (vmcs_take_failures()) {
 		vmx_disable();

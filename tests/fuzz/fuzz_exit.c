@@ -340,7 +340,7 @@ static void page_tables(void)
 }
 
 struct input {
-	unsigned caps, mode, sealed, stats, sipi_echo, long_rep, nmi_pending, trap_minimal, shadow;
+	unsigned caps, mode, sealed, stats, sipi_echo, long_rep, nmi_pending, trap_minimal, shadow, unpaged_ept;
 	uint64_t rflags_bits, intr, cr4_bits;
 	unsigned kind;
 	uint64_t qual, gpa;
@@ -366,6 +366,8 @@ static void decode(struct reader *rd, struct input *in)
 	in->cr4_bits = take(rd, 4);
 	in->trap_minimal = (unsigned)(in->cr4_bits >> 31); /* else trap=all: every class keel can trap */
 	in->shadow = (unsigned)(in->cr4_bits >> 30) & 1;   /* mmu=shadow: EPT and unrestricted guest off */
+	/* ... except while the guest does not page, where the CPU has them (vm->unpaged_ept) */
+	in->unpaged_ept = in->shadow && ((in->cr4_bits >> 29) & 1);
 	in->kind = (unsigned)(take(rd, 1) % NKINDS);
 	in->qual = take(rd, 8);
 	if (kinds[in->kind].reason == EXIT_REASON_IO_INSTRUCTION && !(in->qual & BIT(6))) {
@@ -435,6 +437,7 @@ static int build(const struct input *in)
 	if (in->shadow) {
 		/* mmu=shadow: the controls as vmx.c computes them for it */
 		keel_vm.shadow = 1;
+		keel_vm.unpaged_ept = in->unpaged_ept && !vmx_caps_ept_unavailable_reason(c);
 		keel_vm.trap = in->trap_minimal ? TRAP_MINIMAL : TRAP_ALL;
 		if (vmx_compute_controls(&keel_vm))
 			bug("recorded capability set %u cannot run keel with mmu=shadow", in->caps);
@@ -568,10 +571,16 @@ static int build(const struct input *in)
 		if (shadow_vcpu_init(&cpu0))
 			bug("shadow_vcpu_init failed on a fresh pool");
 		vmx_write_cr_masks(&cpu0);
-		vmcs_writenat(VMCS_CR0_SHADOW, cr0);
-		vmcs_writenat(VMCS_CR4_SHADOW, cr4);
+		if (keel_vm.unpaged_ept && (in->mode == M_REAL || in->mode == M_WAIT_SIPI)) {
+			/* the start state keel wrote above, on the EPT as keel's INIT handler leaves it */
+			cpu0.guest_cr3 = 0;
+			shadow_paging_update(&cpu0);
+		} else {
+			vmcs_writenat(VMCS_CR0_SHADOW, cr0);
+			vmcs_writenat(VMCS_CR4_SHADOW, cr4);
+		}
 		if (in->mode != M_REAL && in->mode != M_WAIT_SIPI)
-			shadow_vcpu_launch_state(&cpu0);
+			shadow_vcpu_launch_state(&cpu0); /* M_PROT32 with unpaged_ept: onto the EPT */
 		cpu0.shadow_seen_seal = 0; /* a sealed input hides keel's pages at the first entry */
 	}
 	if (in->sipi_echo) {

@@ -3020,6 +3020,210 @@ static void test_shadow_cr4_pge_change_loads_new_root(void **state)
 	assert_int_equal(shadow_lookup(cpu0.shadow, GUEST_TEXT_GVA, 0), 0);
 }
 
+/* ---- mmu=shadow with unpaged phases on the EPT (vm->unpaged_ept) ---- */
+
+/* Where a shadow-mode vCPU runs: shadow tables whenever the guest pages; with paging off on the
+ * EPT where the CPU has unrestricted guest, else on PAE identity tables, which cannot run real
+ * mode or LME = 1 without paging (refused by name). */
+static void test_shadow_phase_rule(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t cr0, efer;
+		int ug;
+		enum shadow_phase want;
+	} cases[] = {
+		{ GUEST_CR0, GUEST_EFER, 1, SHADOW_PHASE_TABLES },
+		{ GUEST_CR0, GUEST_EFER, 0, SHADOW_PHASE_TABLES },
+		{ CR0_PE | CR0_PG, 0, 1, SHADOW_PHASE_TABLES }, /* 32-bit or PAE paging */
+		{ CR0_ET | CR0_CD | CR0_NW, 0, 1, SHADOW_PHASE_EPT }, /* real mode after INIT/SIPI */
+		{ CR0_PE | CR0_ET, 0, 1, SHADOW_PHASE_EPT },           /* protected mode, paging off */
+		{ CR0_PE | CR0_ET, EFER_LME, 1, SHADOW_PHASE_EPT },    /* on the way into long mode */
+		{ CR0_ET | CR0_CD | CR0_NW, 0, 0, SHADOW_PHASE_NO_REAL_MODE },
+		{ CR0_PE | CR0_ET, EFER_LME, 0, SHADOW_PHASE_NO_LONG_UNPAGED },
+		{ CR0_PE | CR0_ET, 0, 0, SHADOW_PHASE_TABLES }, /* PAE tables: linear = physical */
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (shadow_phase_for(cases[i].cr0, cases[i].efer, cases[i].ug) != cases[i].want)
+			fail_msg("case %u: CR0 0x%llx EFER 0x%llx ug %d: phase %d, want %d", i,
+				 (unsigned long long)cases[i].cr0, (unsigned long long)cases[i].efer, cases[i].ug,
+				 shadow_phase_for(cases[i].cr0, cases[i].efer, cases[i].ug), cases[i].want);
+}
+
+#define SHADOW_PROC (PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING | PROC_INVLPG_EXITING)
+#define UNPAGED_PROC2 (PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST)
+
+static int setup_shadow_unpaged(void **state)
+{
+	if (setup_shadow(state))
+		return -1;
+	keel_vm.unpaged_ept = 1;
+	keel_vm.proc_paging = SHADOW_PROC;
+	keel_vm.proc2_unpaged = UNPAGED_PROC2;
+	vmcs_write32(VMCS_PROC_CONTROLS, PROC_USE_MSR_BITMAPS | PROC_SECONDARY_CONTROLS | SHADOW_PROC);
+	vmcs_write32(VMCS_PROC2_CONTROLS, PROC2_ENABLE_VPID);
+	return 0;
+}
+
+static void assert_on_ept(void)
+{
+	assert_null(cpu0.shadow);
+	assert_int_equal(vmcs_read32(VMCS_PROC2_CONTROLS), PROC2_ENABLE_VPID | UNPAGED_PROC2);
+	assert_int_equal(vmcs_read32(VMCS_PROC_CONTROLS), PROC_USE_MSR_BITMAPS | PROC_SECONDARY_CONTROLS);
+}
+
+static void assert_on_tables(void)
+{
+	assert_ptr_equal(cpu0.shadow, cpu0.shadow_mmu);
+	assert_int_equal(vmcs_read32(VMCS_PROC2_CONTROLS), PROC2_ENABLE_VPID);
+	assert_int_equal(vmcs_read32(VMCS_PROC_CONTROLS), PROC_USE_MSR_BITMAPS | PROC_SECONDARY_CONTROLS | SHADOW_PROC);
+	uint64_t root = vmcs_readnat(VMCS_GUEST_CR3);
+	assert_true(root >= (uint64_t)(uintptr_t)shadow_pool && root < (uint64_t)(uintptr_t)shadow_ones);
+	assert_true(vmcs_readnat(VMCS_GUEST_CR0) & CR0_PG);
+}
+
+/* An AP's life under mmu=shadow: INIT puts it on the EPT in the INIT state, SIPI starts it in real
+ * mode there, its start-up code enters protected mode and then long mode; the MOV CR0 that sets
+ * PG puts it on shadow tables for the CR3 it loaded meanwhile (without a CR3 exit); clearing PG
+ * again (32-bit code) puts it back on the EPT with that CR3 as the real one. */
+static void test_shadow_unpaged_phase_switches_on_cr0_pg(void **state)
+{
+	(void)state;
+	uint64_t pa = (uint64_t)(uintptr_t)pages;
+	assert_on_tables(); /* launched into the firmware's paged state */
+
+	vm_exit(EXIT_REASON_INIT, 0, 0);
+	assert_on_ept();
+	assert_int_equal(vmcs_read32(VMCS_GUEST_ACTIVITY_STATE), ACTIVITY_WAIT_SIPI);
+	assert_int_equal(vmcs_readnat(VMCS_CR0_SHADOW), CR0_ET | CR0_CD | CR0_NW);
+	assert_false(vmcs_readnat(VMCS_GUEST_CR0) & (CR0_PE | CR0_PG)); /* real mode, unrestricted guest */
+	assert_int_equal(vmcs_readnat(VMCS_GUEST_CR3), 0);
+
+	vm_exit(EXIT_REASON_SIPI, 0x9A, 0);
+	assert_on_ept();
+	uint64_t ip = 0; /* the INIT and SIPI wrote the entry fields: RIP tells the instructions done */
+	assert_int_equal(vmcs_read16(VMCS_GUEST_CS_SEL), 0x9A00);
+
+	/* Real mode: MOV CR0 with PE (PE is keel's in shadow mode, so it exits). */
+	vmcs_write32(VMCS_GUEST_CS_AR, 0x9B);
+	regs.gpr[GPR_RAX] = CR0_PE | CR0_ET;
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(0, CRQ_TYPE_MOV_TO, GPR_RAX), 3);
+	assert_int_equal(rip(), ip += 3);
+	assert_on_ept();
+	assert_int_equal(vmcs_readnat(VMCS_GUEST_CR0), CR0_PE | CR0_ET | CR0_NE);
+
+	/* 32-bit protected mode: PAE (exits, keel's bit), CR3 and EFER.LME (the guest's own here). */
+	vmcs_write32(VMCS_GUEST_CS_AR, AR_CODE32);
+	regs.gpr[GPR_RAX] = CR4_PAE;
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(4, CRQ_TYPE_MOV_TO, GPR_RAX), 3);
+	assert_int_equal(rip(), ip += 3);
+	assert_on_ept();
+	vmcs_writenat(VMCS_GUEST_CR3, pa);
+	vmcs_write64(VMCS_GUEST_EFER, EFER_LME);
+
+	regs.gpr[GPR_RAX] = CR0_PE | CR0_ET | CR0_WP | CR0_PG;
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(0, CRQ_TYPE_MOV_TO, GPR_RAX), 3);
+	assert_int_equal(rip(), ip += 3);
+	assert_on_tables();
+	assert_int_equal(cpu0.guest_cr3, pa);
+	assert_true(vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA);
+	assert_true(vmcs_read32(VMCS_ENTRY_CONTROLS) & ENTRY_IA32E_MODE_GUEST);
+	assert_int_equal(vmcs_readnat(VMCS_CR0_SHADOW), CR0_PE | CR0_ET | CR0_WP | CR0_PG);
+	/* and the shadow tables work: a first access fills from the guest's tables at that CR3 */
+	exception_exit_info(0x80000B0Eu, 0, GUEST_TEXT_GVA + 0x10, 0);
+	assert_true(shadow_lookup(cpu0.shadow, GUEST_TEXT_GVA, 0) != 0);
+	/* MOV from CR3 exits on the tables and reads the guest's */
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(3, CRQ_TYPE_MOV_FROM, GPR_RBX), 3);
+	assert_int_equal(regs.gpr[GPR_RBX], pa);
+
+	/* Paging off again, from 32-bit code in compatibility-free protected mode. */
+	vmcs_write32(VMCS_GUEST_CS_AR, AR_CODE32);
+	regs.gpr[GPR_RAX] = CR0_PE | CR0_ET;
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(0, CRQ_TYPE_MOV_TO, GPR_RAX), 3);
+	assert_on_ept();
+	assert_int_equal(vmcs_readnat(VMCS_GUEST_CR3), pa);
+	assert_false(vmcs_read64(VMCS_GUEST_EFER) & EFER_LMA);
+	assert_false(vmcs_read32(VMCS_ENTRY_CONTROLS) & ENTRY_IA32E_MODE_GUEST);
+	assert_false(vmcs_readnat(VMCS_GUEST_CR0) & CR0_PG);
+}
+
+/* Without unrestricted guest nothing changes: paging off with PE = 1 stays on (PAE identity)
+ * shadow tables, the controls stay shadow mode's. */
+static void test_shadow_without_ug_stays_on_tables(void **state)
+{
+	(void)state;
+	keel_vm.unpaged_ept = 0;
+	vmcs_write32(VMCS_GUEST_CS_AR, AR_CODE32);
+	vmcs_write64(VMCS_GUEST_EFER, 0);
+	vmcs_write32(VMCS_ENTRY_CONTROLS, ENTRY_LOAD_EFER);
+	regs.gpr[GPR_RAX] = CR0_PE | CR0_ET;
+	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(0, CRQ_TYPE_MOV_TO, GPR_RAX), 3);
+	assert_completed(3);
+	assert_on_tables(); /* real PG = 1 on PAE tables that map linear = physical */
+	assert_int_equal(vmcs_readnat(VMCS_CR0_SHADOW), CR0_PE | CR0_ET);
+}
+
+/* The accessed and dirty flags go into the guest's entries with a compare-and-exchange against
+ * the value the walk read: an entry another CPU changed meanwhile is left as that CPU wrote it
+ * (the walk then restarts), and the exchange writes only the entry's own width (4 bytes for
+ * 32-bit paging), never its neighbour. A plain store would lose the other CPU's write. */
+static void test_shadow_guest_ad_update_is_compare_exchange(void **state)
+{
+	(void)state;
+	const struct shadow_guest_ops *g = &cpu0.shadow_mmu->guest;
+	uint64_t *pt = pages + 1536;
+	unsigned i = (GUEST_TEXT_GVA >> 12) & 511;
+	uint64_t gpa = (uint64_t)(uintptr_t)&pt[i], seen = pt[i];
+
+	pt[i] = 0; /* another CPU unmaps the page between keel's read and its A/D update */
+	assert_int_equal(g->cmpxchg(g->opaque, gpa, 8, seen, seen | BIT(5)), 1);
+	assert_int_equal(pt[i], 0);
+	pt[i] = seen | BIT(6); /* or sets D itself */
+	assert_int_equal(g->cmpxchg(g->opaque, gpa, 8, seen, seen | BIT(5)), 1);
+	assert_int_equal(pt[i], seen | BIT(6));
+	pt[i] = seen;
+	assert_int_equal(g->cmpxchg(g->opaque, gpa, 8, seen, seen | BIT(5)), 0);
+	assert_int_equal(pt[i], seen | BIT(5));
+
+	uint32_t *pair = (uint32_t *)&pt[i + 1]; /* two 32-bit PTEs */
+	pair[0] = 0x5003;
+	pair[1] = 0x6003;
+	uint64_t gpa32 = (uint64_t)(uintptr_t)pair;
+	assert_int_equal(g->cmpxchg(g->opaque, gpa32, 4, 0x5003, 0x5023), 0);
+	assert_int_equal(pair[0], 0x5023);
+	assert_int_equal(pair[1], 0x6003);
+	pair[1] = 0x7003; /* the neighbour changing is no conflict */
+	assert_int_equal(g->cmpxchg(g->opaque, gpa32, 4, 0x5023, 0x5063), 0);
+	assert_int_equal(pair[0], 0x5063);
+	assert_int_equal(pair[1], 0x7003);
+}
+
+/* On shadow tables the xAPIC page is mapped read-only (struct shadow_mmu.write_trap): a guest
+ * store to it is a write #PF that keel emulates as it does the EPT violation, here OVMF's
+ * ExitBootServices SIPI to all APs, sent to each AP on its own. */
+static void test_shadow_apic_write_trapped_on_tables(void **state)
+{
+	(void)state;
+	four_cpus();
+	cpu0.shadow_mmu->write_trap = FAKE_APIC_GPA; /* as shadow_vcpu_init takes vm->apic_page */
+	uint64_t *pt = pages + 1536, apic_gva = GUEST_TEXT_GVA + 0x1000;
+	pt[(apic_gva >> 12) & 511] = FAKE_APIC_GPA | 0x63; /* P, RW, A, D */
+	for (unsigned i = 0; i < 3; i++)
+		sipi_note_init(&ap[i]);
+	uint8_t *text = (uint8_t *)(pages + 2048);
+	memcpy(text + 0x40, "\x89\x02", 2); /* mov %eax,(%rdx) */
+	vmcs_writenat(VMCS_GUEST_RIP, GUEST_TEXT_GVA + 0x40);
+	regs.gpr[GPR_RAX] = 0x000C4687;
+	regs.gpr[GPR_RDX] = apic_gva + 0x300;
+	exception_exit_info(0x80000B0Eu, 0x2 /* write, not present */, apic_gva + 0x300, 0);
+	assert_int_equal(rip(), GUEST_TEXT_GVA + 0x42);
+	assert_int_equal(fake_apic[0x300 / 4], 0x00004687); /* the last per-AP SIPI, to APIC 3 */
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(ap[i].sipi_pending, (uint64_t)ap[i].init_gen << 32 | 0x100 | 0x87);
+	assert_no_event();
+	assert_false(shadow_lookup(cpu0.shadow, apic_gva, 0) & 2); /* never writable */
+}
+
 static void test_trap_exception_gp_error_code(void **state)
 {
 	(void)state;
@@ -3294,6 +3498,13 @@ int main(void)
 		SH(test_shadow_cr4_pcide_needs_cr3_low_bits_clear),
 		SH(test_shadow_cr3_pcid_no_flush_bit),
 		SH(test_shadow_cr4_pge_change_loads_new_root),
+		T(test_shadow_phase_rule),
+		cmocka_unit_test_setup_teardown(test_shadow_unpaged_phase_switches_on_cr0_pg, setup_shadow_unpaged,
+						teardown_shadow),
+		cmocka_unit_test_setup_teardown(test_shadow_without_ug_stays_on_tables, setup_shadow_unpaged,
+						teardown_shadow),
+		SH(test_shadow_guest_ad_update_is_compare_exchange),
+		SH(test_shadow_apic_write_trapped_on_tables),
 		TB(test_trap_exception_gp_error_code),
 		TB(test_trap_exception_int3_software_with_length),
 		TB(test_trap_exception_db_sets_dr6),

@@ -246,7 +246,7 @@ static void test_mmu_stats_shadow_counters(void **state)
 	sh.stats = (struct shadow_stats){ .hidden_faults = 50, .reflected_faults = 3, .cr3_loads = 4, .root_hits = 1,
 					  .invlpgs = 2, .flushes = 11, .keel_page_maps = 6, .reclaims = 7,
 					  .pages_in_use = 9, .pages_total = 512 };
-	cpu1.shadow = &sh;
+	cpu1.shadow = cpu1.shadow_mmu = &sh;
 	for (unsigned i = 0; i < KEEL_MMU_STAT_COUNT; i++) {
 		assert_int_equal(call(KEEL_HC_MMU_STATS, 1, want[i].index), KEEL_HC_OK);
 		assert_int_equal(regs.gpr[GPR_RBX], want[i].value);
@@ -254,7 +254,7 @@ static void test_mmu_stats_shadow_counters(void **state)
 	}
 	assert_int_equal(call(KEEL_HC_MMU_STATS, 0, KEEL_MMU_STAT_HIDDEN_FAULTS), KEEL_HC_OK);
 	assert_int_equal(regs.gpr[GPR_RCX], KEEL_MMU_EPT); /* the mode is per vCPU */
-	cpu1.shadow = 0;
+	cpu1.shadow = cpu1.shadow_mmu = 0;
 }
 
 static void test_mmu_stats_bad_arguments_einval(void **state)
@@ -328,13 +328,13 @@ static void test_stats_print_shadow_counters(void **state)
 					  .invlpgs = 2, .flushes = 1, .keel_page_maps = 6, .reclaims = 0,
 					  .pages_in_use = 9, .pages_total = 512 };
 	vm.shadow = 1;
-	cpu0.shadow = &sh;
+	cpu0.shadow = cpu0.shadow_mmu = &sh;
 	cpu1.launched = 0;
 	assert_int_equal(call(KEEL_HC_STATS_PRINT, 0, 0), KEEL_HC_OK);
 	assert_contains(log_text, "exit statistics (2 CPUs virtualized) under mmu=shadow");
 	assert_contains(log_text, "cpu0 shadow MMU: 50 hidden faults, 3 reflected, 4 CR3 loads (1 cached), 2 INVLPGs, "
 				  "1 flushes, 6 maps of keel's memory, 0 reclaims, 9 of 512 pages in use");
-	cpu0.shadow = 0;
+	cpu0.shadow = cpu0.shadow_mmu = 0;
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)

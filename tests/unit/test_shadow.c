@@ -521,6 +521,56 @@ static void test_2m_page_over_keel_splits_to_4k(void **state)
 	assert_int_equal(leaf_of(gva + 0x5000, NULL) & ADDR, ONES);
 }
 
+/* ---- the write-trapped page (the xAPIC page: keel emulates every write to it) ---- */
+
+#define TRAP_PAGE 0xFEE00000ULL
+
+static void test_write_trap_page_mapped_read_only_writes_reported(void **state)
+{
+	(void)state;
+	uint64_t cr3 = galloc(), gva = 2 * GiB, apic = gva + (TRAP_PAGE - 3 * GiB), size;
+	mmu.write_trap = TRAP_PAGE;
+	map4(cr3, gva, 3 * GiB, 2, P | RW | A | D, P | RW); /* guest-physical 3..4 GiB, as firmware maps it */
+	load(SHADOW_MODE_4LEVEL, cr3);
+	assert_int_equal(access(apic + 0x30, READ, 0), DONE);
+	assert_int_equal(leaf_of(apic, &size) & (ADDR | RW), TRAP_PAGE);
+	assert_int_equal(size, 4096);
+	struct shadow_fault f;
+	shadow_page_fault(&mmu, apic + 0x300, PF_P | PF_W, 0, 0, &f);
+	assert_int_equal(f.kind, SHADOW_WRITE_TRAP);
+	assert_int_equal(f.gpa, TRAP_PAGE + 0x300);
+	assert_false(leaf_of(apic, NULL) & RW); /* and it stays read-only */
+	/* The rest of the guest's 1 GiB page: 4 KiB beside it, 2 MiB elsewhere, writable. */
+	assert_int_equal(access(apic + 0x1000, WRITE, 0), DONE);
+	assert_true(leaf_of(apic + 0x1000, &size) & RW);
+	assert_int_equal(size, 4096);
+	assert_int_equal(access(gva + 0x100000, WRITE, 0), DONE);
+	leaf_of(gva + 0x100000, &size);
+	assert_int_equal(size, 2 * MiB);
+	/* Lifted: the page is the guest's like any other. */
+	mmu.write_trap = 0;
+	shadow_flush(&mmu);
+	assert_int_equal(access(apic + 0x300, WRITE, 0), DONE);
+	assert_true(leaf_of(apic, NULL) & RW);
+}
+
+/* A write the guest's own tables forbid is the guest's #PF, trapped page or not; and no prefetch
+ * maps the trapped page writable beside a neighbour's fault. */
+static void test_write_trap_page_guest_rules_first_no_prefetch(void **state)
+{
+	(void)state;
+	uint64_t cr3 = galloc(), gva = 0x7000000;
+	mmu.write_trap = TRAP_PAGE;
+	map4(cr3, gva, TRAP_PAGE, 0, P | A, P | RW); /* read-only */
+	load(SHADOW_MODE_4LEVEL, cr3);
+	assert_int_equal(access(gva, WRITE, 0), REFLECTED(PF_P | PF_W));
+	map4(cr3, gva, TRAP_PAGE, 0, P | RW | A | D, P | RW);
+	map4(cr3, gva + 0x1000, 0x300000, 0, P | RW | A | D, P | RW);
+	shadow_invlpg(&mmu, gva);
+	assert_int_equal(access(gva + 0x1000, READ, 0), DONE); /* prefetches its group of 8 */
+	assert_false(leaf_of(gva, NULL) & RW);
+}
+
 /* ---- permissions: the intersection over the walk ---- */
 
 static void test_user_access_to_supervisor_page_reflects(void **state)
@@ -1408,6 +1458,8 @@ int main(void)
 		T(test_1g_page_over_keel_splits_to_2m_and_4k),
 		T(test_1g_page_without_1g_support_is_reserved),
 		T(test_2m_page_over_keel_splits_to_4k),
+		T(test_write_trap_page_mapped_read_only_writes_reported),
+		T(test_write_trap_page_guest_rules_first_no_prefetch),
 		T(test_user_access_to_supervisor_page_reflects),
 		T(test_read_only_upper_level_keeps_shadow_read_only),
 		T(test_nx_at_any_level_with_nxe),

@@ -265,6 +265,32 @@ static void test_penryn_shadow_uses_msr_lists(void **state)
 	assert_true(vm.proc & PROC_CR3_LOAD_EXITING);
 }
 
+/* mmu=shadow on Skylake (EPT, unrestricted guest): the paged phase's controls are shadow mode's,
+ * and the unpaged phase drops CR3 and INVLPG exiting and adds EPT and unrestricted guest; classes
+ * trap= asked for stay in both phases. */
+static void test_shadow_unpaged_phase_controls(void **state)
+{
+	(void)state;
+	const uint32_t paging = PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING | PROC_INVLPG_EXITING;
+	memset(&vm, 0, sizeof(vm));
+	vm.caps = caps_bochs_skylake_x;
+	vm.shadow = 1;
+	vm.unpaged_ept = 1;
+	assert_null(vmx_compute_controls(&vm));
+	assert_int_equal(vm.proc & paging, paging);
+	assert_int_equal(vm.proc2 & (PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST), 0);
+	assert_int_equal(vm.proc_paging, paging);
+	assert_int_equal(vm.proc2_unpaged, PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST);
+	vm.trap = TRAP_ALL;
+	assert_null(vmx_compute_controls(&vm));
+	assert_int_equal(vm.proc_paging, 0); /* trap=cr3 and trap=invlpg exit in both phases */
+	memset(&vm, 0, sizeof(vm));
+	vm.caps = caps_core2_penryn;
+	vm.shadow = 1; /* no unrestricted guest: no unpaged phase */
+	assert_null(vmx_compute_controls(&vm));
+	assert_int_equal(vm.proc_paging | vm.proc2_unpaged, 0);
+}
+
 /* With the lists, the guest's EFER and PAT live in the entry MSR-load list, which is also the exit
  * MSR-store list; keel's own values are in the exit MSR-load list; the VMCS fields stay unused. */
 static void test_msr_lists_hold_guest_and_host_values(void **state)
@@ -490,6 +516,7 @@ int main(void)
 		cmocka_unit_test(test_refused_without_64bit_host_on_exit),
 		cmocka_unit_test(test_missing_efer_load_switches_through_msr_lists),
 		cmocka_unit_test(test_penryn_shadow_uses_msr_lists),
+		cmocka_unit_test(test_shadow_unpaged_phase_controls),
 		cmocka_unit_test(test_msr_lists_hold_guest_and_host_values),
 		cmocka_unit_test(test_refused_without_64bit_guest_entry),
 		cmocka_unit_test(test_compute_controls_touches_no_vmcs_field),
