@@ -81,8 +81,9 @@
  * PCID by loading it without bit 63.
  *
  * Dropping. INVLPG walks only its address's path in each root; MOV CR3 clears the leaves the
- * root's fill log names (mm/shadow_inval.c) and keeps the tables for the refill; only control
- * changes, reclaim and a lost log scan whole roots.
+ * root's fill log names (mm/shadow_inval.c) and keeps the tables for the refill, refilling at once
+ * (revalidating) those the CPU used that the guest's current tables give without an A or D update;
+ * only control changes, reclaim and a lost log scan whole roots.
  *
  * Prefetch. A 4 KiB fill also fills the neighbours in its aligned group whose guest PTEs the CPU
  * could have cached already (present, A set): fewer hidden faults after each drop
