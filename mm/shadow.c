@@ -81,8 +81,9 @@
  * PCID by loading it without bit 63.
  *
  * Dropping. INVLPG walks only its address's path in each root; MOV CR3 clears the leaves the
- * root's fill log names (mm/shadow_inval.c) and keeps the tables for the refill; only control
- * changes, reclaim and a lost log scan whole roots.
+ * root's fill log names (mm/shadow_inval.c) and keeps the tables for the refill, refilling at once
+ * (revalidating) those the CPU used that the guest's current tables give without an A or D update;
+ * only control changes, reclaim and a lost log scan whole roots.
  *
  * Prefetch. A 4 KiB fill also fills the neighbours in its aligned group whose guest PTEs the CPU
  * could have cached already (present, A set): fewer hidden faults after each drop
@@ -104,14 +105,23 @@ int shadow_hide(struct shadow_mmu *s, uint64_t base, uint64_t size)
 {
 	if (s->nhidden >= SHADOW_MAX_HIDDEN)
 		return -1;
-	s->hidden[s->nhidden].base = base & ~0xFFFULL;
-	s->hidden[s->nhidden].size = ((base + size + 0xFFF) & ~0xFFFULL) - (base & ~0xFFFULL);
+	struct shadow_range *h = &s->hidden[s->nhidden];
+	h->base = base & ~0xFFFULL;
+	h->size = ((base + size + 0xFFF) & ~0xFFFULL) - (base & ~0xFFFULL);
+	if (!s->nhidden || h->base < s->hidden_lo)
+		s->hidden_lo = h->base;
+	if (!s->nhidden || h->base + h->size > s->hidden_hi)
+		s->hidden_hi = h->base + h->size;
 	s->nhidden++;
+	for (unsigned i = 0; i < 4; i++)
+		s->table_cache[i].gpa = 0; /* a page it said keel may read may be hidden now */
 	return 0;
 }
 
 int shadow_is_hidden(const struct shadow_mmu *s, uint64_t gpa)
 {
+	if (gpa < s->hidden_lo || gpa >= s->hidden_hi)
+		return 0;
 	for (unsigned i = 0; i < s->nhidden; i++)
 		if (gpa >= s->hidden[i].base && gpa - s->hidden[i].base < s->hidden[i].size)
 			return 1;
@@ -188,7 +198,10 @@ static uint64_t set_root(struct shadow_mmu *s, const struct shadow_regs *r, int 
 	s->stats.cr3_loads++;
 	if (s->cur && controls_differ(&s->regs, r))
 		shadow_flush(s);
+	int update = !s->cur || controls_differ(&s->regs, r);
 	s->regs = *r;
+	if (update)
+		shadow_reserved_update(s);
 	for (unsigned i = 0; i < s->max_roots; i++) {
 		struct shadow_root *x = &s->roots[i];
 		if (x->top && x->mode == r->mode && x->cr3 == key && x->pcid == pcid)

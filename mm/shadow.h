@@ -55,6 +55,12 @@ struct shadow_range {
 	uint64_t base, size;
 };
 
+/* A guest page table keel read last at one level of the walk (mm/shadow_walk.c). */
+struct shadow_table_cache {
+	uint64_t gpa;                /* its address + 1 (0: empty) */
+	const volatile void *ptr;    /* where keel reads it, or NULL (guest.page said no, or hidden) */
+};
+
 struct shadow_stats {
 	uint64_t hidden_faults;    /* #PF exits keel answered by filling the shadow */
 	uint64_t reflected_faults; /* #PF exits handed back to the guest */
@@ -64,6 +70,7 @@ struct shadow_stats {
 	uint64_t flushes;          /* every translation dropped (shadow_flush, control changes) */
 	uint64_t keel_page_maps;   /* guest mappings of keel's memory given the ones or sink page */
 	uint64_t prefetched;       /* leaves filled beside a hidden fault's (mm/shadow_fill.c) */
+	uint64_t revalidated;      /* logged leaves refilled at once when their PCID was flushed */
 	uint64_t reclaims;         /* roots evicted or the current root emptied for lack of pages */
 	unsigned pages_in_use;     /* shadow table pages holding a root or a table */
 	unsigned pages_total;
@@ -106,6 +113,9 @@ struct shadow_mmu {
 	/* Private to mm/shadow.c. */
 	struct shadow_range hidden[SHADOW_MAX_HIDDEN];
 	unsigned nhidden;
+	uint64_t hidden_lo, hidden_hi; /* every hidden range lies in [lo, hi) */
+	struct shadow_table_cache table_cache[4];
+	uint64_t rsvd[4][2];        /* reserved bits of a guest entry by level and PS (shadow_walk.c) */
 	uint64_t *free_list;        /* free pages linked through their first word */
 	struct shadow_root roots[SHADOW_MAX_ROOTS];
 	struct shadow_root *cur;    /* the root in the real CR3; NULL before shadow_set_root */

@@ -94,8 +94,8 @@ restart:;
 		t = table_of(*e);
 	}
 	uint64_t *e = &t[shadow_index(gva, level)], old = *e;
-	if (old == leaf)
-		return 0;
+	if ((old & ~(PTE_A | PTE_D)) == leaf)
+		return 0; /* the CPU sets A and D in keel's leaves as it uses them; keel never does */
 	if ((old & PTE_P) && !is_leaf(old, level)) {
 		shadow_free_subtree(s, old, level); /* a table becomes a large leaf */
 		shadow_log_lost(r);
@@ -106,8 +106,70 @@ restart:;
 	*e = leaf;
 	/* A MOV CR3 drops it (mm/shadow_inval.c), unless it is global or already logged. */
 	if (!(leaf & SW_GLOBAL) && !((old & PTE_P) && !(old & SW_GLOBAL) && is_leaf(old, level)))
-		shadow_log_fill(s, r, e, level);
+		shadow_log_fill(s, r, e, level, gva);
 	return 1;
+}
+
+/* The leaf for guest PTE g (of size esize) under upper levels granting rw, us, xd, when the CPU
+ * could cache it without setting a flag (present, A set, no reserved bit) and it is neither keel's
+ * memory nor the write-trapped page; else 0. */
+static uint64_t pte_leaf(struct shadow_mmu *s, uint64_t g, unsigned esize, int rw, int us, int xd)
+{
+	const struct shadow_regs *r = &s->regs;
+	uint64_t pm = phys_mask(s);
+	if ((g & (PTE_P | PTE_A)) != (PTE_P | PTE_A) || (g & shadow_reserved_bits(s, 0, g)))
+		return 0;
+	uint64_t gpa = esize == 8 ? g & pm & ~0xFFFULL : g & 0xFFFFF000ULL;
+	if (shadow_is_hidden(s, gpa))
+		return 0;
+	if (shadow_is_write_trap(s, gpa))
+		return 0; /* writable here when D is set: the fault path maps it read-only */
+	int prw = rw && (g & PTE_RW) && (g & PTE_D), pus = us && (g & PTE_US);
+	int pxd = xd || (r->nxe && esize == 8 && (g & PTE_XD));
+	uint64_t e = gpa | PTE_P | (prw ? PTE_RW : 0) | (pus ? PTE_US : 0) | (pxd ? PTE_XD : 0);
+	e |= g & (PTE_PWT | PTE_PCD | PTE_PAT_4K);
+	if (r->mode == SHADOW_MODE_4LEVEL)
+		e |= g & PTE_PK_MASK;
+	if (r->pge && (g & PTE_G))
+		e |= SW_GLOBAL;
+	return e;
+}
+
+uint64_t shadow_revalidate(struct shadow_mmu *s, struct shadow_reval *c, uint64_t gva, int level, unsigned code)
+{
+	/* A supervisor read with AC: the walk checks no access right (the TLB caches the rights and
+	 * the CPU checks them on use, on keel's leaf) */
+	static const struct access any = { .ac = 1 };
+	struct walk w;
+	int l, pte = level == 0 && code == CODE_4K;
+
+	if (pte && c->region == (gva >> 21) + 1) /* the same guest page table as the last one */
+		return pte_leaf(s, *(const volatile uint64_t *)(c->pt + ((gva >> 12) & 511) * 8), 8, c->rw, c->us,
+				c->xd);
+	if (shadow_guest_walk(s, gva, &any, &w) || w.code != code)
+		return 0;
+	for (unsigned k = 0; k < w.n; k++)
+		if (!(w.val[k] & PTE_A))
+			return 0;
+	if (w.n)
+		w.dirty = !!(w.leaf & PTE_D);
+	if (level == 0 && shadow_is_hidden(s, w.gpa + (gva & (code_size(code) - 1) & ~0xFFFULL)))
+		return 0; /* keel's memory: the fault maps the all-ones page */
+	uint64_t leaf = shadow_make_leaf(s, gva, &w, &any, &l);
+	if (pte && w.esize == 8 && w.n >= 2 && (c->pt = shadow_guest_table(s, w.addr[w.n - 1]))) {
+		/* the levels above this PTE, whose A flags were just checked: valid for the rest of
+		 * this drop (the guest does not run meanwhile) */
+		c->region = (gva >> 21) + 1;
+		c->rw = c->us = 1;
+		c->xd = 0;
+		for (unsigned k = 0; k + 1 < w.n; k++) {
+			c->rw &= !!(w.val[k] & PTE_RW);
+			c->us &= !!(w.val[k] & PTE_US);
+			if (s->regs.nxe && (w.val[k] & PTE_XD))
+				c->xd = 1;
+		}
+	}
+	return l == level ? leaf : 0;
 }
 
 /* ---- prefetch: the neighbours of a 4 KiB fill ---- */
@@ -147,7 +209,7 @@ void shadow_prefetch(struct shadow_mmu *s, uint64_t gva, const struct walk *w)
 		if (r->nxe && w->esize == 8 && (w->val[k] & PTE_XD))
 			xd = 1;
 	}
-	uint64_t pt = w->addr[w->n - 1] & ~0xFFFULL, pm = phys_mask(s);
+	uint64_t pt = w->addr[w->n - 1] & ~0xFFFULL;
 	const volatile uint8_t *table = shadow_guest_table(s, pt);
 	unsigned index_mask = w->esize == 8 ? 511 : 1023;
 	uint64_t first = gva & ~(SHADOW_PREFETCH * SZ_4K - 1);
@@ -159,24 +221,12 @@ void shadow_prefetch(struct shadow_mmu *s, uint64_t gva, const struct walk *w)
 		uint64_t g = !table ? shadow_read_entry(s, pt + off, w->esize)
 			     : w->esize == 8 ? *(const volatile uint64_t *)(table + off)
 					     : *(const volatile uint32_t *)(table + off);
-		if ((g & (PTE_P | PTE_A)) != (PTE_P | PTE_A) || (g & shadow_reserved_bits(s, 0, g)))
+		uint64_t e = pte_leaf(s, g, w->esize, rw, us, xd);
+		if (!e)
 			continue;
-		uint64_t gpa = w->esize == 8 ? g & pm & ~0xFFFULL : g & 0xFFFFF000ULL;
-		if (shadow_is_hidden(s, gpa))
-			continue;
-		if (shadow_is_write_trap(s, gpa))
-			continue; /* writable here when D is set: the fault path maps it read-only */
-		int prw = rw && (g & PTE_RW) && (g & PTE_D), pus = us && (g & PTE_US);
-		int pxd = xd || (r->nxe && w->esize == 8 && (g & PTE_XD));
-		uint64_t e = gpa | PTE_P | (prw ? PTE_RW : 0) | (pus ? PTE_US : 0) | (pxd ? PTE_XD : 0);
-		e |= g & (PTE_PWT | PTE_PCD | PTE_PAT_4K);
-		if (r->mode == SHADOW_MODE_4LEVEL)
-			e |= g & PTE_PK_MASK;
-		if (r->pge && (g & PTE_G))
-			e |= SW_GLOBAL;
 		*se = e; /* CODE_4K */
 		s->stats.prefetched++;
 		if (!(e & SW_GLOBAL))
-			shadow_log_fill(s, s->cur, se, 0);
+			shadow_log_fill(s, s->cur, se, 0, va);
 	}
 }

@@ -4,21 +4,32 @@
 
 /* ---- the pool ---- */
 
-void shadow_page_free(struct shadow_mmu *s, uint64_t *p)
+/* Free pages are linked through their first word; its bit 0 says the rest of the page is zero
+ * (a table emptied entry by entry), so that taking it again does not clear 512 entries. */
+#define FREE_ZEROED 1ULL
+
+static void page_free(struct shadow_mmu *s, uint64_t *p, uint64_t zeroed)
 {
-	p[0] = (uint64_t)(uintptr_t)s->free_list;
+	p[0] = (uint64_t)(uintptr_t)s->free_list | zeroed;
 	s->free_list = p;
 	s->stats.pages_in_use--;
 }
+
+void shadow_page_free(struct shadow_mmu *s, uint64_t *p) { page_free(s, p, 0); }
+
+void shadow_page_free_zeroed(struct shadow_mmu *s, uint64_t *p) { page_free(s, p, FREE_ZEROED); }
 
 uint64_t *shadow_page_alloc(struct shadow_mmu *s)
 {
 	uint64_t *p = s->free_list;
 	if (!p)
 		return 0;
-	s->free_list = (uint64_t *)(uintptr_t)p[0];
-	for (unsigned i = 0; i < 512; i++)
-		p[i] = 0;
+	uint64_t link = p[0];
+	s->free_list = (uint64_t *)(uintptr_t)(link & ~FREE_ZEROED);
+	p[0] = 0;
+	if (!(link & FREE_ZEROED))
+		for (unsigned i = 1; i < 512; i++)
+			p[i] = 0;
 	s->stats.pages_in_use++;
 	return p;
 }
@@ -31,6 +42,8 @@ int shadow_init(struct shadow_mmu *s)
 		s->max_roots = SHADOW_MAX_ROOTS;
 	s->free_list = 0;
 	s->cur = 0;
+	for (unsigned i = 0; i < 4; i++)
+		s->table_cache[i].gpa = 0;
 	for (unsigned i = 0; i < SHADOW_MAX_ROOTS; i++)
 		s->roots[i].top = 0;
 	for (unsigned i = 0; i < s->npages; i++) {
@@ -38,7 +51,7 @@ int shadow_init(struct shadow_mmu *s)
 		if (!p || (uint64_t)(uintptr_t)p >> 32)
 			return -1;
 		s->stats.pages_in_use++; /* page_free counts it back */
-		shadow_page_free(s, p);
+		shadow_page_free(s, p); /* alloc_page's pages are zeroed, but cheaply checked nowhere */
 	}
 	s->stats.pages_total = s->npages;
 	s->tlb = SHADOW_TLB_NONE;
@@ -47,7 +60,7 @@ int shadow_init(struct shadow_mmu *s)
 void shadow_root_release(struct shadow_mmu *s, struct shadow_root *r)
 {
 	shadow_drop_all(s, r);
-	shadow_page_free(s, r->top);
+	shadow_page_free_zeroed(s, r->top); /* drop_all cleared every entry */
 	r->top = 0;
 	if (s->cur == r)
 		s->cur = 0;

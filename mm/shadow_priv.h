@@ -83,6 +83,15 @@ struct walk {
 	uint32_t error;   /* when the walk faults */
 };
 
+/* The walk above the last PTE shadow_revalidate walked to: the guest page table of linear
+ * addresses region - 1 (gva >> 21; 0: none), where keel reads it, and the rights of the levels
+ * above it (every A flag there set). Valid for one drop: the guest does not run meanwhile. */
+struct shadow_reval {
+	uint64_t region;
+	const volatile uint8_t *pt;
+	int rw, us, xd;
+};
+
 /* mm/shadow.c: [base, base + size) holds keel's memory or the write-trapped page, either of which
  * only a 4 KiB shadow leaf may cover. */
 int shadow_overlaps_hidden(const struct shadow_mmu *s, uint64_t base, uint64_t size);
@@ -100,6 +109,8 @@ static inline int shadow_overlaps_trap(const struct shadow_mmu *s, uint64_t base
 /* mm/shadow_pool.c: pages and roots */
 uint64_t *shadow_page_alloc(struct shadow_mmu *s); /* a zeroed page, or 0 when none is free */
 void shadow_page_free(struct shadow_mmu *s, uint64_t *p);
+/* The same for a page whose 512 entries are all 0 (keel never leaves a non-present entry nonzero). */
+void shadow_page_free_zeroed(struct shadow_mmu *s, uint64_t *p);
 void shadow_root_release(struct shadow_mmu *s, struct shadow_root *r);
 /* Evicts the least recently used root other than keep; 0 when there is none. */
 int shadow_evict_lru(struct shadow_mmu *s, const struct shadow_root *keep);
@@ -110,27 +121,41 @@ void shadow_free_subtree(struct shadow_mmu *s, uint64_t e, int level);
 unsigned shadow_prune(struct shadow_mmu *s, uint64_t *t, int level, int keep_global);
 /* The fill log of root r (mm/shadow_inval.c): keel filled non-global leaf *e at level; r's log
  * can no longer be trusted (one of its tables was freed). */
-void shadow_log_fill(struct shadow_mmu *s, struct shadow_root *r, uint64_t *e, int level);
+void shadow_log_fill(struct shadow_mmu *s, struct shadow_root *r, uint64_t *e, int level, uint64_t gva);
 void shadow_log_lost(struct shadow_root *r);
-/* Drops r's non-global leaves (MOV CR3), by its log or by a scan; keeps its tables. */
+/* Drops r's non-global leaves (MOV CR3), by its log or by a scan; keeps its tables, and refills
+ * the logged leaves the guest's current tables give without any A or D update (shadow_revalidate).
+ * r uses s->regs (the state being loaded). */
 void shadow_drop_nonglobal(struct shadow_mmu *s, struct shadow_root *r);
 /* Drops every translation of r, frees its tables below the top and its log. */
 void shadow_drop_all(struct shadow_mmu *s, struct shadow_root *r);
 
 /* mm/shadow_walk.c: the guest's walk */
-/* The guest page at gpa for direct reads (guest.page), or NULL: hidden, no memory, no such op. */
-const volatile uint8_t *shadow_guest_table(const struct shadow_mmu *s, uint64_t gpa);
+/* The guest page at gpa for direct reads (guest.page), or NULL: hidden, no memory, no such op;
+ * _at: a table of the walk at level (a cache per level). */
+const volatile uint8_t *shadow_guest_table(struct shadow_mmu *s, uint64_t gpa);
+const volatile uint8_t *shadow_guest_table_at(struct shadow_mmu *s, uint64_t gpa, int level);
 /* A guest entry of size 4 or 8 at gpa; all ones where keel will not read (hidden, no memory). */
-uint64_t shadow_read_entry(const struct shadow_mmu *s, uint64_t gpa, unsigned size);
+uint64_t shadow_read_entry(struct shadow_mmu *s, uint64_t gpa, unsigned size);
+uint64_t shadow_read_entry_at(struct shadow_mmu *s, uint64_t gpa, unsigned size, int level);
+/* s->rsvd from s->regs, s->phys_bits and s->has_1g (set_root, after each change of s->regs). */
+void shadow_reserved_update(struct shadow_mmu *s);
 /* The reserved bits of present guest entry e at level in the current mode (SDM Vol. 3A 4.3-4.5). */
-uint64_t shadow_reserved_bits(const struct shadow_mmu *s, int level, uint64_t e);
-int shadow_guest_walk(const struct shadow_mmu *s, uint64_t gva, const struct access *a, struct walk *w);
+static inline uint64_t shadow_reserved_bits(const struct shadow_mmu *s, int level, uint64_t e)
+{
+	return s->rsvd[level][(e >> 7) & 1];
+}
+int shadow_guest_walk(struct shadow_mmu *s, uint64_t gva, const struct access *a, struct walk *w);
 int shadow_guest_set_ad(const struct shadow_mmu *s, struct walk *w, int write);
 
 /* mm/shadow_fill.c: filling the shadow */
 uint64_t shadow_make_leaf(struct shadow_mmu *s, uint64_t gva, const struct walk *w, const struct access *a,
 			  int *level);
 int shadow_install(struct shadow_mmu *s, uint64_t gva, uint64_t leaf, int level, unsigned code);
+/* The leaf at level for the guest page of size code at gva that the guest's tables give now with
+ * every A flag (and D, for a writable leaf) set already, or 0: a translation the CPU could cache
+ * at any time (the revalidation of a logged leaf, mm/shadow_inval.c). */
+uint64_t shadow_revalidate(struct shadow_mmu *s, struct shadow_reval *c, uint64_t gva, int level, unsigned code);
 /* After a 4 KiB fill for gva from walk w: the neighbours the guest has already used. */
 void shadow_prefetch(struct shadow_mmu *s, uint64_t gva, const struct walk *w);
 

@@ -4,20 +4,43 @@
 
 /* ---- the guest's walk ---- */
 
-const volatile uint8_t *shadow_guest_table(const struct shadow_mmu *s, uint64_t gpa)
+static const volatile uint8_t *guest_table_uncached(const struct shadow_mmu *s, uint64_t gpa)
 {
-	gpa &= ~0xFFFULL;
 	if (!s->guest.page || shadow_is_hidden(s, gpa)) /* hidden ranges are whole pages */
 		return 0;
 	return (const volatile uint8_t *)s->guest.page(s->guest.opaque, gpa);
 }
 
+/* The answer for a page does not change (the hidden ranges only grow, and shadow_hide empties
+ * the cache; guest.page's answers are fixed): one entry per level, since a walk reads one table
+ * per level and consecutive walks mostly share the upper ones. */
+const volatile uint8_t *shadow_guest_table(struct shadow_mmu *s, uint64_t gpa)
+{
+	return shadow_guest_table_at(s, gpa, 0);
+}
+
+const volatile uint8_t *shadow_guest_table_at(struct shadow_mmu *s, uint64_t gpa, int level)
+{
+	struct shadow_table_cache *c = &s->table_cache[level & 3];
+	gpa &= ~0xFFFULL;
+	if (c->gpa != gpa + 1) {
+		c->ptr = guest_table_uncached(s, gpa);
+		c->gpa = gpa + 1;
+	}
+	return c->ptr;
+}
+
 /* Entries are aligned to their size: one never straddles a page. */
-uint64_t shadow_read_entry(const struct shadow_mmu *s, uint64_t gpa, unsigned size)
+uint64_t shadow_read_entry(struct shadow_mmu *s, uint64_t gpa, unsigned size)
+{
+	return shadow_read_entry_at(s, gpa, size, 0);
+}
+
+uint64_t shadow_read_entry_at(struct shadow_mmu *s, uint64_t gpa, unsigned size, int level)
 {
 	uint64_t v;
 	if (s->guest.page) {
-		const volatile uint8_t *t = shadow_guest_table(s, gpa);
+		const volatile uint8_t *t = shadow_guest_table_at(s, gpa, level);
 		if (!t)
 			return size == 8 ? ~0ULL : 0xFFFFFFFFULL;
 		return size == 8 ? *(const volatile uint64_t *)(t + (gpa & 0xFFF))
@@ -29,8 +52,9 @@ uint64_t shadow_read_entry(const struct shadow_mmu *s, uint64_t gpa, unsigned si
 	return size == 8 ? v : v & 0xFFFFFFFFULL;
 }
 
-/* Reserved bits of a present guest entry at level (SDM Vol. 3A 4.3, 4.4.2, 4.5.4). */
-uint64_t shadow_reserved_bits(const struct shadow_mmu *s, int level, uint64_t e)
+/* Reserved bits of a present guest entry at level (SDM Vol. 3A 4.3, 4.4.2, 4.5.4), whose PS bit
+ * is e's. */
+static uint64_t reserved_bits(const struct shadow_mmu *s, int level, uint64_t e)
 {
 	const struct shadow_regs *r = &s->regs;
 	uint64_t m = 0;
@@ -56,6 +80,13 @@ uint64_t shadow_reserved_bits(const struct shadow_mmu *s, int level, uint64_t e)
 	if (level == 1 && (e & PTE_PS))
 		m |= bits(20, 13);
 	return m;
+}
+
+void shadow_reserved_update(struct shadow_mmu *s)
+{
+	for (int level = 0; level < 4; level++)
+		for (int ps = 0; ps < 2; ps++)
+			s->rsvd[level][ps] = reserved_bits(s, level, ps ? PTE_PS : 0);
 }
 
 /* The CPU's access-rights checks for a translation that grants rw, us, xd (SDM Vol. 3A 4.6.1). */
@@ -85,7 +116,7 @@ static uint32_t access_error(const struct shadow_mmu *s, const struct access *a)
 }
 
 /* Walks the guest's tables for gva: 0 with *w filled, or 1 with w->error for the guest. */
-int shadow_guest_walk(const struct shadow_mmu *s, uint64_t gva, const struct access *a, struct walk *w)
+int shadow_guest_walk(struct shadow_mmu *s, uint64_t gva, const struct access *a, struct walk *w)
 {
 	const struct shadow_regs *r = &s->regs;
 	uint32_t err = access_error(s, a);
@@ -125,7 +156,7 @@ int shadow_guest_walk(const struct shadow_mmu *s, uint64_t gva, const struct acc
 	for (;;) {
 		unsigned shift = 12 + bits_per_level * (unsigned)level;
 		uint64_t addr = table + ((gva >> shift) & ((1u << bits_per_level) - 1)) * w->esize;
-		uint64_t e = shadow_read_entry(s, addr, w->esize);
+		uint64_t e = shadow_read_entry_at(s, addr, w->esize, level);
 		if (!(e & PTE_P)) {
 			w->error = err;
 			return 1;

@@ -2990,6 +2990,7 @@ static void test_shadow_cr3_pcid_no_flush_bit(void **state)
 	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(3, CRQ_TYPE_MOV_TO, GPR_RBX), 3);
 	assert_completed(3);
 	assert_true(shadow_lookup(cpu0.shadow, GUEST_TEXT_GVA, 0) != 0);
+	pages[1536 + ((GUEST_TEXT_GVA >> 12) & 511)] &= ~BIT(5); /* A clear: the flush cannot revalidate it */
 	regs.gpr[GPR_RBX] = cr3; /* PCID 0 with a flush */
 	vmcs_writenat(VMCS_GUEST_RIP, RIP0);
 	vm_exit(EXIT_REASON_CR_ACCESS, CRQ(3, CRQ_TYPE_MOV_TO, GPR_RBX), 3);

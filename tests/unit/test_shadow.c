@@ -265,6 +265,24 @@ static int hw_allows(uint64_t e, enum kind k, int user, int ac, unsigned cpl)
 
 static unsigned exits; /* #PF exits the last access_as took */
 
+/* The shadow leaf for gva in the current root (as shadow_lookup finds it), or NULL. */
+static uint64_t *shadow_leaf_entry(uint64_t gva)
+{
+	const struct shadow_root *r = mmu.cur;
+	int pae = r->mode != SHADOW_MODE_4LEVEL;
+	uint64_t *t = r->top;
+	gva &= pae ? 0xFFFFFFFFULL : BIT(48) - 1;
+	for (int l = pae ? 2 : 3; l >= 0; l--) {
+		uint64_t *e = &t[(gva >> (12 + 9 * l)) & 511];
+		if (!(*e & P))
+			return NULL;
+		if ((l == 0 || (*e & PS)) && !(pae && l == 2))
+			return e;
+		t = (uint64_t *)(uintptr_t)(*e & ADDR);
+	}
+	return NULL;
+}
+
 /* Performs an access as the CPU would: faults into keel until the shadow allows it or keel
  * reflects a fault. Returns DONE, REFLECTED(error) (with CR2 checked) or LIVELOCK. */
 static int access_as(uint64_t gva, enum kind k, int user, int ac, unsigned cpl)
@@ -272,8 +290,10 @@ static int access_as(uint64_t gva, enum kind k, int user, int ac, unsigned cpl)
 	exits = 0;
 	for (int i = 0; i < 6; i++) {
 		uint64_t e = shadow_lookup(&mmu, gva, NULL);
-		if (hw_allows(e, k, user, ac, cpl))
+		if (hw_allows(e, k, user, ac, cpl)) {
+			*shadow_leaf_entry(gva) |= A | (k == WRITE ? D : 0); /* as the CPU does */
 			return DONE;
+		}
 		uint32_t err = ((e & P) ? PF_P : 0) | (k == WRITE ? PF_W : 0) | (user ? PF_U : 0) |
 			       (k == FETCH && (regs.smep || regs.nxe) ? PF_I : 0);
 		struct shadow_fault f;
@@ -994,9 +1014,11 @@ static void test_cr3_switch_reuses_root_and_keeps_only_global_translations(void 
 	assert_int_equal(access(user, READ, 1), DONE);
 	assert_int_equal(leaf_of(user, NULL) & ADDR, 0x126000);
 	assert_int_equal(mmu.stats.cr3_loads, 3);
-	/* MOV CR3 with the same value drops non-global translations too */
+	/* MOV CR3 with the same value drops non-global translations too: what is left is what the
+	 * tables give now (revalidated, the guest's A set), never the old translation */
+	wr(pte, 8, 0x127000 | P | RW | US | A | D);
 	load(SHADOW_MODE_4LEVEL, cr3a);
-	assert_int_equal(leaf_of(user, NULL), 0);
+	assert_int_equal(leaf_of(user, NULL) & ADDR, 0x127000);
 	assert_true(leaf_of(kern, NULL) & P);
 	/* without CR4.PGE nothing is global */
 	regs.pge = 0;
@@ -1042,7 +1064,11 @@ static void test_prefetch_fills_used_neighbours_only(void **state)
 	assert_true(rd(entry4(cr3, base + 1 * 4096, 0), 8) & D);
 	assert_int_equal(access(base + 3 * 4096, WRITE, 1), REFLECTED(PF_P | PF_W | PF_U));
 	assert_int_equal(access(base + 4 * 4096, READ, 1), REFLECTED(PF_P | PF_U));
-	/* what prefetch filled, MOV CR3 drops (all but the global one) */
+	/* what prefetch filled, MOV CR3 drops (all but the global one) once the guest's tables no
+	 * longer give it */
+	for (unsigned k = 0; k < 8; k++)
+		if (k != 4)
+			wr(entry4(cr3, base + k * 4096, 0), 8, 0);
 	load(SHADOW_MODE_4LEVEL, cr3);
 	assert_int_equal(scan_all(), 1);
 }
@@ -1127,12 +1153,13 @@ static void test_pcid_flush_reaches_every_root_of_that_pcid(void **state)
 	assert_int_equal(access(kern, READ, 0), DONE);
 	load_pcid(cr3c, 2, 0);
 	assert_int_equal(access(user, READ, 1), DONE);
+	wr(entry4(cr3c, user, 0), 8, 0x127000 | P | RW | US | A | D); /* no invalidation */
 	load_pcid(cr3b, 1, 0); /* flushes PCID 1: cr3a's root too (b takes it over) */
 	assert_int_equal(leaf_of(user, NULL), 0);
 	assert_int_equal(leaf_of(kern, NULL) & ADDR, 0x123000);
 	load_pcid(cr3a, 1, 1);
 	assert_int_equal(leaf_of(user, NULL), 0);
-	load_pcid(cr3c, 2, 1); /* PCID 2 untouched */
+	load_pcid(cr3c, 2, 1); /* PCID 2 untouched: its translation may stay, and does */
 	assert_int_equal(leaf_of(user, NULL) & ADDR, 0x126000);
 	/* CR4.PCIDE 1 -> 0 drops everything (SDM Vol. 3A 4.10.4.1) */
 	regs.pcide = 0;
@@ -1153,9 +1180,10 @@ static void test_pcid_flush_reaches_root_loaded_later_with_bit_63(void **state)
 	assert_int_equal(access(user, READ, 1), DONE);
 	uint64_t rb = load_pcid(cr3b, 1, 1); /* a's root is not stale: b gets its own */
 	assert_true(rb != ra);
+	wr(entry4(cr3a, user, 0), 8, 0x126000 | P | RW | US | A | D); /* no invalidation */
 	assert_int_equal(load_pcid(cr3b, 1, 0), rb); /* flushes PCID 1 */
 	assert_int_equal(load_pcid(cr3a, 1, 1), ra);
-	assert_int_equal(leaf_of(user, NULL), 0);
+	assert_int_equal(leaf_of(user, NULL) & ADDR, 0x126000); /* not the kept 0x124000 */
 }
 
 /* A new CR3 under a PCID just flushed takes that PCID's root over, global translations and all;
@@ -1199,6 +1227,8 @@ static void test_cr3_load_drops_every_filled_leaf_by_log_or_scan(void **state)
 			assert_int_equal(access(0x400000 + i * 4096ULL, i & 1 ? WRITE : READ, 1), DONE);
 		unsigned in_use = mmu.stats.pages_in_use;
 		assert_int_equal(scan_all(), counts[round] + 1);
+		for (unsigned i = 0; i < counts[round]; i++) /* A clear: nothing to revalidate */
+			wr(entry4(cr3, 0x400000 + i * 4096ULL, 0), 8, rd(entry4(cr3, 0x400000 + i * 4096ULL, 0), 8) & ~A);
 		load(SHADOW_MODE_4LEVEL, cr3);
 		assert_int_equal(scan_all(), 1); /* the global one */
 		assert_int_equal(leaf_of(kern, NULL) & ADDR, 0x123000);
@@ -1223,6 +1253,165 @@ static void test_page_made_global_survives_cr3_load(void **state)
 	assert_int_equal(access(gva, READ, 0), DONE);
 	load(SHADOW_MODE_4LEVEL, cr3);
 	assert_true(leaf_of(gva, NULL) & SWG);
+}
+
+/* MOV CR3 revalidates the leaves it drops (mm/shadow_inval.c): each logged leaf comes back at
+ * once when the guest's current tables give it with A set at every level (and D for a writable
+ * leaf), as the CPU could cache it after the flush; anything else stays empty until its fault.
+ * No guest entry is changed, and a revalidated leaf is dropped by the next MOV CR3 like any. */
+static void test_cr3_load_revalidates_logged_leaves_from_current_tables(void **state)
+{
+	(void)state;
+	uint64_t cr3 = galloc(), u = 0x400000, kern = 0xFFFF800000001000ULL, big = 0x40000000;
+	uint64_t up = P | RW | US, pte[8];
+	for (unsigned k = 0; k < 8; k++) /* one per prefetch group: nothing prefetched */
+		pte[k] = map4(cr3, (k == 6 ? 0x600000 : u) + k * 0x8000, 0x200000 + k * 0x1000, 0, P | RW | US, up);
+	uint64_t kpte = map4(cr3, kern, 0x300000, 0, P | RW, P | RW);
+	uint64_t lone = 0xA00000, lpte = map4(cr3, lone, 0x310000, 0, P | RW | US, up); /* its own table */
+	uint64_t pde = map4(cr3, big, 0x800000, 1, P | RW, P | RW);
+	load(SHADOW_MODE_4LEVEL, cr3);
+	for (unsigned k = 0; k < 8; k++)
+		assert_int_equal(access((k == 6 ? 0x600000 : u) + k * 0x8000, k == 1 ? READ : WRITE, 1), DONE);
+	assert_int_equal(access(kern, READ, 0), DONE);
+	assert_int_equal(access(big, WRITE, 0), DONE);
+	assert_int_equal(access(lone, READ, 1), DONE);
+
+	wr(lpte, 8, KEEL_BASE | P | RW | US | A | D);              /* keel's memory, walked from the top */
+	wr(pte[2], 8, rd(pte[2], 8) & ~A);                        /* not used since: gone */
+	wr(pte[3], 8, 0x130000 | P | RW | US | A | D);            /* changed, no INVLPG: the new one */
+	wr(pte[4], 8, 0);                                         /* not present: gone */
+	wr(pte[5], 8, KEEL_BASE | P | RW | US | A | D);           /* keel's memory: left to the fault */
+	wr(entry4(cr3, 0x600000, 1), 8, rd(entry4(cr3, 0x600000, 1), 8) & ~A); /* upper A clear: gone */
+	wr(pte[7], 8, rd(pte[7], 8) | G);                         /* global now: kept, not logged */
+	wr(pde, 8, 0);
+	map4(cr3, big, 0x123000, 0, P | RW | A | D, P | RW | A);  /* 2 MiB became 4 KiB: refault */
+	unsigned cx = cmpxchg_calls;
+	uint64_t before = mmu.stats.revalidated;
+	load(SHADOW_MODE_4LEVEL, cr3);
+	assert_int_equal(cmpxchg_calls, cx);
+	assert_int_equal(leaf_of(u, NULL) & (ADDR | RW | US), 0x200000 | RW | US);
+	assert_int_equal(leaf_of(u + 0x8000, NULL) & (ADDR | RW | US), 0x201000 | US); /* clean: read-only */
+	assert_int_equal(leaf_of(u + 2 * 0x8000, NULL), 0);
+	assert_int_equal(leaf_of(u + 3 * 0x8000, NULL) & ADDR, 0x130000);
+	assert_int_equal(leaf_of(u + 4 * 0x8000, NULL), 0);
+	assert_int_equal(leaf_of(u + 5 * 0x8000, NULL), 0);
+	assert_int_equal(leaf_of(0x600000 + 6 * 0x8000, NULL), 0);
+	assert_true(leaf_of(u + 7 * 0x8000, NULL) & SWG);
+	assert_int_equal(leaf_of(kern, NULL) & (ADDR | RW | US), 0x300000); /* clean, supervisor */
+	assert_int_equal(leaf_of(big, NULL), 0);
+	assert_int_equal(leaf_of(lone, NULL), 0);
+	assert_int_equal(mmu.stats.revalidated - before, 5);
+	assert_int_equal(rd(kpte, 8) & D, 0);
+
+	/* revalidated leaves are logged again: the next MOV CR3 drops what the tables no longer give,
+	 * and what the CPU did not use since (A clear in keel's leaf: u + 0x8000) */
+	assert_int_equal(access(u, READ, 1), DONE);
+	assert_int_equal(access(kern, READ, 0), DONE);
+	assert_int_equal(access(u + 3 * 0x8000, READ, 1), DONE);
+	wr(pte[0], 8, 0);
+	wr(kpte, 8, 0);
+	load(SHADOW_MODE_4LEVEL, cr3);
+	assert_int_equal(leaf_of(u, NULL), 0);
+	assert_int_equal(leaf_of(kern, NULL), 0);
+	assert_int_equal(leaf_of(u + 0x8000, NULL), 0);
+	assert_int_equal(leaf_of(u + 3 * 0x8000, NULL) & ADDR, 0x130000);
+	assert_true(leaf_of(u + 7 * 0x8000, NULL) & SWG);
+	shadow_flush(&mmu);
+	assert_int_equal(mmu.stats.pages_in_use, 1);
+}
+
+/* A logged leaf is only revalidated as a leaf of its own level and guest page size: a split
+ * piece whose guest page no longer needs splitting, and 2 MiB leaves whose guest page became a
+ * 1 GiB one (whose pieces INVLPG finds by the size the PDPTE records at the fault), refault. */
+static void test_cr3_load_revalidates_only_the_same_level_and_size(void **state)
+{
+	(void)state;
+	uint64_t cr3 = galloc(), big = 0x40000000 + 12 * MiB, r = 0x80000000;
+	uint64_t pde = map4(cr3, big, 12 * MiB, 1, P | RW | D, P | RW); /* keel inside: 4 KiB pieces */
+	map4(cr3, r, 0x400000, 1, P | RW | D, P | RW);
+	map4(cr3, r + 2 * MiB, 0x600000, 1, P | RW | D, P | RW);
+	load(SHADOW_MODE_4LEVEL, cr3);
+	assert_int_equal(access(big + 0x1000, READ, 0), DONE);
+	assert_int_equal(access(r, READ, 0), DONE);
+	assert_int_equal(access(r + 2 * MiB, READ, 0), DONE);
+	uint64_t size;
+	leaf_of(big + 0x1000, &size);
+	assert_int_equal(size, 4096);
+	wr(pde, 8, 16 * MiB | P | RW | A | D | PS);                       /* no keel there */
+	wr(entry4(cr3, r, 2), 8, 0 | P | RW | A | D | PS);                /* 1 GiB over keel */
+	load(SHADOW_MODE_4LEVEL, cr3);
+	assert_int_equal(leaf_of(big + 0x1000, NULL), 0);
+	assert_int_equal(leaf_of(r, NULL), 0);
+	assert_int_equal(leaf_of(r + 2 * MiB, NULL), 0);
+	assert_int_equal(access(big + 0x1000, READ, 0), DONE);
+	assert_int_equal(leaf_of(big + 0x1000, &size) & ADDR, 16 * MiB);
+	assert_int_equal(size, 2 * MiB);
+}
+
+/* Leaves revalidated one after the other from one guest page table (keel walks the levels above
+ * it once per drop) take those levels' rights: read-only, supervisor-only, execute-disable. */
+static void test_cr3_load_revalidation_takes_upper_level_rights(void **state)
+{
+	(void)state;
+	uint64_t cr3 = galloc(), ro = 0x400000, sup = 1ULL << 39, nx = 2ULL << 39; /* a PML4E each */
+	for (unsigned k = 0; k < 3; k++) {
+		map4(cr3, ro + k * 0x8000, 0x200000 + k * 0x1000, 0, P | RW | US | A | D, P | US | A);
+		map4(cr3, sup + k * 0x8000, 0x210000 + k * 0x1000, 0, P | RW | US | A | D, P | RW | A);
+		map4(cr3, nx + k * 0x8000, 0x220000 + k * 0x1000, 0, P | RW | US | A | D, P | RW | US | A | XD);
+	}
+	load(SHADOW_MODE_4LEVEL, cr3);
+	for (unsigned k = 0; k < 3; k++) /* one table after the other: logged in that order */
+		assert_int_equal(access(ro + k * 0x8000, READ, 1), DONE);
+	for (unsigned k = 0; k < 3; k++)
+		assert_int_equal(access(sup + k * 0x8000, WRITE, 0), DONE);
+	for (unsigned k = 0; k < 3; k++)
+		assert_int_equal(access(nx + k * 0x8000, WRITE, 1), DONE);
+	load(SHADOW_MODE_4LEVEL, cr3);
+	for (unsigned k = 0; k < 3; k++) {
+		assert_int_equal(leaf_of(ro + k * 0x8000, NULL) & (ADDR | RW | US | XD), (0x200000 + k * 0x1000) | US);
+		assert_int_equal(leaf_of(sup + k * 0x8000, NULL) & (ADDR | RW | US | XD), (0x210000 + k * 0x1000) | RW);
+		assert_int_equal(leaf_of(nx + k * 0x8000, NULL) & (ADDR | RW | US | XD),
+				 (0x220000 + k * 0x1000) | RW | US | XD);
+	}
+}
+
+/* The same in PAE paging (32-bit addresses, the PDPTEs from the registers) and in 32-bit paging
+ * (4-byte entries, a 4 MiB page as two 2 MiB leaves). */
+static void test_cr3_load_revalidates_pae_and_32bit(void **state)
+{
+	(void)state;
+	regs.pdpte[0] = regs.pdpte[3] = 0;
+	uint64_t a = map_pae(0xC0001000, 0x124000, 0, P | RW | D, P | RW);
+	map_pae(0x1000, 0x125000, 0, P | RW | US, P | RW | US);
+	load(SHADOW_MODE_PAE, 0x5000);
+	assert_int_equal(access(0xC0001000, READ, 0), DONE);
+	assert_int_equal(access(0x1000, READ, 1), DONE);
+	wr(a, 8, 0);
+	load(SHADOW_MODE_PAE, 0x5000);
+	assert_int_equal(leaf_of(0xC0001000, NULL), 0);
+	assert_int_equal(leaf_of(0x1000, NULL) & ADDR, 0x125000);
+
+	uint64_t cr3 = galloc();
+	uint64_t big = map32(cr3, 0x800000, 0x1400000, 1, P | RW | D, 0);
+	map32(cr3, 0x401000, 0x126000, 0, P | RW | US, P | RW | US);
+	load(SHADOW_MODE_32BIT, cr3);
+	assert_int_equal(access(0x800000, READ, 0), DONE);
+	assert_int_equal(access(0xA00000, READ, 0), DONE);
+	assert_int_equal(access(0x401000, READ, 1), DONE);
+	load(SHADOW_MODE_32BIT, cr3);
+	uint64_t size;
+	assert_int_equal(leaf_of(0xA00000, &size) & ADDR, 0x1600000);
+	assert_int_equal(size, 2 * MiB);
+	assert_int_equal(leaf_of(0x401000, NULL) & ADDR, 0x126000);
+	assert_int_equal(access(0x800000, READ, 0), DONE);
+	assert_int_equal(access(0xA00000, READ, 0), DONE);
+	assert_int_equal(access(0x401000, READ, 1), DONE);
+	assert_int_equal(exits, 0);
+	wr(big, 4, 0);
+	load(SHADOW_MODE_32BIT, cr3);
+	assert_int_equal(leaf_of(0x800000, NULL), 0);
+	assert_int_equal(leaf_of(0xA00000, NULL), 0);
+	assert_int_equal(leaf_of(0x401000, NULL) & ADDR, 0x126000);
 }
 
 /* INVLPG of a split large page frees the table of its pieces; the root's log then points into a
@@ -1265,7 +1454,9 @@ static void test_logged_large_leaf_become_table_is_not_cleared(void **state)
 	leaf_of(gva, &size);
 	assert_int_equal(size, 4096);
 	load(SHADOW_MODE_4LEVEL, cr3);
-	assert_int_equal(scan_all(), 0);
+	assert_int_equal(scan_all(), 1); /* the 4 KiB leaf, revalidated; the table pointer kept */
+	assert_int_equal(leaf_of(gva, &size) & ADDR, 0x123000);
+	assert_int_equal(size, 4096);
 	shadow_flush(&mmu);
 	assert_int_equal(mmu.stats.pages_in_use, 1);
 }
@@ -1495,6 +1686,10 @@ int main(void)
 		T(test_pcid_flushed_root_taken_over_by_new_cr3),
 		T(test_cr3_load_drops_every_filled_leaf_by_log_or_scan),
 		T(test_page_made_global_survives_cr3_load),
+		T(test_cr3_load_revalidates_logged_leaves_from_current_tables),
+		T(test_cr3_load_revalidates_pae_and_32bit),
+		T(test_cr3_load_revalidation_takes_upper_level_rights),
+		T(test_cr3_load_revalidates_only_the_same_level_and_size),
 		T(test_log_not_used_after_a_table_of_the_root_is_freed),
 		T(test_logged_large_leaf_become_table_is_not_cleared),
 		T(test_control_change_flushes_every_root),
