@@ -241,8 +241,8 @@ run-kvm: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/run.sh kvm
 
-# Boot tests too long for check (tests/boot/long/): 4-CPU Linux natively and under keel with CPU
-# hotplug (docs/smp.md), make debug's stops at an exit (docs/bochs-debugging.md).
+# Boot tests too long for check (tests/boot/long/): make debug's stops at an exit
+# (docs/bochs-debugging.md).
 check-long: deps-boot
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/boot/run-all.sh --long
@@ -302,7 +302,7 @@ help:
 	@echo "make check-unit host unit tests only"
 	@echo "make check-tools tests of the host tools (tools/trace) only"
 	@echo "make check-models selftest natively and under keel on ten Bochs 3.0 CPU models"
-	@echo "make check-long long boot tests: 4-CPU Linux natively and under keel, CPU hotplug, debugger stops"
+	@echo "make check-long long boot tests: debugger stops"
 	@echo "make fuzz       libFuzzer over the exit handlers for FUZZ_SECONDS (default 60)"
 	@echo "make bench      exit costs, Linux boot and MMU workloads under Bochs, native vs keel (build/bench/*.txt)"
 	@echo "make image      build/keel.img, a disk image for a USB stick or an emulator (IMAGE_NEXT=...)"
