@@ -59,8 +59,8 @@ KEEL_OBJS := $(addprefix $(BUILD)/,$(KEEL_BOOT:.c=.o) $(KEEL_C:.c=.o) $(KEEL_ASM
 # ---- guest programs (UEFI applications run inside the virtualized machine) ----
 GUEST_LIB := lib/string.c lib/fmt.c
 GUESTS := selftest bench acpi
-selftest_SRCS := guest/selftest/main.c guest/selftest/cases.c guest/selftest/fastpath.c guest/selftest/trapcases.c guest/common/efi_io.c guest/selftest/trap.c guest/selftest/ring3.c
-selftest_ASM := guest/selftest/stubs.asm
+selftest_SRCS := guest/selftest/main.c guest/selftest/cases.c guest/selftest/fastpath.c guest/selftest/trapcases.c guest/common/efi_io.c guest/selftest/trap.c guest/selftest/ring3.c guest/selftest/x2apic.c
+selftest_ASM := guest/selftest/stubs.asm guest/selftest/sipi_tramp.asm
 bench_SRCS := guest/bench/main.c guest/bench/ops.c guest/common/efi_io.c
 bench_ASM :=
 acpi_SRCS := guest/acpi/main.c guest/acpi/tables.c guest/common/efi_io.c

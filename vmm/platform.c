@@ -78,10 +78,11 @@ const char *platform_name(enum platform p)
 const char *platform_quirks(enum platform p)
 {
 	/* Keep in step with docs/hardware.md ("Platforms keel recognises"). The INIT-echo rule in
-	 * vmm/handlers.c handle_init is keyed on the AP's state, not on the platform: it is listed
-	 * where it fires (Bochs 2.7, stlintel/Bochs#11). */
+	 * vmm/sipi.c sipi_exit_init is keyed on the AP's state, not on the platform: it is listed
+	 * where it fires (Bochs 2.7 after every start, stlintel/Bochs#11; Bochs 3.0 after an INIT to
+	 * an AP already waiting for SIPI). */
 	if (p == PLATFORM_BOCHS)
-		return "INIT right after SIPI dropped (Bochs 2.7 INIT echo)";
+		return "INIT right after SIPI dropped (Bochs INIT echo)";
 	return "none";
 }
 

@@ -81,14 +81,16 @@ void sipi_exit_init(struct vcpu *v, struct guest_regs *r, const struct exit_info
 	(void)e;
 	/*
 	 * Bochs 2.7 leaves INIT pending after the INIT VM exit and raises it again on the entry after
-	 * the SIPI exit (Bochs issue stlintel/Bochs#11, fixed in later releases). An INIT that arrives
-	 * before the started CPU executed its first instruction is that echo: drop it. On hardware a
-	 * new INIT needs a new IPI, which software sends only after waiting for the AP.
+	 * the SIPI exit (Bochs issue stlintel/Bochs#11). Bochs 3.0 does the same with an INIT that
+	 * reaches an AP already in wait-for-SIPI: it comes back after the SIPI that starts the AP
+	 * (selftest's mp.x2apic.init_init_sipi leaves the AP parked without this rule). An INIT that
+	 * arrives before the started CPU executed its first instruction is that echo: drop it. On
+	 * hardware a new INIT needs a new IPI, which software sends only after waiting for the AP.
 	 */
 	if (v->sipi_vector >= 0 && vmcs_readnat(VMCS_GUEST_RIP) == 0 &&
 	    vmcs_read16(VMCS_GUEST_CS_SEL) == (uint16_t)(v->sipi_vector << 8)) {
 		if (!v->init_echo_logged++)
-			log_info("keel: cpu%u: INIT right after SIPI ignored (Bochs 2.7 erratum)", v->index);
+			log_info("keel: cpu%u: INIT right after SIPI ignored (Bochs INIT echo)", v->index);
 		/* The same Bochs saves blocking-by-SMI on this exit (stlintel/Bochs#10): start afresh. */
 		vcpu_start_at_sipi_vector(v, (unsigned)v->sipi_vector);
 		v->sipi_vector = -1;

@@ -156,6 +156,17 @@ void *io_alloc(size_t size)
 	return memset(p, 0, size);
 }
 
+void *io_alloc_low_page(void)
+{
+	/* Below the EBDA and the VGA hole (0xA0000): SIPI vectors 0x01-0x9E. */
+	EFI_PHYSICAL_ADDRESS a = 0x9EFFF;
+	if (EFI_ERROR(st->BootServices->AllocatePages(AllocateMaxAddress, EfiLoaderData, 1, &a)) || a < 0x1000)
+		return 0;
+	return memset((void *)(uintptr_t)a, 0, 4096);
+}
+
+void io_stall_us(unsigned us) { st->BootServices->Stall(us); }
+
 unsigned io_cpu_count(void)
 {
 	UINTN total = 1, enabled = 1;

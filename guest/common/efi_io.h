@@ -4,6 +4,7 @@
 #define SELFTEST_EFI_IO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 void io_init(void *image_handle, void *system_table);
 
@@ -22,6 +23,12 @@ void io_quiet_end(void);
 
 /* Zeroed, 16-byte aligned boot-services memory, or 0. Never freed: the program is short-lived. */
 void *io_alloc(size_t size);
+
+/* One zeroed 4 KiB page below 1 MiB (a real-mode start address for a SIPI), or 0. Never freed. */
+void *io_alloc_low_page(void);
+
+/* Busy-waits us microseconds (the firmware's Stall). */
+void io_stall_us(unsigned us);
 
 /* Number of processors MP services knows about (1 without MP services). */
 unsigned io_cpu_count(void);

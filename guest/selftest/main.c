@@ -1,5 +1,5 @@
 /* selftest.efi: runs every case of cases.c on the BSP and a subset on each AP, one line per case,
- * then powers off. UEFI application, natively or inside a machine keel has virtualized. */
+ * then powers off; with the load option x2apic only the mp.x2apic cases of x2apic.c. UEFI application, natively or inside a machine keel has virtualized. */
 #include <efi.h>
 
 #include "../common/efi_io.h"
@@ -235,12 +235,17 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 		say("selftest: out of memory");
 		return EFI_OUT_OF_RESOURCES;
 	}
-	for (size_t i = 0; i < selftest_case_count; i++) {
-		struct result r;
-		run_case(&selftest_cases[i], &r, tc);
-		report("", selftest_cases[i].name, &r);
+	if (io_has_option("x2apic")) {
+		/* Only the mp.x2apic cases: they take the APs from MP services for good. */
+		x2apic_cases_run(report);
+	} else {
+		for (size_t i = 0; i < selftest_case_count; i++) {
+			struct result r;
+			run_case(&selftest_cases[i], &r, tc);
+			report("", selftest_cases[i].name, &r);
+		}
+		run_on_aps();
 	}
-	run_on_aps();
 
 	say("selftest: %u passed, %u failed, %u skipped", passed, failed, skipped);
 	if (io_has_option("noshutdown"))

@@ -46,4 +46,8 @@ struct selftest_case {
 extern const struct selftest_case selftest_cases[];
 extern const size_t selftest_case_count;
 
+/* The mp.x2apic.* cases (x2apic.c), run alone with the load option x2apic; report prints one
+ * result line. */
+void x2apic_cases_run(void (*report)(const char *prefix, const char *name, const struct result *r));
+
 #endif
