@@ -21,11 +21,11 @@
 #define ICR_SIPI 0x4600u /* start-up, vector in bits 7:0 */
 #define ICR_ALL_BUT_SELF (3u << 18)
 #define ROUNDS 3
-#define MAX_APS 16
 
 /* The start page: the code at offset 0, one slot per initial APIC ID at SIPI_SLOTS. */
 #define SIPI_SLOTS 0x200
 #define SIPI_MAX_ID 223
+#define MAX_APS (SIPI_MAX_ID + 1) /* each needs a slot */
 struct sipi_slot {
 	uint32_t starts; /* incremented by each start */
 	uint16_t cs;     /* the CS it began with: vector << 8 */

@@ -1,12 +1,15 @@
 #!/bin/bash
-# Bochs 3.0 (tools/bochs3.sh), 4 CPUs, 512 MiB: Debian's 6.1 kernel on all four, first natively
-# (keel.cfg virtualize=off), then under keel. acpi.efi (guest/acpi) installs the MADT and FADT that
-# OVMF under Bochs lacks, then starts the kernel (docs/smp.md). Linux starts its APs itself with
-# INIT-SIPI-SIPI; under keel that goes through keel's INIT/SIPI emulation on every AP, then 3 rounds
-# of CPU hotplug (offline/online of every AP) restart each AP 3 more times.
-# In make check since tsc_early_khz=200000 (SPEED_ARGS, both boots) and the two boots running at
-# once: 11.25 G ticks natively, 11.36 G under keel (14.11 G and 14.62 G before), 454 s of wall time
-# for both on a 2-core machine shared with other emulators (docs/smp.md, "The boot test").
+# Bochs 3.0 (tools/bochs3.sh), 4 CPUs, 512 MiB: Debian's 6.1 kernel on all four, natively (keel.cfg
+# virtualize=off), under keel with EPT, and under keel with mmu=shadow, the three boots at once.
+# acpi.efi (guest/acpi) installs the MADT and FADT that OVMF under Bochs lacks, then starts the
+# kernel (docs/smp.md). Linux starts its APs itself with INIT-SIPI-SIPI; under keel that goes
+# through keel's INIT/SIPI emulation on every AP, then 3 rounds of CPU hotplug (offline/online of
+# every AP) restart each AP 3 more times. Under mmu=shadow each AP's real-mode start runs on the
+# EPT and moves to its own shadow tables when Linux turns paging on (docs/memory-virtualization.md,
+# "Unpaged phases").
+# In make check since tsc_early_khz=200000 (SPEED_ARGS, all boots) and the boots running at once:
+# 11.25 G ticks natively, 11.36 G under keel, 11.60 G under mmu=shadow (docs/smp.md, "The boot
+# test").
 set -euo pipefail
 PROG=t-bochs3-linux-smp
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -35,14 +38,14 @@ fi
 # delays and timeouts run in the same time base as the PIT, PM timer and HPET.
 SPEED_ARGS='tsc_early_khz=200000'
 
-# boot_start NAME VIRTUALIZE: builds NAME's ESP and starts its Bochs run in the background
-# (output in build/boot/NAME.out); the two boots run at once, one emulator per core.
+# boot_start NAME CFG: builds NAME's ESP with the keel.cfg line CFG and starts its Bochs run in the
+# background (output in build/boot/NAME.out); the boots run at once.
 RUNNERS=()
 boot_start() {
 	local name=$1 esp=$ROOT/build/boot/$1-esp
 	tools/mkesp.sh --out "$esp" --guests /nonexistent --add build/guest/acpi.efi:EFI/keel/acpi.efi \
 		--add "$LINUX/vmlinuz:EFI/keel/vmlinuz" --add "$LINUX/initrd.img:EFI/keel/initrd.img" \
-		--cfg "log=serial\\nvirtualize=$2\\nnext=\\\\EFI\\\\keel\\\\acpi.efi\\nnext_args=\\\\EFI\\\\keel\\\\vmlinuz console=ttyS0,115200 initrd=\\\\EFI\\\\keel\\\\initrd.img loglevel=4 keel.hotplug=$ROUNDS $SPEED_ARGS\\n"
+		--cfg "log=serial\\n$2\\nnext=\\\\EFI\\\\keel\\\\acpi.efi\\nnext_args=\\\\EFI\\\\keel\\\\vmlinuz console=ttyS0,115200 initrd=\\\\EFI\\\\keel\\\\initrd.img loglevel=4 keel.hotplug=$ROUNDS $SPEED_ARGS\\n"
 	tests/boot/bochs.sh --bochs "$BOCHS3" --esp "$esp" --name "$name" --cpus $CPUS --megs 512 \
 		--timeout 1500 --grace 60 --end 'keel-linux: done|Kernel panic' >"$ROOT/build/boot/$name.out" 2>&1 &
 	RUNNERS+=($!)
@@ -83,28 +86,46 @@ boot_check() {
 }
 
 
-echo "  -- natively (virtualize=off) and under keel, both at once"
-boot_start bochs3-linux-smp-native off
-boot_start bochs3-linux-smp on
+echo "  -- natively (virtualize=off), under keel, and under keel with mmu=shadow, all at once"
+boot_start bochs3-linux-smp-native virtualize=off
+boot_start bochs3-linux-smp mmu=ept
+boot_start bochs3-linux-smp-shadow mmu=shadow
 echo "  -- natively (virtualize=off)"
 boot_check bochs3-linux-smp-native "${RUNNERS[0]}"
 t_expect "natively no CPU answers with keel's signature" "keelctl: 0 of $CPUS online CPUs run under keel"
 
+# keel_checks: what every boot under keel shows (after its boot_check).
+keel_checks() {
+	t_expect "keel virtualized all CPUs" "keel: virtualized $CPUS of $CPUS CPUs"
+	t_expect "keelctl sees $CPUS CPUs virtualized" "keelctl: keel [0-9.]+, $CPUS CPUs virtualized"
+	t_expect "every CPU answered CPUID 0x40000000 with keel's signature" "keelctl: $CPUS of $CPUS online CPUs run under keel, workload ok on $CPUS"
+	t_check "every CPU still under keel after hotplug" \
+		bash -c "[ \$(grep -ac 'keelctl: $CPUS of $CPUS online CPUs run under keel, workload ok on $CPUS' '$T_TEXT') -ge 2 ]"
+	for ((c = 1; c < CPUS; c++)); do
+		# Linux's boot start and ROUNDS restarts, each INIT-SIPI-SIPI (the firmware's parking adds more).
+		t_check "cpu$c took at least $((ROUNDS + 1)) INITs from Linux" bash -c \
+			"grep -aE 'keelctl: cpu$c INIT +[0-9]+' '$T_TEXT' | awk '{ exit !(\$NF >= $((ROUNDS + 1))) }'"
+		t_expect "cpu$c SIPI counted" "keelctl: cpu$c SIPI +[1-9]"
+	done
+	t_check "every APIC write emulated (the xAPIC trap of vmm/sipi.c never lifted)" \
+		bash -c "! grep -aq 'APIC writes no longer trapped' '$T_TEXT'"
+	t_check "no unhandled VM exit" bash -c "! grep -aq 'keel: unhandled VM exit' '$T_TEXT'"
+	t_check "no vCPU stopped" bash -c "! grep -aq 'stopped: ' '$T_TEXT'"
+}
+
 echo "  -- under keel"
 boot_check bochs3-linux-smp "${RUNNERS[1]}"
-t_expect "keel virtualized all CPUs" "keel: virtualized $CPUS of $CPUS CPUs"
-t_expect "keelctl sees $CPUS CPUs virtualized" "keelctl: keel [0-9.]+, $CPUS CPUs virtualized"
-t_expect "every CPU answered CPUID 0x40000000 with keel's signature" "keelctl: $CPUS of $CPUS online CPUs run under keel, workload ok on $CPUS"
-t_check "every CPU still under keel after hotplug" \
-	bash -c "[ \$(grep -ac 'keelctl: $CPUS of $CPUS online CPUs run under keel, workload ok on $CPUS' '$T_TEXT') -ge 2 ]"
+keel_checks
+t_expect "keel ran the guest on EPT" 'keel: cpu0 virtualized .*mmu ept'
+
+echo "  -- under keel, mmu=shadow"
+boot_check bochs3-linux-smp-shadow "${RUNNERS[2]}"
+keel_checks
+t_expect "mmu=shadow, unpaged phases on the EPT" 'keel: mmu=shadow: a vCPU with CR0.PG = 0 .* runs on the EPT'
+t_expect "the BSP's APIC writes on shadow tables reach keel" 'keel: cpu0: guest write to the xAPIC page \(GPA 0xfee00[0-9a-f]+\) on shadow tables: emulated'
 for ((c = 1; c < CPUS; c++)); do
-	# Linux's boot start and ROUNDS restarts, each INIT-SIPI-SIPI (the firmware's parking adds more).
-	t_check "cpu$c took at least $((ROUNDS + 1)) INITs from Linux" bash -c \
-		"grep -aE 'keelctl: cpu$c INIT +[0-9]+' '$T_TEXT' | awk '{ exit !(\$NF >= $((ROUNDS + 1))) }'"
-	t_expect "cpu$c SIPI counted" "keelctl: cpu$c SIPI +[1-9]"
+	t_expect "cpu$c went onto the EPT at INIT" "keel: cpu$c: guest paging off \\(CR0 0x60000010\\): runs on the EPT"
+	t_expect "and onto its shadow tables when it turned paging on" "keel: cpu$c: guest paging on .*back on its shadow tables"
+	t_expect "cpu$c's shadow MMU filled translations" "keelctl: cpu$c mmu shadow hidden-faults=[1-9][0-9]* "
 done
-t_check "every APIC write emulated (the xAPIC trap of vmm/sipi.c never lifted)" \
-	bash -c "! grep -aq 'APIC writes no longer trapped' '$T_TEXT'"
-t_check "no unhandled VM exit" bash -c "! grep -aq 'keel: unhandled VM exit' '$T_TEXT'"
-t_check "no vCPU stopped" bash -c "! grep -aq 'stopped: ' '$T_TEXT'"
 t_done
