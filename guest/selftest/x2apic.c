@@ -101,8 +101,8 @@ static void one_round(struct x2apic_run *x, unsigned round)
 		uint8_t *p = x->page[(round + i) & 1];
 		uint32_t vec = (uint32_t)((uintptr_t)p >> 12), before = slot(p, a->id)->starts;
 
-		/* What an OS does: INIT, a pause, SIPI, SIPI; the second finds the AP running and is
-		 * ignored (SDM Vol. 3A 9.4.4.1). */
+		/* What an OS does (SDM Vol. 3A 9.4.4.1): INIT, a pause, SIPI, SIPI. The second finds
+		 * the AP running, outside wait-for-SIPI, and must not start it again. */
 		icr(ICR_INIT, a->x2id);
 		io_stall_us(10000);
 		icr(ICR_SIPI | vec, a->x2id);
